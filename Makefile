@@ -1,0 +1,23 @@
+# The two commands of the README. Both create .venv on first use and install
+# the project with torch pinned to the CPU wheel (GPU users: install your torch first).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "torch==2.13.0" -e ".[model,llm,test]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/entity-unlearn generate --entities 200 --seed 0 --out world
+	@echo "Read world/biographies.jsonl and world/probes.jsonl; world/manifest.json lists seed, counts and hashes."
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) world

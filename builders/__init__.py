@@ -1,0 +1,20 @@
+"""Building worlds of fictitious entities: types, sampler, facts, biographies, probes, files.
+
+Importing this package does not import torch.
+"""
+
+from .invariants import WorldInvariantError, check_world, world_violations
+from .registry import TypeRegistry, check_types, default_registry
+from .sampler import SamplingError, sample_world
+from .schema import DEPTH_NAMES, DEPTHS, BioSentence, Biography, Entity, Fact, Probe, World
+from .spec import SpecError, TypeSpec, load_type, parse_type
+from .templates import TemplateProblem, Templates
+from .world import generate_world, split_counts
+from .world_io import WorldFileError, read_world, write_world
+
+__all__ = [
+    "DEPTHS", "DEPTH_NAMES", "BioSentence", "Biography", "Entity", "Fact", "Probe", "World",
+    "SpecError", "TypeSpec", "load_type", "parse_type", "TypeRegistry", "default_registry", "check_types",
+    "SamplingError", "sample_world", "WorldInvariantError", "check_world", "world_violations",
+    "TemplateProblem", "Templates", "generate_world", "split_counts", "read_world", "write_world", "WorldFileError",
+]
