@@ -109,7 +109,24 @@ class Perturber:
             return rng.sample(cands, n)
         if style is None:
             raise PerturbError(f"{where}: only {len(cands)} wrong values exist but {n} are needed; add vocabulary or lower K")
+        return cands + rng.sample(self._invent(style, n - len(cands)), n - len(cands))
+
+    def _invent(self, style: str, n: int) -> list[str]:
+        """At least ``n`` names of ``style`` that no entity of the world uses."""
         invented = self.invented[style]
         while len(invented) < n:
             invented.append(self.inventor.make(style))
-        return cands + rng.sample(invented, n - len(cands))
+        return invented
+
+    def wrong_lists(self, rng: random.Random, etype: str, field: str, true: set[str], size: int) -> list[list[str]]:
+        """K distinct sorted lists of ``size`` wrong values, for a question about a whole list."""
+        attr = self.registry.get(etype).attribute(field)
+        pool = [x for x in self.pool.get((etype, field), []) if x not in true]
+        if len(pool) < size + self.k:  # C(size + k, size) > k distinct lists exist
+            pool += self._invent(attr.style, size + self.k - len(pool))[: size + self.k - len(pool)]  # type: ignore[union-attr, arg-type]
+        out: list[list[str]] = []
+        while len(out) < self.k:
+            pick = sorted(rng.sample(pool, size))
+            if pick not in out:
+                out.append(pick)
+        return out

@@ -165,13 +165,10 @@ class ProbeMaker:
             if attr is not None and attr.kind == "names":  # one question about the whole list
                 texts = [f.text for f in facts]
                 short = self.templates.render("values.j2", "list", value=texts)
-                wrong: list[str] = []
                 probe_id = pid("d1", field)
                 rng = stream(self.seed, "probe", probe_id)
-                while len(wrong) < self.k:
-                    w = self.templates.render("values.j2", "list", value=sorted(self.perturber.wrong(rng, e.entity_type, field, set(texts), len(texts))))
-                    if w not in wrong:
-                        wrong.append(w)
+                lists = self.perturber.wrong_lists(rng, e.entity_type, field, set(texts), len(texts))
+                wrong = [self.templates.render("values.j2", "list", value=w) for w in lists]
                 out.append(self._qa(e, probe_id, "d1", "direct", path, field, tuple(f.fact_id for f in facts), short, wrong, rng, e=view, year=None))
                 continue
             for fact in facts:

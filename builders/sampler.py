@@ -122,8 +122,8 @@ def _linked(a: _Draft, b: _Draft) -> bool:
 
 def _acceptable(rel: RelationSpec, me: _Draft, cand: _Draft, spec: TypeSpec) -> int | None | bool:
     """False if cand cannot be linked; else the link's year (None when the relation has none)."""
-    if cand is me or _linked(me, cand):
-        return False
+    if cand is me or (cand.entity_type == me.entity_type and _linked(me, cand)):
+        return False  # a person's spouse is not also their sibling or mentor
     if not all(holds(c, me.attributes, cand.attributes) for c in rel.constraints):
         return False
     if rel.symmetric:

@@ -10,7 +10,7 @@ from .biography import render_biography
 from .facts import entity_facts
 from .invariants import check_world
 from .probes import ProbeMaker, check_templates
-from .registry import TypeRegistry, check_types, default_registry
+from .registry import TYPES_DIR, TypeRegistry, check_types, default_registry
 from .sampler import sample_world
 from .schema import World
 from .templates import Templates, builtin_templates
@@ -41,9 +41,9 @@ def generate_world(counts: dict[str, int], seed: int = 0, k_perturbed: int = 5, 
         registry.get(name)  # unknown type names fail here, with a suggestion
     if k_perturbed < 1:
         raise ValueError(f"k_perturbed must be at least 1, got {k_perturbed}")
-    templates = templates or (builtin_templates() if all(s.search_dir is None or s.source.startswith(str(_types_dir())) for s in registry.specs()) else None)
     if templates is None:
-        templates = Templates(tuple(s.search_dir for s in registry.specs() if s.search_dir is not None))
+        extra = tuple(dict.fromkeys(s.search_dir for s in registry.specs() if s.search_dir not in (None, TYPES_DIR)))
+        templates = Templates(extra) if extra else builtin_templates()
     check_types(registry.specs(), k_perturbed)
     check_templates(registry, templates)
     entities = sample_world(registry, counts, seed)
@@ -62,8 +62,3 @@ def generate_world(counts: dict[str, int], seed: int = 0, k_perturbed: int = 5, 
         type_hashes={s.name: s.sha256 for s in registry.specs()},
     )
 
-
-def _types_dir():
-    from .registry import TYPES_DIR
-
-    return TYPES_DIR
