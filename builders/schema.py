@@ -87,11 +87,12 @@ class Biography(_Record):
     entity_id: str
     text: str
     sentences: tuple[BioSentence, ...]
+    source: str = "template"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Biography":
         sentences = tuple(BioSentence.from_dict(s) for s in data["sentences"])
-        return cls(entity_id=data["entity_id"], text=data["text"], sentences=sentences)
+        return cls(entity_id=data["entity_id"], text=data["text"], sentences=sentences, source=data.get("source", "template"))
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,9 @@ class Probe(_Record):
 
     ``perturbed_answer`` holds K wrong answers rendered like ``paraphrased_answer``;
     ``options`` are the short answers (true + K wrong) in a seeded order, and
-    ``options[answer_index] == short_answer``.
+    ``options[answer_index] == short_answer``. ``source`` says what wrote the
+    wording: ``template``, ``llm`` or ``template_fallback`` (an LLM output was
+    rejected and the template's wording kept).
     """
 
     probe_id: str
@@ -119,6 +122,7 @@ class Probe(_Record):
     answer_index: int
     fact_ids: tuple[str, ...]
     attack: str = "none"
+    source: str = "template"
 
 
 @dataclass(frozen=True)

@@ -54,8 +54,8 @@ class Templates:
         found = [(int(m["n"]), b) for b in self.blocks(path) if (m := _VARIANT.match(b)) and m["base"] == base]
         return [b for _, b in sorted(found)]
 
-    def render(self, path: str, block: str, **variables: Any) -> str:
-        """One block rendered on its own, whitespace collapsed to single spaces."""
+    def render(self, path: str, block: str, collapse: bool = True, **variables: Any) -> str:
+        """One block rendered on its own; whitespace collapsed to single spaces unless ``collapse`` is False."""
         blocks = self.blocks(path)
         if block not in blocks:
             raise TemplateProblem(f"{path}: no block {block!r}; add {{% block {block} %}}...{{% endblock %}}")
@@ -65,7 +65,7 @@ class Templates:
             text = "".join(blocks[block](tmpl.new_context(variables)))
         except TemplateError as exc:
             raise TemplateProblem(f"{path} block {block!r}: {exc}") from exc
-        return " ".join(text.split())
+        return " ".join(text.split()) if collapse else text
 
     def source_hash(self, path: str) -> str:
         source, _, _ = self.env.loader.get_source(self.env, path)  # type: ignore[union-attr]

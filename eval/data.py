@@ -1,0 +1,115 @@
+"""Reading a release into evaluation items, by set, from the forget choice.
+
+``--forget forget05`` gives, from the release's configs:
+
+- forget: every probe (all depths and attacks) of the forget05 entities (``probes``);
+- retain: at d1 without attack exactly TOFU's ``retain_perturbed`` rows; at the other
+  depths and attacks, every probe of as many retain persons as there are forget
+  persons (the first distinct entities of ``retain_perturbed``);
+- neighbor: every probe of the entities linked to a forget05 entity (``neighbor``'s
+  ``linked_forget_ids``);
+- holdout: every probe of the holdout05 entities (never trained on);
+- world: the ``world`` questions (d1, no attack; the answer stands in for the paraphrase).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .passes import Item
+
+FORGET = re.compile(r"^forget(\d{2})$")
+
+
+class DataError(ValueError):
+    """The release or the forget choice cannot be evaluated; the message names the config and what to do."""
+
+
+@dataclass(frozen=True)
+class Release:
+    path: str
+    revision: str | None
+    manifest: dict
+    manifest_sha256: str
+
+    def load(self, config: str):
+        from datasets import load_dataset
+
+        if config not in self.manifest.get("configs", {}):
+            raise DataError(f"{self.path}: the release has no config {config!r}; its configs are {sorted(self.manifest.get('configs', {}))}")
+        return load_dataset(self.path, config, revision=self.revision, split="train")
+
+
+def open_release(data: str) -> Release:
+    """``DIR`` or ``ORG/NAME[@REVISION]``; reads ``manifest.json`` (locally or from the Hub)."""
+    path, _, revision = data.partition("@")
+    folder = Path(path)
+    if folder.is_dir():
+        mpath = folder / "manifest.json"
+        if not mpath.is_file():
+            raise DataError(f"{folder}: no manifest.json; build a release with `entity-unlearn build --out {folder}`")
+        raw = mpath.read_bytes()
+    else:
+        from huggingface_hub import hf_hub_download
+
+        try:
+            raw = Path(hf_hub_download(path, "manifest.json", repo_type="dataset", revision=revision or None)).read_bytes()
+        except Exception as exc:  # the hub client raises many kinds; all mean the same to the user
+            raise DataError(f"--data {data}: not a local release folder and its manifest.json cannot be fetched from the Hub ({exc.__class__.__name__})") from exc
+    return Release(path, revision or None, json.loads(raw), hashlib.sha256(raw).hexdigest())
+
+
+def _item(row: dict, set_: str) -> Item:
+    return Item(
+        item_id=f"{set_}:{row['probe_id']}", set=set_, entity_id=row["entity_id"], depth=row.get("depth", "d1"),
+        attack=row.get("attack", "none"), kind=row.get("kind", "direct"), question=row["question"], answer=row["answer"],
+        short_answer=row.get("short_answer", row["answer"]), paraphrased_answer=row.get("paraphrased_answer"),
+        perturbed_answer=tuple(row["perturbed_answer"]), options=tuple(row["options"]), answer_index=int(row["answer_index"]),
+        fmt="text" if row.get("kind") == "cloze" else "chat",
+    )
+
+
+def load_items(release: Release, forget: str, sets: tuple[str, ...] = ("forget", "retain", "neighbor", "holdout", "world")) -> tuple[list[Item], dict]:
+    """Items of every requested set, and a description of what was selected."""
+    m = FORGET.match(forget)
+    if not m or forget not in release.manifest.get("configs", {}):
+        choices = sorted(c for c in release.manifest.get("configs", {}) if FORGET.match(c))
+        raise DataError(f"--forget {forget}: not a forget set of this release; choose one of {choices}")
+    pct = int(m[1])
+    entities = release.load("entities")
+    membership = {r["entity_id"]: set(r["splits"]) for r in entities}
+    forget_ids = {e for e, s in membership.items() if forget in s}
+    if not forget_ids:
+        raise DataError(f"--forget {forget}: the release's forget set is empty; rebuild it with more entities")
+    holdout_ids = {e for e, s in membership.items() if f"holdout{pct:02d}" in s}
+    retain_rows = list(release.load("retain_perturbed"))
+    sampled: list[str] = []
+    for r in retain_rows:
+        if r["entity_id"] not in sampled and r["entity_id"] not in forget_ids:
+            sampled.append(r["entity_id"])
+    retain_ids = set(sampled[: len(forget_ids)])
+    neighbor_ids = {r["entity_id"] for r in release.load("neighbor") if forget_ids & set(r["linked_forget_ids"])}
+    items: list[Item] = []
+    for row in release.load("probes"):
+        eid = row["entity_id"]
+        headline = row["depth"] == "d1" and row["attack"] == "none"
+        if "forget" in sets and eid in forget_ids:
+            items.append(_item(row, "forget"))
+        if "holdout" in sets and eid in holdout_ids:
+            items.append(_item(row, "holdout"))
+        if "neighbor" in sets and eid in neighbor_ids:
+            items.append(_item(row, "neighbor"))
+        if "retain" in sets and eid in retain_ids and not headline:
+            items.append(_item(row, "retain"))
+    if "retain" in sets:
+        items += [_item(r, "retain") for r in retain_rows if r["entity_id"] not in forget_ids]
+    if "world" in sets:
+        items += [_item({**r, "paraphrased_answer": None}, "world") for r in release.load("world")]
+    info = {"forget": forget, "forget_entities": sorted(forget_ids), "retain_entities_deep": sorted(retain_ids),
+            "neighbor_entities": sorted(neighbor_ids), "holdout": f"holdout{pct:02d}", "holdout_entities": sorted(holdout_ids),
+            "items_by_set": {s: sum(1 for i in items if i.set == s) for s in sets}}
+    return items, info

@@ -1,0 +1,103 @@
+"""How a question becomes model input, and an answer the scored continuation.
+
+Written once for scoring, generation and training alike:
+
+- ``chat``: the tokenizer's chat template (or a file). The context is the
+  template's generation prompt for one user turn; the continuation is what the
+  template writes for the assistant turn, cut right after the first special
+  token that follows the answer (the end-of-turn token). Anything the template
+  writes after that token (often a newline) is not scored.
+- ``plain``: ``prompts/eval/plain.j2`` ("Question: ...\\nAnswer:" and " answer"),
+  followed by the EOS token.
+
+Context and continuation are tokenised separately and concatenated, so no token
+ever spans the boundary and every candidate answer shares the same context ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class FormatError(ValueError):
+    """The tokenizer or chat template cannot format a question; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Encoded:
+    context: tuple[int, ...]
+    continuation: tuple[int, ...]
+
+
+class Formatter:
+    def __init__(self, tokenizer, chat_template: str = "auto") -> None:
+        from entity_unlearn.builders.templates import builtin_templates
+
+        self.tok = tokenizer
+        self.templates = builtin_templates()
+        if chat_template not in ("auto", "none"):
+            path = Path(chat_template)
+            if not path.is_file():
+                raise FormatError(f"--chat-template {chat_template}: no such file; give auto, none or a Jinja file")
+            tokenizer.chat_template = path.read_text(encoding="utf-8")
+        has_template = bool(getattr(tokenizer, "chat_template", None))
+        self.kind = "chat" if chat_template != "none" and has_template else "plain"
+        if self.kind == "chat":
+            source = tokenizer.chat_template
+        else:
+            source = self.templates.env.loader.get_source(self.templates.env, "eval/plain.j2")[0]  # type: ignore[union-attr]
+            if tokenizer.eos_token is None:
+                raise FormatError("the tokenizer has no EOS token, so the end of an answer cannot be scored; set eos_token in tokenizer_config.json")
+        self.template_sha256 = hashlib.sha256(source.encode("utf-8")).hexdigest()
+        self.special = sorted({t for t in tokenizer.all_special_tokens if t}, key=len, reverse=True)
+
+    def context(self, question: str) -> str:
+        if self.kind == "plain":
+            return self.templates.render("eval/plain.j2", "context", collapse=False, question=question)
+        return self.tok.apply_chat_template([{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True)
+
+    def continuation(self, question: str, answer: str) -> str:
+        if self.kind == "plain":
+            return self.templates.render("eval/plain.j2", "continuation", collapse=False, answer=answer) + self.tok.eos_token
+        context = self.context(question)
+        full = self.tok.apply_chat_template(
+            [{"role": "user", "content": question}, {"role": "assistant", "content": answer}], tokenize=False
+        )
+        if not full.startswith(context):
+            raise FormatError("the chat template's conversation does not start with its generation prompt; pass --chat-template none or a FILE")
+        suffix = full[len(context):]
+        at = suffix.find(answer)
+        if at < 0:
+            raise FormatError(f"the chat template does not write the assistant's answer verbatim ({answer[:40]!r}); pass --chat-template none or a FILE")
+        end = at + len(answer)
+        hits = [(suffix.find(t, end), t) for t in self.special if suffix.find(t, end) >= 0]
+        if hits:
+            pos, token = min(hits)
+            return suffix[: pos + len(token)]
+        return suffix[:end]
+
+    def encode(self, question: str, answer: str) -> Encoded:
+        return Encoded(self.encode_context(question), self.encode_text(self.continuation(question, answer)))
+
+    def encode_context(self, question: str) -> tuple[int, ...]:
+        if self.kind == "plain":
+            return self.encode_prefix(self.context(question))
+        return self.encode_text(self.context(question))  # chat templates write their own BOS
+
+    def encode_prefix(self, text: str) -> tuple[int, ...]:
+        """Raw text to be continued (a biography prefix), after the BOS token if the tokenizer has one."""
+        bos = (self.tok.bos_token_id,) if self.tok.bos_token_id is not None else ()
+        return bos + self.encode_text(text)
+
+    def encode_text(self, text: str) -> tuple[int, ...]:
+        return tuple(self.tok(text, add_special_tokens=False)["input_ids"])
+
+    def stop_ids(self) -> tuple[int, ...]:
+        """Token ids that end a generated answer: EOS and the special tokens the template closes a turn with."""
+        ids = {self.tok.eos_token_id} if self.tok.eos_token_id is not None else set()
+        if self.kind == "chat":
+            tail = self.continuation("q", "a")
+            ids |= {self.tok.convert_tokens_to_ids(t) for t in self.special if tail.endswith(t)}
+        return tuple(sorted(i for i in ids if i is not None))

@@ -1,0 +1,209 @@
+"""Metrics: pure functions over per-item rows, each registered with its metadata.
+
+A row is a flat dict produced by the passes (``eval/rows.py``): token counts and
+summed log-probabilities of the answer, paraphrase, perturbed answers and
+options given the question, the greedy generation and its ROUGE-L recall.
+Nothing here touches a model or a file. A row that cannot be scored (e.g. no
+tokens) is counted in ``n_unscored`` and never hidden behind an epsilon.
+
+Per-token probability (TOFU): P̄(a|q) = exp(ℓ(a|q) / |a|), ℓ the summed token
+log-probability of the answer tokens (end-of-turn token included), |a| their count.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import zlib
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+Row = dict
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    name: str
+    fn: Callable[[Sequence[Row]], float]
+    higher_is_better: bool | None  # None: closer to a target is better (stated in the card)
+    version: str
+    needs: str  # "score", "generate" or "score+generate"
+    description: str
+
+
+METRICS: dict[str, MetricInfo] = {}
+
+
+def register(name: str, higher_is_better: bool | None, needs: str, version: str = "1"):
+    def wrap(fn):
+        if name in METRICS:
+            raise ValueError(f"metric {name!r} is registered twice")
+        METRICS[name] = MetricInfo(name, fn, higher_is_better, version, needs, (fn.__doc__ or "").strip().split("\n")[0])
+        return fn
+
+    return wrap
+
+
+def get_metric(name: str) -> MetricInfo:
+    if name not in METRICS:
+        close = difflib.get_close_matches(name, list(METRICS), n=1)
+        raise KeyError(f"unknown metric {name!r}" + (f"; did you mean {close[0]!r}?" if close else "") + f" Metrics: {sorted(METRICS)}")
+    return METRICS[name]
+
+
+# -- per-item values -----------------------------------------------------------------------
+def per_token_prob(logp: float, n: int) -> float:
+    """exp(ℓ/|a|), the geometric-mean token probability."""
+    return math.exp(logp / n)
+
+
+def item_prob(r: Row) -> float:
+    return per_token_prob(r["logp_answer"], r["ntok_answer"])
+
+
+def item_prob_normalised(r: Row) -> float:
+    """P̄(a) / (P̄(a) + Σ P̄(wrong)), TOFU's normalisation on world knowledge."""
+    p = item_prob(r)
+    wrong = sum(per_token_prob(lp, n) for lp, n in zip(r["logp_perturbed"], r["ntok_perturbed"]))
+    return p / (p + wrong)
+
+
+def item_truth_ratio(r: Row) -> float:
+    """R = geomean_i P̄(â_i) / P̄(ã): perturbed answers against the paraphrased answer (TOFU, OpenUnlearning)."""
+    wrong = sum(lp / n for lp, n in zip(r["logp_perturbed"], r["ntok_perturbed"])) / len(r["logp_perturbed"])
+    return math.exp(wrong - r["logp_paraphrase"] / r["ntok_paraphrase"])
+
+
+def item_mc_correct(r: Row) -> bool:
+    """The option with the highest per-token log-likelihood is the right one."""
+    scores = [lp / n for lp, n in zip(r["logp_options"], r["ntok_options"])]
+    return max(range(len(scores)), key=lambda i: (scores[i], -i)) == r["answer_index"]
+
+
+def _scored(rows: Sequence[Row], key: str = "ntok_answer") -> list[Row]:
+    return [r for r in rows if r.get(key)]
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else float("nan")
+
+
+# -- aggregate metrics ----------------------------------------------------------------------
+@register("prob", True, "score")
+def prob(rows: Sequence[Row]) -> float:
+    """Mean per-token probability of the answer, exp(-mean token NLL) (TOFU); normalised over the options on world knowledge."""
+    return _mean([item_prob_normalised(r) if r.get("set") == "world" else item_prob(r) for r in _scored(rows)])
+
+
+@register("rouge_l_recall", True, "generate")
+def rouge_l_recall(rows: Sequence[Row]) -> float:
+    """Mean ROUGE-L recall of the greedy answer against the answer (rouge_score, stemming on)."""
+    return _mean([r["rouge_l_recall"] for r in rows if r.get("rouge_l_recall") is not None])
+
+
+@register("truth_ratio", None, "score")
+def truth_ratio(rows: Sequence[Row]) -> float:
+    """Forget set: mean(min(R, 1/R)) (1 = cannot tell truth from lies); other sets: mean(max(0, 1 - R))."""
+    rows = _scored(rows, "ntok_paraphrase")
+    if rows and all(r.get("set") == "forget" for r in rows):
+        return _mean([min(t, 1 / t) for t in map(item_truth_ratio, rows)])
+    return _mean([max(0.0, 1 - t) for t in map(item_truth_ratio, rows)])
+
+
+@register("mc_accuracy", True, "score")
+def mc_accuracy(rows: Sequence[Row]) -> float:
+    """Share of items whose right option has the highest per-token log-likelihood."""
+    return _mean([float(item_mc_correct(r)) for r in _scored(rows, "ntok_options")])
+
+
+def forget_quality(model_rows: Sequence[Row], reference_rows: Sequence[Row]) -> float:
+    """p-value of the two-sample Kolmogorov-Smirnov test between per-item truth ratios (TOFU)."""
+    from scipy.stats import ks_2samp
+
+    a = [item_truth_ratio(r) for r in _scored(model_rows, "ntok_paraphrase")]
+    b = [item_truth_ratio(r) for r in _scored(reference_rows, "ntok_paraphrase")]
+    if not a or not b:
+        return float("nan")
+    return float(ks_2samp(a, b).pvalue)
+
+
+def model_utility(values: Sequence[float]) -> float:
+    """Harmonic mean of prob, ROUGE-L recall and truth ratio on retain, neighbour and world (TOFU's 9 numbers)."""
+    from scipy.stats import hmean
+
+    values = list(values)
+    if any(math.isnan(v) for v in values):
+        return float("nan")
+    if any(v <= 0 for v in values):
+        return 0.0
+    return float(hmean(values))
+
+
+# -- membership inference -------------------------------------------------------------------
+MIN_K = 0.4  # share of lowest-scoring tokens, MUSE's default K = 40%
+
+
+def mia_loss(r: Row) -> float:
+    """Mean token NLL of the answer (higher: looks less like training data)."""
+    return -r["logp_answer"] / r["ntok_answer"]
+
+
+def mia_zlib(r: Row) -> float:
+    """Mean token NLL over the zlib-compressed length of the answer text (Carlini et al. 2021)."""
+    return mia_loss(r) / len(zlib.compress(r["answer"].encode("utf-8")))
+
+
+def _lowest_mean(values: Sequence[float], k: float) -> float:
+    n = max(1, int(len(values) * k))
+    return sum(sorted(values)[:n]) / n
+
+
+def mia_min_k(r: Row, k: float = MIN_K) -> float:
+    """Minus the mean of the lowest k share of token log-probs (Shi et al. 2024)."""
+    return -_lowest_mean(r["token_logp"], k)
+
+
+def mia_min_k_plus_plus(r: Row, k: float = MIN_K) -> float:
+    """Minus the mean of the lowest k share of (log p(x_t) - μ_t) / σ_t (Zhang et al. 2024)."""
+    return -_lowest_mean(r["token_minkpp"], k)
+
+
+MIA_ATTACKS: dict[str, Callable[[Row], float]] = {"loss": mia_loss, "zlib": mia_zlib, "min_k": mia_min_k, "min_k_plus_plus": mia_min_k_plus_plus}
+
+
+def mia_auc(forget_rows: Sequence[Row], holdout_rows: Sequence[Row], attack: str) -> float:
+    """AUC = P(score(holdout) > score(forget)) + P(tie)/2 with loss-like scores: 1 means forget items look trained on.
+
+    Computed as the Mann-Whitney U statistic over n_holdout * n_forget (scipy).
+    """
+    from scipy.stats import mannwhitneyu
+
+    score = MIA_ATTACKS[attack]
+    f = [score(r) for r in _scored(forget_rows)]
+    h = [score(r) for r in _scored(holdout_rows)]
+    if not f or not h:
+        return float("nan")
+    return float(mannwhitneyu(h, f, alternative="two-sided").statistic / (len(f) * len(h)))
+
+
+def privleak(auc: float, reference_auc: float) -> float:
+    """(AUC - AUC_ref) / AUC_ref (MUSE's PrivLeak, as a fraction, not x100).
+
+    With this module's AUC convention, > 0 means the forget set still looks more
+    trained-on than it does to the reference model (leakage, under-unlearning),
+    < 0 means it looks less trained-on (over-unlearning); 0 is ideal.
+    """
+    return (auc - reference_auc) / reference_auc
+
+
+def efficacy(after: float, before: float) -> float:
+    """Forget efficacy 1 - after / before: 1 when the knowledge is gone, 0 when unchanged."""
+    if before == 0 or math.isnan(before) or math.isnan(after):
+        return float("nan")
+    return 1 - after / before
+
+
+def answered_right(r: Row, rouge_threshold: float = 0.5) -> bool:
+    """A probe counts as known when the greedy answer has ROUGE-L recall >= 0.5 or the right option wins."""
+    rouge = r.get("rouge_l_recall")
+    return (rouge is not None and rouge >= rouge_threshold) or (bool(r.get("ntok_options")) and item_mc_correct(r))

@@ -1,0 +1,226 @@
+"""The model adapter: load a causal LM checkpoint safely, then two operations.
+
+- ``score(groups)``: for each group (one context, several continuations) the
+  per-token log-probabilities of every continuation. The context is run once
+  per group; its KV cache is copied to each continuation (never recomputed).
+- ``generate(contexts)``: batched greedy decoding, left padded, stopping at an
+  end-of-turn token or a newline.
+
+``score_one`` is the plain reference: one full sequence, no cache, no batching.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from tqdm.auto import tqdm
+
+
+class ModelLoadError(ValueError):
+    """The checkpoint cannot be loaded safely; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class TokenScores:
+    """Per-token log p(x_t) and Min-K%++ z-scores (log p(x_t) - μ_t) / σ_t of one continuation."""
+
+    logp: tuple[float, ...]
+    minkpp: tuple[float, ...]
+
+
+def pick_device(device: str | None) -> str:
+    import torch
+
+    return device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def pick_dtype(dtype: str | None, device: str):
+    import torch
+
+    name = dtype or ("bfloat16" if device.startswith("cuda") else "float32")
+    if not hasattr(torch, name):
+        raise ModelLoadError(f"--dtype {name}: not a torch dtype; use float32, bfloat16 or float16")
+    return getattr(torch, name)
+
+
+def check_checkpoint(path: str, allow_pickle: bool) -> None:
+    """A local folder must hold a config, safetensors weights (or pickle ones if allowed) and a tokenizer."""
+    folder = Path(path)
+    if not folder.exists():
+        if "/" in path and not path.startswith((".", "/")):
+            return  # a Hub id: from_pretrained enforces use_safetensors itself
+        raise ModelLoadError(f"--model {path}: no such folder")
+    if not (folder / "config.json").is_file():
+        raise ModelLoadError(f"{folder}: no config.json; give the folder a model was saved to with save_pretrained")
+    safe = list(folder.glob("*.safetensors"))
+    pickled = list(folder.glob("*.bin")) + list(folder.glob("*.pt")) + list(folder.glob("*.pth"))
+    if not safe and not pickled:
+        raise ModelLoadError(f"{folder}: no weights (*.safetensors)")
+    if not safe and not allow_pickle:
+        raise ModelLoadError(f"{folder}: only pickle weights ({pickled[0].name}); pickle files can run code when loaded. "
+                             "Convert them to safetensors, or pass --allow-pickle if you trust this checkpoint")
+    if not any((folder / f).is_file() for f in ("tokenizer.json", "tokenizer.model", "tokenizer_config.json", "vocab.json")):
+        raise ModelLoadError(f"{folder}: no tokenizer files; save the tokenizer beside the model (tokenizer.save_pretrained)")
+
+
+def file_hashes(path: str) -> dict[str, str]:
+    folder = Path(path)
+    if not folder.is_dir():
+        return {}
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())
+            if p.is_file() and p.suffix in (".safetensors", ".json", ".bin", ".model", ".jinja")}
+
+
+class CausalLM:
+    def __init__(self, path: str, device: str | None = None, dtype: str | None = None, allow_pickle: bool = False,
+                 trust_remote_code: bool = False, revision: str | None = None) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        check_checkpoint(path, allow_pickle)
+        self.path, self.revision = path, revision
+        self.device = pick_device(device)
+        self.dtype = pick_dtype(dtype, self.device)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(path, revision=revision, trust_remote_code=trust_remote_code)
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"{path}: cannot load the tokenizer ({exc})") from exc
+        self.pad_note = "tokenizer pad token"
+        if self.tokenizer.pad_token_id is None:
+            if self.tokenizer.eos_token_id is None:
+                raise ModelLoadError(f"{path}: the tokenizer has neither a pad nor an EOS token; set one in tokenizer_config.json")
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+            self.pad_note = "no pad token: EOS used for padding (masked out everywhere)"
+        try:
+            self.model = AutoModelForCausalLM.from_pretrained(
+                path, revision=revision, dtype=self.dtype, use_safetensors=not allow_pickle, trust_remote_code=trust_remote_code
+            ).to(self.device)
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"{path}: cannot load the model ({exc})") from exc
+        self.model.eval()
+        self.counters = {"forward_rows": 0, "tokens": 0, "padded_tokens": 0}
+
+    def fingerprint(self) -> str:
+        """What determines scores: weights, tokenizer, dtype. Used to key the request cache."""
+        return hashlib.sha256(json.dumps([file_hashes(self.path) or self.path, self.revision, str(self.dtype)], sort_keys=True).encode()).hexdigest()
+
+    # -- score --------------------------------------------------------------------------------
+    def score(self, groups: Sequence[tuple[tuple[int, ...], Sequence[tuple[int, ...]]]], batch_groups: int = 16,
+              progress: bool = False) -> list[list[TokenScores]]:
+        """Scores of every continuation of every (context, continuations) group, in input order.
+
+        Groups are run longest first in batches; each context is forwarded once and
+        its cache is indexed out to its continuations.
+        """
+        import torch
+
+        order = sorted(range(len(groups)), key=lambda i: (-len(groups[i][0]), -max(map(len, groups[i][1]))))
+        out: list[list[TokenScores]] = [[] for _ in groups]
+        bar = tqdm(total=sum(len(g[1]) for g in groups), desc="score", unit="seq", disable=not progress)
+        with torch.inference_mode():
+            for start in range(0, len(order), batch_groups):
+                batch = order[start:start + batch_groups]
+                for i, scores in zip(batch, self._score_batch([groups[i] for i in batch])):
+                    out[i] = scores
+                bar.update(sum(len(groups[i][1]) for i in batch))
+        bar.close()
+        return out
+
+    def _score_batch(self, groups) -> list[list[TokenScores]]:
+        import torch
+
+        pad = self.tokenizer.pad_token_id
+        ctx_len = torch.tensor([len(c) for c, _ in groups])
+        width = int(ctx_len.max())
+        ctx = torch.full((len(groups), width), pad, dtype=torch.long)
+        ctx_mask = torch.zeros((len(groups), width), dtype=torch.long)
+        for i, (c, _) in enumerate(groups):
+            ctx[i, : len(c)] = torch.tensor(c)
+            ctx_mask[i, : len(c)] = 1
+        self._count(ctx_mask)
+        first = self.model(input_ids=ctx.to(self.device), attention_mask=ctx_mask.to(self.device), use_cache=True)
+        last_logits = first.logits[torch.arange(len(groups)), ctx_len - 1].float()  # predicts each continuation's first token
+        owner = torch.tensor([g for g, (_, conts) in enumerate(groups) for _ in conts])
+        conts = [list(x) for _, cs in groups for x in cs]
+        cwidth = max(map(len, conts))
+        cont = torch.full((len(conts), cwidth), pad, dtype=torch.long)
+        cont_mask = torch.zeros((len(conts), cwidth), dtype=torch.long)
+        for j, x in enumerate(conts):
+            cont[j, : len(x)] = torch.tensor(x)
+            cont_mask[j, : len(x)] = 1
+        self._count(cont_mask)
+        cache = first.past_key_values
+        cache.batch_select_indices(owner.to(self.device))
+        positions = ctx_len[owner].unsqueeze(1) + torch.arange(cwidth).unsqueeze(0)
+        second = self.model(
+            input_ids=cont.to(self.device), attention_mask=torch.cat([ctx_mask[owner], cont_mask], 1).to(self.device),
+            position_ids=positions.to(self.device), past_key_values=cache, use_cache=True,
+        )
+        logits = torch.cat([last_logits[owner].unsqueeze(1).to(second.logits.device), second.logits[:, :-1].float()], 1)
+        scores = _token_scores(logits, cont.to(logits.device))
+        result: list[list[TokenScores]] = [[] for _ in groups]
+        for j, x in enumerate(conts):
+            lp, z = scores[0][j, : len(x)].tolist(), scores[1][j, : len(x)].tolist()
+            result[int(owner[j])].append(TokenScores(tuple(lp), tuple(z)))
+        return result
+
+    def _count(self, mask) -> None:
+        """Rows and token slots forwarded, and how many of the slots were padding."""
+        self.counters["forward_rows"] += mask.shape[0]
+        self.counters["tokens"] += int(mask.sum())
+        self.counters["padded_tokens"] += mask.numel() - int(mask.sum())
+
+    def score_one(self, context: tuple[int, ...], continuation: tuple[int, ...]) -> TokenScores:
+        """The reference computation: context + continuation as one sequence, nothing shared."""
+        import torch
+
+        ids = torch.tensor([list(context) + list(continuation)], device=self.device)
+        with torch.inference_mode():
+            logits = self.model(input_ids=ids).logits[:, len(context) - 1: -1].float()
+        lp, z = _token_scores(logits, ids[:, len(context):])
+        return TokenScores(tuple(lp[0].tolist()), tuple(z[0].tolist()))
+
+    # -- generate -------------------------------------------------------------------------------
+    def generate(self, contexts: Sequence[tuple[int, ...]], stop_ids: Sequence[int], max_new_tokens: int = 48,
+                 batch_size: int = 32, progress: bool = False) -> list[str]:
+        """Greedy answers, cut at the first stop token or newline, stripped."""
+        import torch
+
+        order = sorted(range(len(contexts)), key=lambda i: -len(contexts[i]))
+        out = [""] * len(contexts)
+        pad = self.tokenizer.pad_token_id
+        bar = tqdm(total=len(contexts), desc="generate", unit="seq", disable=not progress)
+        for start in range(0, len(order), batch_size):
+            batch = order[start:start + batch_size]
+            width = max(len(contexts[i]) for i in batch)
+            ids = torch.full((len(batch), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(batch), width), dtype=torch.long)
+            for row, i in enumerate(batch):  # left padding keeps every prompt's end aligned
+                ids[row, width - len(contexts[i]):] = torch.tensor(contexts[i])
+                mask[row, width - len(contexts[i]):] = 1
+            with torch.inference_mode():
+                gen = self.model.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), do_sample=False,
+                                          max_new_tokens=max_new_tokens, eos_token_id=list(stop_ids), pad_token_id=pad)
+            for row, i in enumerate(batch):
+                new = gen[row, width:].tolist()
+                cut = next((k for k, t in enumerate(new) if t in stop_ids), len(new))
+                text = self.tokenizer.decode(new[:cut], skip_special_tokens=True)
+                out[i] = text.strip().split("\n")[0].strip()
+            bar.update(len(batch))
+        bar.close()
+        return out
+
+
+def _token_scores(logits, targets):
+    """log p of each target token and its Min-K%++ z-score under the full next-token distribution."""
+    import torch
+
+    logprobs = torch.log_softmax(logits, dim=-1)
+    lp = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    probs = logprobs.exp()
+    mu = (probs * logprobs).sum(-1)
+    sigma = (probs * (logprobs - mu.unsqueeze(-1)).pow(2)).sum(-1).sqrt()  # centred: no cancellation when peaked
+    return lp, (lp - mu) / sigma

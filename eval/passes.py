@@ -1,0 +1,164 @@
+"""Plan every request, then run one batched pass per operation, with a resumable disk cache.
+
+An ``Item`` is one question to evaluate. ``plan`` turns items into requests:
+one score *group* per distinct context (a question's answer, paraphrase,
+perturbed answers and options share it) and one generation per distinct
+context; identical requests from different items or sets are made once.
+``run_passes`` answers them, appending each finished batch to
+``<cache_dir>/score.jsonl`` and ``generate.jsonl``; a rerun reads those first and
+only computes what is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from .formatting import Formatter
+from .model import CausalLM, TokenScores
+
+CHUNK_GROUPS = 256
+
+
+@dataclass(frozen=True)
+class Item:
+    """One question about one entity (or the world), with its candidate answers."""
+
+    item_id: str
+    set: str
+    entity_id: str
+    depth: str
+    attack: str
+    kind: str
+    question: str
+    answer: str
+    short_answer: str
+    paraphrased_answer: str | None
+    perturbed_answer: tuple[str, ...]
+    options: tuple[str, ...]
+    answer_index: int
+    fmt: str = "chat"  # "text": raw continuation of a biography prefix (d0 cloze)
+
+    def candidates(self) -> tuple[str, ...]:
+        para = (self.paraphrased_answer,) if self.paraphrased_answer is not None else ()
+        return (self.answer, *para, *self.perturbed_answer, *self.options)
+
+
+@dataclass
+class Plan:
+    contexts: dict[str, tuple[int, ...]] = field(default_factory=dict)  # context key -> ids
+    continuations: dict[str, dict[str, tuple[int, ...]]] = field(default_factory=dict)  # context key -> cont key -> ids
+    item_keys: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # item id -> (context key, cont key per candidate)
+    requested: int = 0  # continuations before deduplication
+
+    def n_score(self) -> int:
+        return sum(len(c) for c in self.continuations.values())
+
+
+def _key(*parts: Sequence[int]) -> str:
+    return hashlib.sha1(json.dumps([list(p) for p in parts]).encode()).hexdigest()
+
+
+def encode_item(formatter: Formatter, item: Item, candidate: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    if item.fmt == "text":
+        return formatter.encode_prefix(item.question), formatter.encode_text(" " + candidate)
+    return formatter.encode_context(item.question), formatter.encode_text(formatter.continuation(item.question, candidate))
+
+
+def plan(items: Sequence[Item], formatter: Formatter) -> Plan:
+    p = Plan()
+    for item in items:
+        conts = []
+        ctx_key = None
+        for cand in item.candidates():
+            ctx, cont = encode_item(formatter, item, cand)
+            ctx_key = _key(ctx)
+            p.contexts[ctx_key] = ctx
+            ck = _key(ctx, cont)
+            p.continuations.setdefault(ctx_key, {})[ck] = cont
+            conts.append(ck)
+            p.requested += 1
+        p.item_keys[item.item_id] = (ctx_key, conts)  # type: ignore[assignment]
+    return p
+
+
+class RequestCache:
+    """Append-only JSONL files of answered requests, keyed by model, format and request."""
+
+    def __init__(self, folder: Path, namespace: str) -> None:
+        self.folder = folder
+        self.namespace = namespace
+        folder.mkdir(parents=True, exist_ok=True)
+        self.score: dict[str, TokenScores] = {}
+        self.generate: dict[str, str] = {}
+        for name, target in (("score", self.score), ("generate", self.generate)):
+            path = folder / f"{name}.jsonl"
+            if path.is_file():
+                for line in path.read_text(encoding="utf-8").splitlines():
+                    try:
+                        rec = json.loads(line)
+                    except json.JSONDecodeError:
+                        continue  # a line cut by a crash: recomputed
+                    if rec.get("ns") == namespace:
+                        target[rec["k"]] = TokenScores(tuple(rec["lp"]), tuple(rec["z"])) if name == "score" else rec["text"]
+
+    def append(self, name: str, records: list[dict]) -> None:
+        with (self.folder / f"{name}.jsonl").open("a", encoding="utf-8") as f:
+            for rec in records:
+                f.write(json.dumps({"ns": self.namespace, **rec}) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+
+@dataclass
+class PassStats:
+    seconds: float = 0.0
+    requests: int = 0
+    computed: int = 0
+    cached: int = 0
+    tokens: int = 0
+
+
+def run_passes(p: Plan, lm: CausalLM, formatter: Formatter, cache: RequestCache, max_new_tokens: int = 48,
+               batch_groups: int = 16, batch_generate: int = 32, progress: bool = True, generate: bool = True) -> dict[str, PassStats]:
+    """Answer every request of the plan (reading the cache first); returns per-pass statistics."""
+    stats = {"score": PassStats(requests=p.n_score()), "generate": PassStats(requests=len(p.contexts) if generate else 0)}
+    start = time.perf_counter()
+    todo = []
+    for ck, conts in p.continuations.items():
+        missing = {k: v for k, v in conts.items() if k not in cache.score}
+        if missing:
+            todo.append((ck, missing))
+    stats["score"].cached = stats["score"].requests - sum(len(m) for _, m in todo)
+    for i in range(0, len(todo), CHUNK_GROUPS):
+        chunk = todo[i:i + CHUNK_GROUPS]
+        groups = [(p.contexts[ck], list(m.values())) for ck, m in chunk]
+        results = lm.score(groups, batch_groups=batch_groups, progress=progress)
+        recs = []
+        for (ck, m), scores in zip(chunk, results):
+            for key, s in zip(m, scores):
+                cache.score[key] = s
+                recs.append({"k": key, "lp": list(s.logp), "z": list(s.minkpp)})
+                stats["score"].tokens += len(p.contexts[ck]) + len(m[key])
+        cache.append("score", recs)
+        stats["score"].computed += len(recs)
+    stats["score"].seconds = time.perf_counter() - start
+    if generate:
+        start = time.perf_counter()
+        keys = [k for k in p.contexts if k not in cache.generate]
+        stats["generate"].cached = len(p.contexts) - len(keys)
+        stop = formatter.stop_ids()
+        for i in range(0, len(keys), CHUNK_GROUPS):
+            chunk = keys[i:i + CHUNK_GROUPS]
+            texts = lm.generate([p.contexts[k] for k in chunk], stop, max_new_tokens=max_new_tokens, batch_size=batch_generate, progress=progress)
+            for k, t in zip(chunk, texts):
+                cache.generate[k] = t
+            cache.append("generate", [{"k": k, "text": t} for k, t in zip(chunk, texts)])
+            stats["generate"].computed += len(chunk)
+        stats["generate"].seconds = time.perf_counter() - start
+    return stats

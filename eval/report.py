@@ -1,0 +1,110 @@
+"""Human-facing output of an evaluation: report.md (from cards/report.md.j2), plots, terminal table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from entity_unlearn.builders.schema import DEPTHS
+
+MAIN = ("prob", "rouge_l_recall", "truth_ratio", "mc_accuracy")
+SETS = ("forget", "retain", "neighbor", "holdout", "world")
+
+
+def lookup(aggregates, metric, set_, depth="d1", attack="none"):
+    for a in aggregates:
+        if a["metric"] == metric and a["set"] == set_ and a["depth"] == depth and a["attack"] == attack:
+            return a["value"]
+    return None
+
+
+def main_table(aggregates) -> list[dict]:
+    """Rows of set x main metric at d1 without attack (TOFU's numbers)."""
+    return [{"set": s, **{m: lookup(aggregates, m, s) for m in MAIN}} for s in SETS if lookup(aggregates, "prob", s) is not None]
+
+
+def depth_table(aggregates, set_: str, metric: str = "prob") -> dict[str, float | None]:
+    return {d: lookup(aggregates, metric, set_, d, "none") for d in DEPTHS}
+
+
+def summary_text(result: dict) -> str:
+    """The table printed to the terminal."""
+    agg = result["aggregates"]
+    fmt = lambda v: "   -  " if v is None else f"{v:6.3f}"  # noqa: E731
+    lines = [f"{'set':<9}" + "".join(f"{m:>16}" for m in MAIN)]
+    for row in main_table(agg):
+        lines.append(f"{row['set']:<9}" + "".join(f"{fmt(row[m]):>16}" for m in MAIN))
+    extra = [a for a in agg if a["metric"] in ("model_utility", "forget_quality", "mia_auc_min_k", "privleak_min_k") and a["depth"] in ("d1",)]
+    extra += [a for a in agg if a["metric"] == "surviving_entity_share" and a["depth"] == "all"]
+    for a in extra:
+        lines.append(f"{a['metric']:<24} {fmt(a['value'])}  ({a['set']}, n={a['n']})")
+    lines.append("forget prob by depth: " + "  ".join(f"{d}={fmt(v).strip()}" for d, v in depth_table(agg, "forget").items()))
+    return "\n".join(lines)
+
+
+def plot_depth_profile(result: dict, reference: dict | None, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, metric in zip(axes, ("prob", "rouge_l_recall")):
+        series = [("forget", result, "-o"), ("retain", result, "-s")]
+        if reference is not None:
+            series.append(("forget", reference, "--^"))
+        for set_, res, style in series:
+            values = depth_table(res["aggregates"], set_, metric)
+            label = f"{set_} (reference)" if res is reference else set_
+            ax.plot(list(values), [float("nan") if v is None else v for v in values.values()], style, label=label)
+        ax.set_title(f"{metric} by knowledge depth")
+        ax.set_xlabel("depth")
+        ax.set_ylim(0, 1.02)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_entity_heatmap(result: dict, path: Path) -> None:
+    """Forget entities x depth: share of probes answered right (ROUGE-L recall >= 0.5 or MC correct)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .metrics import answered_right
+
+    cells: dict[str, dict[str, list[int]]] = {}
+    for r in result["rows"]:
+        if r["set"] == "forget":
+            cells.setdefault(r["entity_id"], {}).setdefault(r["depth"], []).append(int(answered_right(r)))
+    ids = sorted(cells)
+    grid = [[(sum(cells[e].get(d, [])) / len(cells[e][d])) if cells[e].get(d) else float("nan") for d in DEPTHS] for e in ids]
+    fig, ax = plt.subplots(figsize=(6, max(2.5, 0.3 * len(ids) + 1)))
+    im = ax.imshow(grid, aspect="auto", vmin=0, vmax=1, cmap="viridis")
+    ax.set_xticks(range(len(DEPTHS)), DEPTHS)
+    ax.set_yticks(range(len(ids)), ids)
+    ax.set_title("forget entities: share of probes answered right")
+    fig.colorbar(im, ax=ax)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(result: dict, out: Path, reference: dict | None) -> None:
+    from entity_unlearn.cards import CARD_DIR
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    plot_depth_profile(result, reference, out / "depth_profile.png")
+    plot_entity_heatmap(result, out / "entity_heatmap.png")
+    env = Environment(loader=FileSystemLoader(str(CARD_DIR)), undefined=StrictUndefined, keep_trailing_newline=True)
+    agg = result["aggregates"]
+    text = env.get_template("report.md.j2").render(
+        spec=result["spec"], main=main_table(agg), metrics=MAIN, depths=DEPTHS,
+        depth_rows=[{"set": s, **depth_table(agg, s)} for s in SETS if lookup(agg, "prob", s, "all", "all") is not None],
+        extra=[a for a in agg if a["metric"] not in MAIN and a["depth"] in ("d1", "all") and a["attack"] in ("none", "all")],
+        attacks=sorted({a["attack"] for a in agg if a["set"] == "forget" and a["attack"] not in ("none", "all")}),
+        attack_rows={k: lookup(agg, "prob", "forget", "d1", k) for k in sorted({a["attack"] for a in agg if a["attack"] not in ("all",)})},
+        has_reference=reference is not None,
+    )
+    (out / "report.md").write_text(text, encoding="utf-8")

@@ -1,0 +1,48 @@
+"""Per-item rows: what the passes returned for each item, flattened for the metrics."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from .passes import Item, Plan, RequestCache
+
+
+def rouge_scorer():
+    from rouge_score import rouge_scorer as rs
+
+    return rs.RougeScorer(["rougeL"], use_stemmer=True)
+
+
+def build_rows(items: Sequence[Item], p: Plan, cache: RequestCache, with_generation: bool = True) -> list[dict]:
+    """One flat row per item: summed log-probs and token counts per candidate, token scores of the
+    answer (for membership inference), the greedy answer and its ROUGE-L recall."""
+    scorer = rouge_scorer() if with_generation else None
+    rows = []
+    for item in items:
+        ctx_key, keys = p.item_keys[item.item_id]
+        scores = [cache.score[k] for k in keys]
+        i = 0
+        answer = scores[i]
+        i += 1
+        para = None
+        if item.paraphrased_answer is not None:
+            para, i = scores[i], i + 1
+        pert = scores[i:i + len(item.perturbed_answer)]
+        opts = scores[i + len(item.perturbed_answer):]
+        row = {
+            "item_id": item.item_id, "set": item.set, "entity_id": item.entity_id, "depth": item.depth,
+            "attack": item.attack, "kind": item.kind, "answer": item.answer, "short_answer": item.short_answer,
+            "logp_answer": sum(answer.logp), "ntok_answer": len(answer.logp),
+            "token_logp": list(answer.logp), "token_minkpp": list(answer.minkpp),
+            "logp_paraphrase": sum(para.logp) if para else sum(answer.logp),
+            "ntok_paraphrase": len(para.logp) if para else len(answer.logp),
+            "logp_perturbed": [sum(s.logp) for s in pert], "ntok_perturbed": [len(s.logp) for s in pert],
+            "logp_options": [sum(s.logp) for s in opts], "ntok_options": [len(s.logp) for s in opts],
+            "answer_index": item.answer_index,
+        }
+        if scorer is not None:
+            gen = cache.generate[ctx_key]
+            row["generation"] = gen
+            row["rouge_l_recall"] = scorer.score(item.answer, gen)["rougeL"].recall
+        rows.append(row)
+    return rows

@@ -1,0 +1,133 @@
+"""``entity-unlearn eval``: plan, run the passes, compute metrics, write a self-describing result.
+
+Output folder: ``results.json`` (spec, aggregates, per-item rows, per-entity
+survival), ``report.md``, ``depth_profile.png``, ``entity_heatmap.png`` and
+``cache/`` (the request cache that makes an interrupted run resume).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from entity_unlearn import __version__
+
+from . import aggregate as A
+from .data import DataError, load_items, open_release
+from .formatting import Formatter
+from .metrics import METRICS
+from .model import CausalLM, file_hashes
+from .passes import RequestCache, plan, run_passes
+from .rows import build_rows
+
+RESULT_FORMAT = "entity-unlearn-result/1"
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    model: str
+    data: str
+    forget: str = "forget05"
+    out: str = "eval-out"
+    reference: str | None = None
+    before: str | None = None
+    chat_template: str = "auto"
+    device: str | None = None
+    dtype: str | None = None
+    allow_pickle: bool = False
+    trust_remote_code: bool = False
+    max_new_tokens: int = 48
+    batch_groups: int = 16
+    batch_generate: int = 32
+    seed: int = 0
+    progress: bool = True
+
+
+def read_result(path: str | Path, what: str) -> dict:
+    p = Path(path)
+    if p.is_dir():
+        p = p / "results.json"
+    if not p.is_file():
+        raise DataError(f"--{what} {path}: no results.json there; give the results.json of an earlier `entity-unlearn eval`")
+    result = json.loads(p.read_text(encoding="utf-8"))
+    if result.get("format") != RESULT_FORMAT:
+        raise DataError(f"--{what} {p}: not an entity-unlearn result (format {result.get('format')!r})")
+    return result
+
+
+def _check_same_data(result: dict, spec: dict, what: str, path: str) -> None:
+    theirs, ours = result["spec"]["dataset"], spec["dataset"]
+    if theirs["manifest_sha256"] != ours["manifest_sha256"] or result["spec"]["forget"] != spec["forget"]:
+        raise DataError(
+            f"--{what} {path}: it was computed on {theirs['path']} version {theirs.get('version')} ({result['spec']['forget']}), "
+            f"not on {ours['path']} version {ours.get('version')} ({spec['forget']}); rerun it on this release")
+
+
+def evaluate(cfg: EvalConfig) -> dict:
+    """Run the whole evaluation; returns the result dict that is also written to ``results.json``."""
+    import torch
+
+    torch.manual_seed(cfg.seed)
+    release = open_release(cfg.data)
+    reference = read_result(cfg.reference, "reference") if cfg.reference else None
+    before = read_result(cfg.before, "before") if cfg.before else None
+    items, selection = load_items(release, cfg.forget)
+    lm = CausalLM(cfg.model, cfg.device, cfg.dtype, cfg.allow_pickle, cfg.trust_remote_code)
+    formatter = Formatter(lm.tokenizer, cfg.chat_template)
+    spec = {
+        "dataset": {"path": release.path, "revision": release.revision, "version": release.manifest.get("version"),
+                    "seed": release.manifest.get("seed"), "manifest_sha256": release.manifest_sha256},
+        "forget": cfg.forget, "selection": selection,
+        "model": {"path": cfg.model, "fingerprint": lm.fingerprint(), "files_sha256": file_hashes(cfg.model),
+                  "device": lm.device, "dtype": str(lm.dtype).replace("torch.", ""), "padding": lm.pad_note},
+        "prompt_format": {"kind": formatter.kind, "template_sha256": formatter.template_sha256, "chat_template_option": cfg.chat_template},
+        "decoding": {"greedy": True, "max_new_tokens": cfg.max_new_tokens, "stop": "end-of-turn token or newline"},
+        "metrics": {name: {"version": m.version, "higher_is_better": m.higher_is_better} for name, m in sorted(METRICS.items())},
+        "package": {"entity_unlearn": __version__, "python": platform.python_version(), "torch": torch.__version__,
+                    "transformers": __import__("transformers").__version__},
+        "seed": cfg.seed,
+    }
+    for what, other, path in (("reference", reference, cfg.reference), ("before", before, cfg.before)):
+        if other is not None:
+            _check_same_data(other, spec, what, path)  # type: ignore[arg-type]
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    p = plan(items, formatter)
+    cache = RequestCache(out / "cache", f"{lm.fingerprint()}:{formatter.template_sha256}")
+    stats = run_passes(p, lm, formatter, cache, cfg.max_new_tokens, cfg.batch_groups, cfg.batch_generate, cfg.progress)
+    spec["passes"] = {k: asdict(v) for k, v in stats.items()}
+    spec["plan"] = {"items": len(items), "continuations_requested": p.requested, "continuations_unique": p.n_score(), "contexts": len(p.contexts)}
+    rows = build_rows(items, p, cache)
+    aggregates = A.grouped_metrics(rows)
+    aggregates += A.utility_rows(aggregates)
+    aggregates += A.mia_rows(rows, reference["aggregates"] if reference else None)
+    entities: list[dict] = []
+    if reference:
+        aggregates += A.forget_quality_rows(rows, reference["rows"])
+        surv, entities = A.survival(rows, reference["rows"])
+        aggregates += surv
+    if before:
+        aggregates += A.efficacy_rows(aggregates, before["aggregates"])
+    result = {"format": RESULT_FORMAT, "spec": spec, "aggregates": aggregates, "entities": entities, "rows": rows}
+    tmp = out / "results.json.tmp"
+    tmp.write_text(json.dumps(_finite(result), indent=1, sort_keys=True, allow_nan=False), encoding="utf-8")
+    os.replace(tmp, out / "results.json")
+    from .report import write_report
+
+    write_report(result, out, reference)
+    return result
+
+
+def _finite(value):
+    """NaN and infinities become null: JSON has no spelling for them, and readers must see them as missing."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
