@@ -13,11 +13,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/entity-unlearn generate --entities 200 --seed 0 --out world
-	@echo "Read world/biographies.jsonl and world/probes.jsonl; world/manifest.json lists seed, counts and hashes."
+	$(BIN)/entity-unlearn build --entities 200 --seed 0 --version 1.0.0 --out entity-unlearn --quiet
+	@echo "Load it (in this folder): $(BIN)/python -c \"from datasets import load_dataset; print(load_dataset('entity-unlearn', 'forget05')); print(load_dataset('entity-unlearn', 'probes'))\""
+	@echo "entity-unlearn/README.md is the dataset card; entity-unlearn/manifest.json lists seed, counts and hashes."
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) world
+	rm -rf $(VENV) world entity-unlearn

@@ -11,10 +11,17 @@ from .spec import SpecError, TypeSpec, load_type, parse_type
 from .templates import TemplateProblem, Templates
 from .world import generate_world, split_counts
 from .world_io import WorldFileError, read_world, write_world
+from .splits import SplitConfig, SplitError, Splits, make_splits
+from .world_knowledge import WorldKnowledgeError, WorldQuestion, read_world_knowledge
+from .release import ReleaseConfig, ReleaseError, build_release, config_names, read_release_manifest, release_counts
+from .hub import PublishError, Published, publish_release, verify_release
 
 __all__ = [
     "DEPTHS", "DEPTH_NAMES", "BioSentence", "Biography", "Entity", "Fact", "Probe", "World",
     "SpecError", "TypeSpec", "load_type", "parse_type", "TypeRegistry", "default_registry", "check_types",
     "SamplingError", "sample_world", "WorldInvariantError", "check_world", "world_violations",
     "TemplateProblem", "Templates", "generate_world", "split_counts", "read_world", "write_world", "WorldFileError",
+    "SplitConfig", "SplitError", "Splits", "make_splits", "WorldKnowledgeError", "WorldQuestion", "read_world_knowledge",
+    "ReleaseConfig", "ReleaseError", "build_release", "config_names", "read_release_manifest", "release_counts",
+    "PublishError", "Published", "publish_release", "verify_release",
 ]

@@ -49,6 +49,49 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_build(args: argparse.Namespace) -> int:
+    from entity_unlearn.builders import ReleaseConfig, build_release, generate_world, read_world, release_counts
+    from entity_unlearn.builders.world_io import read_manifest, templates_hash
+    from entity_unlearn.builders.world_knowledge import WORLD_KNOWLEDGE_FILE
+
+    start = time.perf_counter()
+    if args.world:
+        if args.entities is not None or args.seed is not None:
+            raise UsageError("--world takes the world as it is; drop --entities and --seed (they come from the world's manifest.json)")
+        world = read_world(args.world)
+        world_manifest = read_manifest(args.world)
+        generation = {"method": "llm-assisted" if world_manifest.get("llm") else "template", "templates_sha256": world_manifest["templates_sha256"]}
+        if world_manifest.get("llm"):
+            generation["llm"] = world_manifest["llm"]
+    else:
+        if args.entities is None:
+            raise UsageError("give --entities N (training persons) or --world DIR (a generated world)")
+        world = generate_world(release_counts(args.entities), seed=args.seed or 0, k_perturbed=args.k, progress=not args.quiet)
+        generation = {"method": "template", "templates_sha256": templates_hash()}
+    config = ReleaseConfig(version=args.version, world_knowledge=Path(args.world_knowledge or WORLD_KNOWLEDGE_FILE),
+                           default_config=args.default_config, repo_id=args.repo, previous=Path(args.previous) if args.previous else None,
+                           generation=generation)
+    manifest = build_release(world, args.out, config)
+    took = time.perf_counter() - start
+    out = Path(args.out)
+    print(f"release {manifest['name']} v{manifest['version']} (seed {manifest['seed']}): {len(manifest['configs'])} configs, {took:.1f} s")
+    for name, info in manifest["configs"].items():
+        print(f"  {name:<20} {info['rows']:>7} rows  {info['entities']:>5} entities")
+    print(f"written to {out.resolve()} (README.md is the dataset card; manifest.json lists file hashes)")
+    print(f"load it: python -c \"from datasets import load_dataset; print(load_dataset('{args.out}', 'forget05'))\"")
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from entity_unlearn.builders import publish_release
+
+    published = publish_release(args.folder, args.repo, private=args.private)
+    print(f"published {args.folder} to {published.repo_id} at tag {published.tag} (commit {published.commit[:12]})")
+    print(f"load it: load_dataset('{published.repo_id}', 'forget05', revision='{published.tag}')")
+    print(published.url)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="entity-unlearn", description="Fictitious-entity worlds, releases and unlearning evaluation.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -61,16 +104,36 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", required=True, help="output folder")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
     gen.set_defaults(func=cmd_generate)
+    bld = sub.add_parser("build", help="build a versioned release (parquet configs, dataset card, manifest) from a new or given world")
+    bld.add_argument("--entities", type=int, help="training persons; organisations (N/5), places (2N/15) and holdout persons (N/10) are added")
+    bld.add_argument("--seed", type=int, help="world seed (default 0)")
+    bld.add_argument("--world", metavar="DIR", help="use this generated world folder instead of generating one")
+    bld.add_argument("--version", required=True, help="release version X.Y.Z (the Hub tag is vX.Y.Z)")
+    bld.add_argument("--out", required=True, help="release folder")
+    bld.add_argument("--k", type=int, default=5, help="perturbed (wrong) answers per probe (default 5)")
+    bld.add_argument("--world-knowledge", metavar="FILE", help="world-knowledge questions (JSONL; default builders/vocab/world_knowledge.jsonl)")
+    bld.add_argument("--previous", metavar="DIR", help="the previous release folder, for the card's changelog")
+    bld.add_argument("--default-config", default="full", help="config loaded when no name is given (default full)")
+    bld.add_argument("--repo", metavar="ORG/NAME", help="Hub repo the card's loading example and citation name")
+    bld.add_argument("--quiet", action="store_true", help="no progress bar")
+    bld.set_defaults(func=cmd_build)
+    pub = sub.add_parser("publish", help="upload a release folder to the Hub and tag its version (honours HF_ENDPOINT, HF_TOKEN)")
+    pub.add_argument("folder", help="release folder written by `entity-unlearn build`")
+    pub.add_argument("--repo", required=True, metavar="ORG/NAME", help="dataset repository, created if needed")
+    pub.add_argument("--private", action="store_true", help="create the repository private")
+    pub.set_defaults(func=cmd_publish)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from entity_unlearn.builders import SamplingError, SpecError, TemplateProblem, WorldFileError, WorldInvariantError
+    from entity_unlearn.builders import PublishError, ReleaseError, SplitError, WorldKnowledgeError
 
     try:
         return args.func(args)
-    except (UsageError, SpecError, TemplateProblem, SamplingError, WorldInvariantError, WorldFileError, KeyError) as exc:
+    except (UsageError, SpecError, TemplateProblem, SamplingError, WorldInvariantError, WorldFileError,
+            ReleaseError, SplitError, WorldKnowledgeError, PublishError, KeyError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) else str(exc)
         print(f"entity-unlearn {args.command}: error: {message}", file=sys.stderr)
         return 2
