@@ -122,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     pub.add_argument("--repo", required=True, metavar="ORG/NAME", help="dataset repository, created if needed")
     pub.add_argument("--private", action="store_true", help="create the repository private")
     pub.set_defaults(func=cmd_publish)
+    from entity_unlearn.eval.commands import add_eval_command
+
+    add_eval_command(sub)
     return parser
 
 
@@ -129,11 +132,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from entity_unlearn.builders import SamplingError, SpecError, TemplateProblem, WorldFileError, WorldInvariantError
     from entity_unlearn.builders import PublishError, ReleaseError, SplitError, WorldKnowledgeError
+    from entity_unlearn.eval import DataError, FormatError, ModelLoadError
 
     try:
         return args.func(args)
     except (UsageError, SpecError, TemplateProblem, SamplingError, WorldInvariantError, WorldFileError,
-            ReleaseError, SplitError, WorldKnowledgeError, PublishError, KeyError) as exc:
+            ReleaseError, SplitError, WorldKnowledgeError, PublishError, DataError, FormatError, ModelLoadError, KeyError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) else str(exc)
         print(f"entity-unlearn {args.command}: error: {message}", file=sys.stderr)
         return 2

@@ -203,7 +203,12 @@ def efficacy(after: float, before: float) -> float:
     return 1 - after / before
 
 
-def answered_right(r: Row, rouge_threshold: float = 0.5) -> bool:
-    """A probe counts as known when the greedy answer has ROUGE-L recall >= 0.5 or the right option wins."""
-    rouge = r.get("rouge_l_recall")
-    return (rouge is not None and rouge >= rouge_threshold) or (bool(r.get("ntok_options")) and item_mc_correct(r))
+def answered_right(r: Row, threshold: float = 0.5) -> bool:
+    """The model states the fact: ROUGE-L recall of its greedy answer against the short answer >= 0.5.
+
+    Not against the full answer sentence: templated sentences give about 0.5 recall to
+    any model that repeats the question's wording. Not multiple choice either: with six
+    options a model that knows nothing is right one time in six, so over dozens of probes
+    per entity chance alone would mark every entity as knowing something.
+    """
+    return (r.get("short_recall") or 0.0) >= threshold

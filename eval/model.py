@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,6 +103,8 @@ class CausalLM:
             raise ModelLoadError(f"{path}: cannot load the model ({exc})") from exc
         self.model.eval()
         self.counters = {"forward_rows": 0, "tokens": 0, "padded_tokens": 0}
+        # transformers 5.x renamed past_key_values to cache; 4.x knows only the old name
+        self._cache_arg = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
 
     def fingerprint(self) -> str:
         """What determines scores: weights, tokenizer, dtype. Used to key the request cache."""
@@ -157,7 +160,7 @@ class CausalLM:
         positions = ctx_len[owner].unsqueeze(1) + torch.arange(cwidth).unsqueeze(0)
         second = self.model(
             input_ids=cont.to(self.device), attention_mask=torch.cat([ctx_mask[owner], cont_mask], 1).to(self.device),
-            position_ids=positions.to(self.device), past_key_values=cache, use_cache=True,
+            position_ids=positions.to(self.device), use_cache=True, **{self._cache_arg: cache},
         )
         logits = torch.cat([last_logits[owner].unsqueeze(1).to(second.logits.device), second.logits[:, :-1].float()], 1)
         scores = _token_scores(logits, cont.to(logits.device))

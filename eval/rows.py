@@ -15,7 +15,8 @@ def rouge_scorer():
 
 def build_rows(items: Sequence[Item], p: Plan, cache: RequestCache, with_generation: bool = True) -> list[dict]:
     """One flat row per item: summed log-probs and token counts per candidate, token scores of the
-    answer (for membership inference), the greedy answer and its ROUGE-L recall."""
+    answer (for membership inference), the greedy answer and its ROUGE-L recall against the
+    answer (TOFU's metric) and against the short answer (does the model state the fact?)."""
     scorer = rouge_scorer() if with_generation else None
     rows = []
     for item in items:
@@ -44,5 +45,6 @@ def build_rows(items: Sequence[Item], p: Plan, cache: RequestCache, with_generat
             gen = cache.generate[ctx_key]
             row["generation"] = gen
             row["rouge_l_recall"] = scorer.score(item.answer, gen)["rougeL"].recall
+            row["short_recall"] = scorer.score(item.short_answer, gen)["rougeL"].recall
         rows.append(row)
     return rows

@@ -99,9 +99,9 @@ def test_privleak_efficacy_and_answered_right():
     assert M.privleak(0.5, 0.5) == 0.0
     assert M.efficacy(0.2, 0.8) == pytest.approx(0.75)
     assert math.isnan(M.efficacy(0.2, 0.0))
-    assert M.answered_right(row(rouge_l_recall=0.5, answer_index=1))
-    assert not M.answered_right(row(rouge_l_recall=0.4, answer_index=1))
-    assert M.answered_right(row(rouge_l_recall=0.0, answer_index=0))
+    assert M.answered_right(row(short_recall=0.5, rouge_l_recall=0.2))
+    assert not M.answered_right(row(short_recall=0.4, rouge_l_recall=0.9, answer_index=0))  # sentence recall and MC do not count
+    assert not M.answered_right(row())
 
 
 def test_registry():
