@@ -1,6 +1,6 @@
 """The release's README.md: YAML metadata (``configs:`` for ``datasets``) and the card from ``cards/``.
 
-The YAML lists each config with ``data_files: data/<config>/*.parquet`` and
+The YAML lists each config with ``data_files: data/<config>/train-<content hash>.parquet`` and
 marks the manifest's ``default_config`` with ``default: true``. All prose lives
 in ``cards/dataset_card.md.j2``, rendered with ``StrictUndefined``; this module
 only computes the numbers and examples the template shows.
@@ -44,7 +44,7 @@ def yaml_header(manifest: dict[str, Any]) -> str:
         entry: dict[str, Any] = {"config_name": name}
         if name == manifest["default_config"]:
             entry["default"] = True
-        entry["data_files"] = [{"split": "train", "path": f"data/{name}/*.parquet"}]
+        entry["data_files"] = [{"split": "train", "path": manifest["configs"][name]["path"]}]  # exact, content-hashed name
         configs.append(entry)
     meta = {
         "pretty_name": manifest["name"], "license": manifest["license"], "language": ["en"],

@@ -18,7 +18,6 @@ from .schema import Biography, Entity, Fact, Probe
 from .world_knowledge import WorldQuestion
 
 ROW_GROUP_SIZE = 10_000
-PARQUET_NAME = "train-00000-of-00001.parquet"
 
 
 def _columns() -> dict[str, Any]:
@@ -106,7 +105,14 @@ def world_rows(questions: Iterable[WorldQuestion], seed: int) -> list[dict[str, 
 
 
 def write_config(rows: list[dict[str, Any]], layout: str, folder: str | Path) -> Path:
-    """Write ``rows`` as ``<folder>/train-00000-of-00001.parquet``; returns the path."""
+    """Write ``rows`` as ``<folder>/train-<sha256 prefix>.parquet`` and remove older parquet files there.
+
+    The content hash in the file name matters: ``datasets`` keys its cache of a local
+    folder on the README's ``data_files`` paths, not on file contents, so a release
+    rebuilt in place under a fixed file name would load stale rows from the cache.
+    """
+    import hashlib
+
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -115,8 +121,11 @@ def write_config(rows: list[dict[str, Any]], layout: str, folder: str | Path) ->
     table = pa.Table.from_pydict(columns, schema=features.arrow_schema)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / PARQUET_NAME
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = folder / "train.parquet.tmp"
     pq.write_table(table, tmp, row_group_size=ROW_GROUP_SIZE, compression="zstd", use_dictionary=True, write_statistics=True)
+    path = folder / f"train-{hashlib.sha256(tmp.read_bytes()).hexdigest()[:16]}.parquet"
+    for old in folder.glob("*.parquet"):
+        if old != path:
+            old.unlink()
     tmp.replace(path)
     return path

@@ -1,6 +1,6 @@
 """A release: every config of a world as parquet, the dataset card, and ``manifest.json``.
 
-``build_release(world, out, config)`` writes ``data/<config>/train-00000-of-00001.parquet``
+``build_release(world, out, config)`` writes ``data/<config>/train-<content hash>.parquet``
 for each config, ``README.md`` (YAML ``configs:`` plus the card rendered from
 ``cards/``) and ``manifest.json`` (version, seed, generator version, counts, the
 SHA-256 of every file). The same world and config give byte-identical files.
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .card import render_readme
-from .export import PARQUET_NAME, corpus_row, entity_row, fact_row, probe_row, world_rows, write_config
+from .export import corpus_row, entity_row, fact_row, probe_row, world_rows, write_config
 from .splits import SplitConfig, Splits, injection_probes, make_splits
 from .world_knowledge import WORLD_KNOWLEDGE_FILE, read_world_knowledge
 from .schema import World
@@ -178,7 +178,7 @@ def build_release(world: World, out: str | Path, config: ReleaseConfig) -> dict[
         rel = path.relative_to(out).as_posix()
         files[rel] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
         configs[name] = {"layout": layout, "rows": len(rows), "entities": len({r["entity_id"] for r in rows if r["entity_id"] is not None}),
-                         "path": f"data/{name}/{PARQUET_NAME}"}
+                         "path": rel}
     manifest: dict[str, Any] = {
         "format": FORMAT, "name": NAME, "version": config.version, "seed": world.seed,
         "generator": "entity-unlearn", "generator_version": world.version, "k_perturbed": world.k_perturbed,

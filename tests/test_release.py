@@ -20,8 +20,13 @@ from entity_unlearn.builders.splits import SplitConfig, linked_pairs, share
 from entity_unlearn.cli import main
 
 
+def _parquet(folder: Path, name: str) -> Path:
+    (path,) = (folder / "data" / name).glob("*.parquet")
+    return path
+
+
 def rows(folder: Path, name: str) -> list[dict]:
-    return pq.read_table(folder / "data" / name / "train-00000-of-00001.parquet").to_pylist()
+    return pq.read_table(_parquet(folder, name)).to_pylist()
 
 
 def entities(folder: Path, name: str) -> set[str]:
@@ -138,13 +143,13 @@ def test_tofu_fields_and_types_agree_across_configs(release):
             assert seen.setdefault(f.name, f.type) == f.type, (name, f.name)
         assert "entity_id" in schema.names
     for name in ("forget01_perturbed", "forget05_perturbed", "forget10_perturbed", "retain_perturbed"):
-        schema = pq.read_schema(folder / "data" / name / "train-00000-of-00001.parquet")
+        schema = pq.read_schema(_parquet(folder, name))
         for field in ("question", "answer", "paraphrased_question", "paraphrased_answer"):
             assert str(schema.field(field).type) == "string"
         wrong = schema.field("perturbed_answer").type
         assert pa.types.is_list(wrong) and wrong.value_type == pa.string()
     for name in ("forget05", "retain95", "full"):
-        assert {"question", "answer"} <= set(pq.read_schema(folder / "data" / name / "train-00000-of-00001.parquet").names)
+        assert {"question", "answer"} <= set(pq.read_schema(_parquet(folder, name)).names)
     perturbed = rows(folder, "retain_perturbed")
     assert len(perturbed) == min(400, len([r for r in rows(folder, "retain90") if r["entity_type"] == "person"]))
     assert all(len(r["perturbed_answer"]) == 5 and r["answer"] and r["paraphrased_answer"] for r in perturbed)
@@ -255,3 +260,16 @@ def test_importing_builders_does_not_import_torch_or_datasets():
     code = "import sys, entity_unlearn.builders; print('torch' in sys.modules, 'datasets' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False"]
+
+
+def test_rebuilt_release_in_place_never_loads_stale_rows(tmp_path, monkeypatch):
+    """datasets caches a local folder by its data_files paths: the content-hashed names must change them."""
+    from datasets import load_dataset
+
+    monkeypatch.chdir(tmp_path)
+    sizes = []
+    for persons in (10, 14):
+        assert main(["build", "--entities", str(persons), "--seed", "0", "--version", "1.0.0", "--out", "entity-unlearn", "--quiet"]) == 0
+        assert len(list((tmp_path / "entity-unlearn" / "data" / "entities").glob("*.parquet"))) == 1
+        sizes.append(len(load_dataset("entity-unlearn", "entities", split="train")))
+    assert sizes[0] < sizes[1]
