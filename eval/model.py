@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import inspect
 import json
@@ -19,6 +20,8 @@ from pathlib import Path
 from typing import Sequence
 
 from tqdm.auto import tqdm
+
+CONT_ROWS = 64  # continuation rows per forward, cut from one length-sorted list
 
 
 class ModelLoadError(ValueError):
@@ -146,29 +149,32 @@ class CausalLM:
         self._count(ctx_mask)
         first = self.model(input_ids=ctx.to(self.device), attention_mask=ctx_mask.to(self.device), use_cache=True)
         last_logits = first.logits[torch.arange(len(groups)), ctx_len - 1].float()  # predicts each continuation's first token
-        owner = torch.tensor([g for g, (_, conts) in enumerate(groups) for _ in conts])
-        conts = [list(x) for _, cs in groups for x in cs]
-        cwidth = max(map(len, conts))
-        cont = torch.full((len(conts), cwidth), pad, dtype=torch.long)
-        cont_mask = torch.zeros((len(conts), cwidth), dtype=torch.long)
-        for j, x in enumerate(conts):
-            cont[j, : len(x)] = torch.tensor(x)
-            cont_mask[j, : len(x)] = 1
-        self._count(cont_mask)
         cache = first.past_key_values
-        cache.batch_select_indices(owner.to(self.device))
-        positions = ctx_len[owner].unsqueeze(1) + torch.arange(cwidth).unsqueeze(0)
-        second = self.model(
-            input_ids=cont.to(self.device), attention_mask=torch.cat([ctx_mask[owner], cont_mask], 1).to(self.device),
-            position_ids=positions.to(self.device), use_cache=True, **{self._cache_arg: cache},
-        )
-        logits = torch.cat([last_logits[owner].unsqueeze(1).to(second.logits.device), second.logits[:, :-1].float()], 1)
-        scores = _token_scores(logits, cont.to(logits.device))
-        result: list[list[TokenScores]] = [[] for _ in groups]
-        for j, x in enumerate(conts):
-            lp, z = scores[0][j, : len(x)].tolist(), scores[1][j, : len(x)].tolist()
-            result[int(owner[j])].append(TokenScores(tuple(lp), tuple(z)))
-        return result
+        rows = [(g, k, list(x)) for g, (_, cs) in enumerate(groups) for k, x in enumerate(cs)]
+        rows.sort(key=lambda r: -len(r[2]))  # similar lengths together: little padding
+        result: list[list[TokenScores | None]] = [[None] * len(cs) for _, cs in groups]
+        for start in range(0, len(rows), CONT_ROWS):
+            chunk = rows[start:start + CONT_ROWS]
+            owner = torch.tensor([g for g, _, _ in chunk])
+            cwidth = len(chunk[0][2])
+            cont = torch.full((len(chunk), cwidth), pad, dtype=torch.long)
+            cont_mask = torch.zeros((len(chunk), cwidth), dtype=torch.long)
+            for j, (_, _, x) in enumerate(chunk):
+                cont[j, : len(x)] = torch.tensor(x)
+                cont_mask[j, : len(x)] = 1
+            self._count(cont_mask)
+            rows_cache = copy.deepcopy(cache) if start + CONT_ROWS < len(rows) else cache  # the last chunk may consume it
+            rows_cache.batch_select_indices(owner.to(self.device))
+            positions = ctx_len[owner].unsqueeze(1) + torch.arange(cwidth).unsqueeze(0)
+            second = self.model(
+                input_ids=cont.to(self.device), attention_mask=torch.cat([ctx_mask[owner], cont_mask], 1).to(self.device),
+                position_ids=positions.to(self.device), use_cache=True, **{self._cache_arg: rows_cache},
+            )
+            logits = torch.cat([last_logits[owner].unsqueeze(1).to(second.logits.device), second.logits[:, :-1].float()], 1)
+            lp, z = _token_scores(logits, cont.to(logits.device))
+            for j, (g, k, x) in enumerate(chunk):
+                result[g][k] = TokenScores(tuple(lp[j, : len(x)].tolist()), tuple(z[j, : len(x)].tolist()))
+        return result  # type: ignore[return-value]
 
     def _count(self, mask) -> None:
         """Rows and token slots forwarded, and how many of the slots were padding."""
