@@ -165,10 +165,29 @@ def test_bad_inputs_get_one_clear_error(results, release, models, tmp_path, monk
         load_items(release_obj, "forget05")
 
 
+def test_tokenizer_without_pad_token_or_chat_template_gets_documented_defaults(release, models, tmp_path):
+    bare = tmp_path / "bare"
+    shutil.copytree(models["target"], bare)
+    (bare / "chat_template.jinja").unlink()
+    config = json.loads((bare / "tokenizer_config.json").read_text())
+    config.pop("pad_token")
+    config.pop("chat_template", None)
+    (bare / "tokenizer_config.json").write_text(json.dumps(config))
+    lm = CausalLM(str(bare))
+    assert lm.tokenizer.pad_token == lm.tokenizer.eos_token and lm.pad_note.startswith("no pad token")
+    assert Formatter(lm.tokenizer).kind == "plain"
+    res = evaluate(EvalConfig(str(bare), release, "forget05", str(tmp_path / "out"), progress=False))
+    assert res["spec"]["prompt_format"]["kind"] == "plain" and res["spec"]["model"]["padding"].startswith("no pad token")
+    assert value(res, "prob", "retain") is not None
+
+
 def test_cli_eval_prints_a_summary(release, models, results, capsys, tmp_path):
     code = main(["eval", "--model", models["target"], "--data", release, "--forget", "forget05", "--out", str(results["dir"] / "target"),
-                 "--reference", str(results["dir"] / "ref" / "results.json"), "--quiet"])
+                 "--reference", str(results["dir"] / "ref" / "results.json"), "--before", str(results["dir"] / "target"), "--quiet"])
     out = capsys.readouterr().out
     assert code == 0 and "forget" in out and "model_utility" in out and "report.md" in out
+    again = json.loads((results["dir"] / "target" / "results.json").read_text())
+    assert value(again, "efficacy_prob", depth="d1") == pytest.approx(0.0, abs=1e-6)  # the same model before and after
+    assert value(again, "efficacy_prob", depth="d3") == pytest.approx(0.0, abs=1e-6)
     assert main(["eval", "--model", str(tmp_path / "nope"), "--data", release, "--out", str(tmp_path / "o")]) == 2
     assert "no such folder" in capsys.readouterr().err
