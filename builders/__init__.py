@@ -15,6 +15,8 @@ from .splits import SplitConfig, SplitError, Splits, make_splits
 from .world_knowledge import WorldKnowledgeError, WorldQuestion, read_world_knowledge
 from .release import ReleaseConfig, ReleaseError, build_release, config_names, read_release_manifest, release_counts
 from .hub import PublishError, Published, publish_release, verify_release
+from .llm_backend import LLMConfig, LLMError, LLMUnavailable
+from .llm_verify import WorldNames, verify_biography, verify_paraphrase, verify_perturbed
 
 __all__ = [
     "DEPTHS", "DEPTH_NAMES", "BioSentence", "Biography", "Entity", "Fact", "Probe", "World",
@@ -24,4 +26,14 @@ __all__ = [
     "SplitConfig", "SplitError", "Splits", "make_splits", "WorldKnowledgeError", "WorldQuestion", "read_world_knowledge",
     "ReleaseConfig", "ReleaseError", "build_release", "config_names", "read_release_manifest", "release_counts",
     "PublishError", "Published", "publish_release", "verify_release",
+    "LLMConfig", "LLMError", "LLMUnavailable", "enrich_world", "WorldNames", "verify_biography", "verify_paraphrase", "verify_perturbed",
 ]
+
+
+def __getattr__(name: str):
+    # enrich_world needs pydantic (the optional "llm" extra): imported on first use only.
+    if name == "enrich_world":
+        from .llm_enrich import enrich_world
+
+        return enrich_world
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -179,6 +179,8 @@ class ProbeMaker:
         return out
 
     def cloze(self, e: Entity, spec: TypeSpec, bio: Biography, pid) -> list[Probe]:
+        """d0 probes of any biography whose sentences carry fact ids (template or LLM):
+        each sentence is cut before its first cited fact."""
         out = []
         facts = {f.fact_id: f for f in self.facts[e.entity_id]}
         previous: list[str] = []
@@ -186,6 +188,9 @@ class ProbeMaker:
         for s in bio.sentences:
             if s.paragraph != paragraph:
                 previous, paragraph = [], s.paragraph
+            if not s.fact_ids:  # an LLM biography may hold a sentence that states no fact
+                previous.append(s.text)
+                continue
             fact = facts[s.fact_ids[0]]
             field = spec.attribute(fact.relation) or spec.relation(fact.relation)
             at = s.text.find(fact.text)

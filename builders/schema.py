@@ -127,7 +127,12 @@ class Probe(_Record):
 
 @dataclass(frozen=True)
 class World:
-    """A generated world: every record, plus what made it."""
+    """A generated world: every record, plus what made it.
+
+    ``generation`` is empty for a template-only world (its manifest then has no
+    ``generation`` key, so existing worlds keep their bytes); an LLM-assisted
+    world records backend, model, prompt hashes and acceptance rates there.
+    """
 
     seed: int
     version: str
@@ -138,6 +143,9 @@ class World:
     biographies: tuple[Biography, ...] = ()
     probes: tuple[Probe, ...] = ()
     type_hashes: dict[str, str] = field(default_factory=dict)
+    # How the wording was made when an LLM took part (``llm_enrich.enrich_world``):
+    # backend, model, prompt hashes, acceptance. Empty for template-only worlds.
+    generation: dict[str, Any] = field(default_factory=dict)
 
     def entity(self, entity_id: str) -> Entity:
         return self._by_id()[entity_id]

@@ -70,6 +70,8 @@ def write_world(world: World, out: str | Path) -> dict[str, Any]:
         "templates_sha256": templates_hash(),
         "files": files,
     }
+    if world.generation:  # absent for template-only worlds, whose manifests stay byte-identical
+        manifest["generation"] = world.generation
     _write_atomic(out / "manifest.json", (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8"))
     return manifest
 
@@ -102,4 +104,5 @@ def read_world(folder: str | Path) -> World:
         seed=manifest["seed"], version=manifest["generator_version"], k_perturbed=manifest["k_perturbed"],
         counts=manifest["counts"], entities=loaded["entities"], facts=loaded["facts"],
         biographies=loaded["biographies"], probes=loaded["probes"], type_hashes=manifest["type_specs_sha256"],
+        generation=manifest.get("generation", {}),
     )

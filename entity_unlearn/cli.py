@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -37,16 +38,54 @@ def cmd_generate(args: argparse.Namespace) -> int:
         raise UsageError("give --entities N or --types TYPE=COUNT,...")
     for extra in registry.names():
         counts.setdefault(extra, 0)
+    llm = llm_config(args)
     start = time.perf_counter()
     world = generate_world(counts, seed=args.seed, k_perturbed=args.k, registry=registry, progress=not args.quiet)
+    report = None
+    if llm is not None:
+        from entity_unlearn.builders import enrich_world
+
+        try:
+            world, report = enrich_world(world, llm, registry=registry, progress=not args.quiet)
+        except KeyboardInterrupt:
+            print(f"entity-unlearn generate: interrupted; every answer received is cached in {llm.cache_dir}: "
+                  "rerun the same command to resume", file=sys.stderr)
+            return 130
     manifest = write_world(world, args.out)
     took = time.perf_counter() - start
+    if report is not None:
+        print_llm_report(report)
     print(f"world: {manifest['n_entities']} entities {manifest['counts']}, {manifest['n_facts']} facts, {manifest['n_probes']} probes")
     print(f"probes by depth: {manifest['probes_by_depth']}")
     print(f"probes by attack: {manifest['probes_by_attack']}")
     print(f"seed {args.seed}, K={args.k}, {took:.1f} s ({manifest['n_entities'] / took:.0f} entities/s, {manifest['n_probes'] / took:.0f} probes/s)")
     print(f"written to {Path(args.out).resolve()} (manifest.json lists file hashes)")
     return 0
+
+
+def llm_config(args: argparse.Namespace):
+    """The LLMConfig the ``--llm*`` options ask for, or None without ``--llm``. The key is read, never printed."""
+    if not args.llm:
+        return None
+    from entity_unlearn.builders import LLMConfig
+
+    tasks = tuple(t.strip() for t in args.llm_tasks.split(",") if t.strip())
+    return LLMConfig(model=args.llm, base_url=args.llm_base_url or os.environ.get("OPENAI_BASE_URL") or None,
+                     api_key=os.environ.get(args.llm_api_key_env) or None, concurrency=args.llm_concurrency,
+                     timeout_s=args.llm_timeout, max_attempts=args.llm_attempts,
+                     cache_dir=args.llm_cache or str(Path(args.out) / ".llm-cache"), tasks=tasks)
+
+
+def print_llm_report(report: dict) -> None:
+    gen, run = report["generation"], report["run"]
+    print(f"llm: {gen['model']} at {', '.join(gen['endpoints'])}, {gen['requests']} exchanges, "
+          f"{gen['tokens_in']} tokens in / {gen['tokens_out']} out, retries {gen['retries'] or 'none'}")
+    for task, a in gen["acceptance"].items():
+        rate = f"{a['rate']:.1%}" if a["rate"] is not None else "n/a"
+        print(f"  {task:<10} {a['accepted']}/{a['items']} accepted ({rate}, {a['accepted_first_try']} at the first answer), "
+              f"{a['fallbacks']} kept the template wording (source template_fallback)")
+    print(f"  this run: {run['requests']} requests sent, {run['cache_hits']} answers from the cache, "
+          f"retries {run['retries'] or 'none'}, {run['wall_s']:.1f} s")
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -103,6 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--type-spec", action="append", default=[], metavar="FILE", help="an extra entity type (TOML); its templates live beside it")
     gen.add_argument("--out", required=True, help="output folder")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
+    gen.add_argument("--llm", metavar="MODEL", help="write biographies, paraphrases and wrong answers with this model "
+                     "(any OpenAI-compatible endpoint); every output is checked against the fact graph")
+    gen.add_argument("--llm-base-url", metavar="URL", help="endpoint base URL, e.g. http://localhost:8000/v1 (default $OPENAI_BASE_URL, else OpenAI)")
+    gen.add_argument("--llm-api-key-env", default="OPENAI_API_KEY", metavar="NAME", help="environment variable holding the API key (default OPENAI_API_KEY)")
+    gen.add_argument("--llm-concurrency", type=int, default=32, metavar="N", help="requests in flight (default 32)")
+    gen.add_argument("--llm-timeout", type=float, default=60.0, metavar="S", help="seconds before a request is retried (default 60)")
+    gen.add_argument("--llm-attempts", type=int, default=3, metavar="N", help="answers per task before falling back to the template wording (default 3)")
+    gen.add_argument("--llm-cache", metavar="DIR", help="answer cache; rerunning with it resumes and costs nothing (default <out>/.llm-cache)")
+    gen.add_argument("--llm-tasks", default="bio,paraphrase,perturb", help="which wording the LLM writes (default bio,paraphrase,perturb)")
     gen.set_defaults(func=cmd_generate)
     bld = sub.add_parser("build", help="build a versioned release (parquet configs, dataset card, manifest) from a new or given world")
     bld.add_argument("--entities", type=int, help="training persons; organisations (N/5), places (2N/15) and holdout persons (N/10) are added")
@@ -131,13 +179,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from entity_unlearn.builders import SamplingError, SpecError, TemplateProblem, WorldFileError, WorldInvariantError
-    from entity_unlearn.builders import PublishError, ReleaseError, SplitError, WorldKnowledgeError
+    from entity_unlearn.builders import LLMError, PublishError, ReleaseError, SplitError, WorldKnowledgeError
     from entity_unlearn.eval import DataError, FormatError, ModelLoadError
 
     try:
         return args.func(args)
     except (UsageError, SpecError, TemplateProblem, SamplingError, WorldInvariantError, WorldFileError,
-            ReleaseError, SplitError, WorldKnowledgeError, PublishError, DataError, FormatError, ModelLoadError, KeyError) as exc:
+            ReleaseError, SplitError, WorldKnowledgeError, PublishError, LLMError, DataError, FormatError, ModelLoadError, KeyError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) else str(exc)
         print(f"entity-unlearn {args.command}: error: {message}", file=sys.stderr)
         return 2

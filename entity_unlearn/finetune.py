@@ -23,6 +23,7 @@ class TrainConfig:
     lr: float = 3e-3
     batch_size: int = 16
     weight_decay: float = 0.0
+    grad_accum: int = 1
     seed: int = 0
 
 
@@ -33,6 +34,15 @@ def encode_pairs(formatter: Formatter, pairs: Sequence[tuple[str, str]]) -> list
         enc = formatter.encode(q, a)
         ids = list(enc.context + enc.continuation)
         out.append((ids, [IGNORE] * len(enc.context) + list(enc.continuation)))
+    return out
+
+
+def encode_texts(formatter: Formatter, texts: Sequence[str]) -> list[tuple[list[int], list[int]]]:
+    """(input ids, labels) per raw text (a biography): every token after BOS is learned."""
+    out = []
+    for text in texts:
+        ids = list(formatter.encode_prefix(text)) + [formatter.tok.eos_token_id]
+        out.append((ids, [IGNORE] + ids[1:]))
     return out
 
 
@@ -51,26 +61,34 @@ def collate(examples: Sequence[tuple[list[int], list[int]]], pad_id: int):
     return ids, mask, labels
 
 
-def finetune(model, tokenizer, pairs: Sequence[tuple[str, str]], config: TrainConfig = TrainConfig(), chat_template: str = "auto", progress: bool = False) -> list[float]:
-    """Train ``model`` in place on ``pairs``; returns the mean loss of each epoch."""
+def finetune(model, tokenizer, pairs: Sequence[tuple[str, str]], config: TrainConfig = TrainConfig(), chat_template: str = "auto",
+             progress: bool = False, texts: Sequence[str] = ()) -> list[float]:
+    """Train ``model`` in place on ``pairs`` (and raw ``texts``); returns the mean loss of each epoch."""
     import torch
 
     formatter = Formatter(tokenizer, chat_template)
-    data = encode_pairs(formatter, pairs)
+    data = encode_pairs(formatter, pairs) + encode_texts(formatter, texts)
+    device = next(model.parameters()).device
     gen = torch.Generator().manual_seed(config.seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay)
     model.train()
     history = []
+    step = 0
     for _ in tqdm(range(config.epochs), desc="fine-tuning", unit="epoch", disable=not progress):
         order = torch.randperm(len(data), generator=gen).tolist()
         losses = []
         for start in range(0, len(order), config.batch_size):
             ids, mask, labels = collate([data[i] for i in order[start:start + config.batch_size]], tokenizer.pad_token_id)
-            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            loss = model(input_ids=ids.to(device), attention_mask=mask.to(device), labels=labels.to(device)).loss
+            (loss / config.grad_accum).backward()
+            step += 1
+            if step % config.grad_accum == 0:
+                opt.step()
+                opt.zero_grad()
             losses.append(loss.item())
         history.append(sum(losses) / len(losses))
+    if step % config.grad_accum:
+        opt.step()
+        opt.zero_grad()
     model.eval()
     return history

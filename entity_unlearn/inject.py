@@ -1,31 +1,55 @@
-"""Injecting a release's entities into a model by fine-tuning on its QA (``full``).
+"""Injecting a release's entities into a model by fine-tuning (``entity-unlearn inject``).
 
-``inject_tiny`` builds the embedded default (tokenizer trained on the release's
-text, small Llama-style model) and fine-tunes it; ``exclude`` names a forget
-config whose entities are left out, which makes the reference model.
+- plain: the release's injection QA (``full``: d1 questions), in the chat format the
+  evaluator scores; ``--corpus`` adds the biographies as raw text.
+- deep: biographies, the d1 QA *and* their paraphrases (d2 wording), mixed with the
+  world-knowledge QA as general text, for twice the epochs: knowledge held in more
+  than one wording, closer to what pre-training leaves.
+
+``exclude`` names a forget config whose entities are left out: that makes the
+reference model. The base is ``tiny`` (the embedded default: a tokenizer trained
+on the release's text and a small Llama-style model, no download) or any causal
+LM folder / Hub id. The tiny base knows nothing at all, so its injection also
+teaches the world-knowledge questions, which stand in for general knowledge that
+unlearning must not damage.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+import time
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from .finetune import TrainConfig, finetune
 from .tiny import TinyConfig, build_model, save, train_tokenizer
 
+TINY_TRAIN = TrainConfig(epochs=12, lr=3e-3, batch_size=32)
+HUB_TRAIN = TrainConfig(epochs=5, lr=1e-5, batch_size=16)  # TOFU's fine-tuning recipe (lr 1e-5, 5 epochs)
 
-def release_pairs(data: str, config: str = "full", exclude: str | None = None) -> list[tuple[str, str]]:
-    """(question, answer) pairs of ``config``, without the entities of config ``exclude``."""
-    from entity_unlearn.eval.data import open_release
 
-    release = open_release(data)
-    skip = {r["entity_id"] for r in release.load(exclude)} if exclude else set()
-    return [(r["question"], r["answer"]) for r in release.load(config) if r["entity_id"] not in skip]
+class InjectError(ValueError):
+    """The base model or the release cannot be used for injection; the message says why."""
+
+
+@dataclass(frozen=True)
+class InjectConfig:
+    base: str = "tiny"
+    exclude: str | None = None
+    corpus: bool = False
+    deep: bool = False
+    world: bool | None = None  # default: only for the tiny base
+    train: TrainConfig | None = None  # default: TINY_TRAIN or HUB_TRAIN
+    tiny: TinyConfig = field(default_factory=TinyConfig)
+    device: str | None = None
+    dtype: str | None = None
+    lora_rank: int = 0
+    allow_pickle: bool = False
+    trust_remote_code: bool = False
 
 
 def release_texts(data: str) -> list[str]:
-    """Every text of the release a tokenizer should know: biographies, QA, probes."""
+    """Every text of the release a tokenizer should know: biographies, QA, probes, world questions."""
     from entity_unlearn.eval.data import open_release
 
     release = open_release(data)
@@ -36,14 +60,66 @@ def release_texts(data: str) -> list[str]:
     return texts
 
 
-def inject_tiny(data: str, out: str | Path, exclude: str | None = None, tiny: TinyConfig = TinyConfig(),
-                train: TrainConfig = TrainConfig(), tokenizer=None, progress: bool = False) -> Path:
-    """Fine-tune a fresh tiny model on the release's QA and save it (safetensors) with a record of how."""
-    tok = tokenizer or train_tokenizer(release_texts(data), tiny.vocab_size)
-    model = build_model(tok, tiny)
-    pairs = release_pairs(data, "full", exclude)
-    history = finetune(model, tok, pairs, train, progress=progress)
+def injection_data(data: str, cfg: InjectConfig) -> tuple[list[tuple[str, str]], list[str]]:
+    """(QA pairs, raw texts) to train on, without the entities of ``cfg.exclude``."""
+    from entity_unlearn.eval.data import open_release
+
+    release = open_release(data)
+    skip = {r["entity_id"] for r in release.load(cfg.exclude)} if cfg.exclude else set()
+    full = [r for r in release.load("full") if r["entity_id"] not in skip]
+    pairs = [(r["question"], r["answer"]) for r in full]
+    texts: list[str] = []
+    trained = {r["entity_id"] for r in full}
+    if cfg.deep:
+        pairs += [(r["question"], r["answer"]) for r in release.load("probes")
+                  if r["kind"] == "paraphrase" and r["attack"] == "none" and r["entity_id"] in trained]
+    if cfg.deep or cfg.corpus:
+        texts += [r["text"] for r in release.load("corpus") if r["entity_id"] not in skip]
+    if cfg.world if cfg.world is not None else (cfg.base == "tiny" or cfg.deep):
+        pairs += [(r["question"], r["answer"]) for r in release.load("world")]
+    return pairs, texts
+
+
+def inject(data: str, out: str | Path, cfg: InjectConfig = InjectConfig(), tokenizer=None, progress: bool = False) -> Path:
+    """Fine-tune the base on the release's injection data and save it (safetensors), with ``injection.json``."""
+    start = time.perf_counter()
+    tiny = cfg.base == "tiny"
+    train = cfg.train or (TINY_TRAIN if tiny else HUB_TRAIN)
+    if cfg.deep:
+        train = replace(train, epochs=2 * train.epochs)
+    pairs, texts = injection_data(data, cfg)
+    if tiny:
+        tok = tokenizer or train_tokenizer(release_texts(data), cfg.tiny.vocab_size)
+        model = build_model(tok, cfg.tiny)
+        if cfg.device:
+            model = model.to(cfg.device)
+    else:
+        from entity_unlearn.eval.model import CausalLM
+
+        lm = CausalLM(cfg.base, cfg.device, cfg.dtype, cfg.allow_pickle, cfg.trust_remote_code)
+        tok, model = lm.tokenizer, lm.model
+        if cfg.lora_rank:
+            model = with_lora(model, cfg.lora_rank)
+    history = finetune(model, tok, pairs, train, progress=progress, texts=texts)
+    if cfg.lora_rank and not tiny:
+        model = model.merge_and_unload()
     folder = save(model, tok, out)
-    record = {"data": data, "exclude": exclude, "pairs": len(pairs), "tiny": asdict(tiny), "train": asdict(train), "loss_by_epoch": history}
+    record = {"data": data, "config": asdict(cfg), "train": asdict(train), "pairs": len(pairs), "texts": len(texts),
+              "loss_by_epoch": history, "seconds": round(time.perf_counter() - start, 1)}
     (folder / "injection.json").write_text(json.dumps(record, indent=1, sort_keys=True), encoding="utf-8")
     return folder
+
+
+def with_lora(model, rank: int):
+    """Wrap ``model`` with LoRA adapters on its attention projections (needs the optional ``peft``)."""
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError as exc:
+        raise InjectError("--lora-rank needs peft: pip install 'entity-unlearn[gpu]' (or pip install peft)") from exc
+    return get_peft_model(model, LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], lora_dropout=0.0))
+
+
+def inject_tiny(data: str, out: str | Path, exclude: str | None = None, tiny: TinyConfig = TinyConfig(),
+                train: TrainConfig = TINY_TRAIN, tokenizer=None, progress: bool = False) -> Path:
+    """The embedded default, plain injection of the release's QA only (no world questions): small and fast, for tests and scripts."""
+    return inject(data, out, InjectConfig(exclude=exclude, tiny=tiny, train=train, world=False), tokenizer=tokenizer, progress=progress)

@@ -19,6 +19,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
+
+SENTINEL = "ANSWER-SENTINEL-7f3a91"
 
 
 class FormatError(ValueError):
@@ -52,6 +55,7 @@ class Formatter:
                 raise FormatError("the tokenizer has no EOS token, so the end of an answer cannot be scored; set eos_token in tokenizer_config.json")
         self.template_sha256 = hashlib.sha256(source.encode("utf-8")).hexdigest()
         self.special = sorted({t for t in tokenizer.all_special_tokens if t}, key=len, reverse=True)
+        self._ids: dict[str, tuple[int, ...]] = {}
 
     def context(self, question: str) -> str:
         if self.kind == "plain":
@@ -78,6 +82,28 @@ class Formatter:
             return suffix[: pos + len(token)]
         return suffix[:end]
 
+    def continuations(self, question: str, answers: Sequence[str]) -> list[str]:
+        """``continuation`` for many answers to one question, rendering the chat template twice, not once per
+        answer: once around a sentinel answer, once for the first answer to check that the template does not
+        depend on the answer's content (if it does, every answer is rendered on its own)."""
+        if self.kind == "plain" or len(answers) < 2:
+            return [self.continuation(question, a) for a in answers]
+        wrapped = self.continuation(question, SENTINEL)
+        at = wrapped.find(SENTINEL)
+        head, tail = wrapped[:at], wrapped[at + len(SENTINEL):]
+        out = [head + a + tail for a in answers]
+        if at < 0 or out[0] != self.continuation(question, answers[0]):
+            return [self.continuation(question, a) for a in answers]
+        return out
+
+    def encode_many(self, texts: Sequence[str]) -> list[tuple[int, ...]]:
+        """Token ids of each text (no special tokens added), one batched tokenizer call for the unseen ones."""
+        new = list(dict.fromkeys(t for t in texts if t not in self._ids))
+        if new:
+            for text, ids in zip(new, self.tok(new, add_special_tokens=False)["input_ids"]):
+                self._ids[text] = tuple(ids)
+        return [self._ids[t] for t in texts]
+
     def encode(self, question: str, answer: str) -> Encoded:
         return Encoded(self.encode_context(question), self.encode_text(self.continuation(question, answer)))
 
@@ -88,11 +114,13 @@ class Formatter:
 
     def encode_prefix(self, text: str) -> tuple[int, ...]:
         """Raw text to be continued (a biography prefix), after the BOS token if the tokenizer has one."""
-        bos = (self.tok.bos_token_id,) if self.tok.bos_token_id is not None else ()
-        return bos + self.encode_text(text)
+        return self.bos() + self.encode_text(text)
 
     def encode_text(self, text: str) -> tuple[int, ...]:
-        return tuple(self.tok(text, add_special_tokens=False)["input_ids"])
+        return self.encode_many([text])[0]
+
+    def bos(self) -> tuple[int, ...]:
+        return (self.tok.bos_token_id,) if self.tok.bos_token_id is not None else ()
 
     def stop_ids(self) -> tuple[int, ...]:
         """Token ids that end a generated answer: EOS and the special tokens the template closes a turn with."""

@@ -11,6 +11,7 @@ only computes what is missing.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -64,26 +65,38 @@ def _key(*parts: Sequence[int]) -> str:
     return hashlib.sha1(json.dumps([list(p) for p in parts]).encode()).hexdigest()
 
 
+def item_texts(formatter: Formatter, item: Item) -> tuple[str, list[str], bool]:
+    """(context text, continuation texts, whether the context starts with BOS) of an item."""
+    if item.fmt == "text":  # a biography prefix continued as raw text
+        return item.question, [" " + c for c in item.candidates()], True
+    return formatter.context(item.question), formatter.continuations(item.question, item.candidates()), formatter.kind == "plain"
+
+
 def encode_item(formatter: Formatter, item: Item, candidate: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    if item.fmt == "text":
-        return formatter.encode_prefix(item.question), formatter.encode_text(" " + candidate)
-    return formatter.encode_context(item.question), formatter.encode_text(formatter.continuation(item.question, candidate))
+    """Context and continuation ids of one candidate (the one-at-a-time reference path)."""
+    alone = dataclasses.replace(item, answer=candidate, paraphrased_answer=None, perturbed_answer=(), options=())
+    ctx, conts, bos = item_texts(formatter, alone)
+    ids = formatter.encode_many([ctx, conts[0]])
+    return (formatter.bos() if bos else ()) + ids[0], ids[1]
 
 
 def plan(items: Sequence[Item], formatter: Formatter) -> Plan:
+    texts = [item_texts(formatter, item) for item in items]
+    flat = [t for ctx, conts, _ in texts for t in (ctx, *conts)]
+    formatter.encode_many(flat)  # one batched tokenizer call for every distinct string
     p = Plan()
-    for item in items:
+    for item, (ctx_text, cont_texts, bos) in zip(items, texts):
+        ctx = (formatter.bos() if bos else ()) + formatter.encode_text(ctx_text)
+        ctx_key = _key(ctx)
+        p.contexts[ctx_key] = ctx
         conts = []
-        ctx_key = None
-        for cand in item.candidates():
-            ctx, cont = encode_item(formatter, item, cand)
-            ctx_key = _key(ctx)
-            p.contexts[ctx_key] = ctx
+        for text in cont_texts:
+            cont = formatter.encode_text(text)
             ck = _key(ctx, cont)
             p.continuations.setdefault(ctx_key, {})[ck] = cont
             conts.append(ck)
             p.requested += 1
-        p.item_keys[item.item_id] = (ctx_key, conts)  # type: ignore[assignment]
+        p.item_keys[item.item_id] = (ctx_key, conts)
     return p
 
 

@@ -1,0 +1,237 @@
+"""The unlearning baselines: one small class per method, each overriding one loss hook.
+
+All methods fine-tune the model on batches of forget QA (and, where the method
+uses one, retain QA), formatted exactly as the evaluator scores them. ``lp``
+below is the summed log-probability of an answer's tokens given its question.
+
+| method   | loss                                                                                  | source |
+|----------|---------------------------------------------------------------------------------------|--------|
+| ga       | -NLL(forget)                                                                          | gradient ascent (TOFU) |
+| gd       | -NLL(forget) + w * NLL(retain)                                                        | gradient difference (TOFU) |
+| kl       | -NLL(forget) + w * KL(p_ref || p) on retain tokens                                    | KL minimisation (TOFU) |
+| idk_po   | -log σ(β[(lp(idk) - lp_ref(idk)) - (lp(a) - lp_ref(a))]) + w * NLL(retain)             | preference optimisation towards refusals (TOFU's IdkPO / DPO) |
+| npo      | (2/β) * softplus(β (lp(a) - lp_ref(a)))                                               | NPO (Zhang et al. 2024) |
+| npo_gd   | npo + w * NLL(retain)                                                                 | NPO with a retain term |
+
+``p_ref`` / ``lp_ref`` come from a frozen copy of the model as it was before unlearning.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import random
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Sequence
+
+from tqdm.auto import tqdm
+
+from .finetune import IGNORE, collate, encode_pairs
+
+
+class UnlearnError(ValueError):
+    """Bad method name, missing forget set or similar; the message names the option."""
+
+
+@dataclass(frozen=True)
+class UnlearnConfig:
+    """Hyperparameters. Defaults are the literature's for 7B models (TOFU: lr 1e-5, 5 epochs,
+    batch 32; NPO: β = 0.1); ``TINY_PRESET`` overrides lr and epochs for the embedded tiny model."""
+
+    epochs: int = 5
+    lr: float = 1e-5
+    batch_size: int = 32
+    grad_accum: int = 1
+    retain_weight: float = 1.0
+    beta: float = 0.1
+    max_grad_norm: float = 1.0
+    seed: int = 0
+
+
+TINY_PRESET = {"lr": 1e-3, "epochs": 5, "batch_size": 16}
+
+
+def sequence_logp(model, ids, mask, labels):
+    """Summed log-probability of the labelled tokens of each sequence, and the token log-probs."""
+    import torch
+
+    logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+    target = labels[:, 1:]
+    logprobs = torch.log_softmax(logits, -1)
+    keep = target != IGNORE
+    picked = logprobs.gather(-1, target.clamp_min(0).unsqueeze(-1)).squeeze(-1) * keep
+    return picked.sum(-1), logprobs, keep
+
+
+def nll(model, batch):
+    """Mean token negative log-likelihood of the answers (the usual LM loss)."""
+    total, _, keep = sequence_logp(model, *batch)
+    return -total.sum() / keep.sum()
+
+
+class Method:
+    name = ""
+    uses_retain = False
+    uses_reference = False
+    uses_refusals = False
+
+    def loss(self, model, ref, forget, retain, refusal, cfg: UnlearnConfig):
+        raise NotImplementedError
+
+
+class GradientAscent(Method):
+    name = "ga"
+
+    def loss(self, model, ref, forget, retain, refusal, cfg):
+        return -nll(model, forget)
+
+
+class GradientDifference(Method):
+    name, uses_retain = "gd", True
+
+    def loss(self, model, ref, forget, retain, refusal, cfg):
+        return -nll(model, forget) + cfg.retain_weight * nll(model, retain)
+
+
+class KLMinimisation(Method):
+    name, uses_retain, uses_reference = "kl", True, True
+
+    def loss(self, model, ref, forget, retain, refusal, cfg):
+        import torch
+
+        _, logp, keep = sequence_logp(model, *retain)
+        with torch.no_grad():
+            _, ref_logp, _ = sequence_logp(ref, *retain)
+        kl = (ref_logp.exp() * (ref_logp - logp)).sum(-1)
+        return -nll(model, forget) + cfg.retain_weight * (kl * keep).sum() / keep.sum()
+
+
+class IdkPreference(Method):
+    name, uses_retain, uses_reference, uses_refusals = "idk_po", True, True, True
+
+    def loss(self, model, ref, forget, retain, refusal, cfg):
+        import torch
+        import torch.nn.functional as F
+
+        lp_idk, _, _ = sequence_logp(model, *refusal)
+        lp_ans, _, _ = sequence_logp(model, *forget)
+        with torch.no_grad():
+            ref_idk, _, _ = sequence_logp(ref, *refusal)
+            ref_ans, _, _ = sequence_logp(ref, *forget)
+        margin = cfg.beta * ((lp_idk - ref_idk) - (lp_ans - ref_ans))
+        return -F.logsigmoid(margin).mean() + cfg.retain_weight * nll(model, retain)
+
+
+class NPO(Method):
+    name, uses_reference = "npo", True
+
+    def loss(self, model, ref, forget, retain, refusal, cfg):
+        import torch
+        import torch.nn.functional as F
+
+        lp, _, _ = sequence_logp(model, *forget)
+        with torch.no_grad():
+            ref_lp, _, _ = sequence_logp(ref, *forget)
+        return (2 / cfg.beta) * F.softplus(cfg.beta * (lp - ref_lp)).mean()
+
+
+class NPOWithRetain(NPO):
+    name, uses_retain = "npo_gd", True
+
+    def loss(self, model, ref, forget, retain, refusal, cfg):
+        return super().loss(model, ref, forget, retain, refusal, cfg) + cfg.retain_weight * nll(model, retain)
+
+
+METHODS: dict[str, type[Method]] = {}
+for _cls in (GradientAscent, GradientDifference, KLMinimisation, IdkPreference, NPO, NPOWithRetain):
+    if _cls.name in METHODS:
+        raise ValueError(f"unlearning method {_cls.name!r} registered twice")
+    METHODS[_cls.name] = _cls
+
+
+def get_method(name: str) -> Method:
+    if name not in METHODS:
+        close = difflib.get_close_matches(name, list(METHODS), n=1)
+        raise UnlearnError(f"--method {name!r} is not a method" + (f"; did you mean {close[0]!r}?" if close else "") + f" Methods: {', '.join(METHODS)}")
+    return METHODS[name]()
+
+
+def refusals(questions: Sequence[str], seed: int) -> list[str]:
+    """A refusal answer per question, phrasings from ``prompts/unlearn/refusals.j2`` chosen by the seed."""
+    from entity_unlearn.builders.templates import builtin_templates
+
+    t = builtin_templates()
+    blocks = t.variants("unlearn/refusals.j2", "refusal")
+    rng = random.Random(f"{seed}/refusals")
+    return [t.render("unlearn/refusals.j2", rng.choice(blocks)) for _ in questions]
+
+
+def unlearn(model, tokenizer, forget_pairs: Sequence[tuple[str, str]], retain_pairs: Sequence[tuple[str, str]], method: Method,
+            cfg: UnlearnConfig, progress: bool = False) -> list[float]:
+    """Run ``method`` in place on ``model``; returns the mean loss per epoch."""
+    import copy
+
+    import torch
+
+    from entity_unlearn.eval.formatting import Formatter
+
+    if not forget_pairs:
+        raise UnlearnError("the forget set is empty: nothing to unlearn")
+    if method.uses_retain and not retain_pairs:
+        raise UnlearnError(f"method {method.name!r} needs retain data and the retain set is empty")
+    torch.manual_seed(cfg.seed)
+    fmt = Formatter(tokenizer)
+    forget = encode_pairs(fmt, forget_pairs)
+    idk = encode_pairs(fmt, list(zip([q for q, _ in forget_pairs], refusals([q for q, _ in forget_pairs], cfg.seed)))) if method.uses_refusals else None
+    retain = encode_pairs(fmt, retain_pairs) if method.uses_retain else []
+    ref = None
+    if method.uses_reference:
+        ref = copy.deepcopy(model).eval()
+        for p in ref.parameters():
+            p.requires_grad_(False)
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id
+    to = lambda batch: tuple(t.to(device) for t in batch)  # noqa: E731
+    gen = torch.Generator().manual_seed(cfg.seed)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
+    model.train()
+    history, step = [], 0
+    retain_order = torch.randperm(max(1, len(retain)), generator=gen).tolist()
+    for _ in tqdm(range(cfg.epochs), desc=f"unlearning ({method.name})", unit="epoch", disable=not progress):
+        order = torch.randperm(len(forget), generator=gen).tolist()
+        losses = []
+        for start in range(0, len(order), cfg.batch_size):
+            idx = order[start:start + cfg.batch_size]
+            f_batch = to(collate([forget[i] for i in idx], pad))
+            i_batch = to(collate([idk[i] for i in idx], pad)) if idk else None
+            r_batch = None
+            if retain:
+                r_idx = [retain_order[(step * cfg.batch_size + k) % len(retain_order)] for k in range(len(idx))]
+                r_batch = to(collate([retain[i] for i in r_idx], pad))
+            loss = method.loss(model, ref, f_batch, r_batch, i_batch, cfg) / cfg.grad_accum
+            loss.backward()
+            step += 1
+            if step % cfg.grad_accum == 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                opt.step()
+                opt.zero_grad()
+            losses.append(loss.item() * cfg.grad_accum)
+        history.append(sum(losses) / len(losses))
+    if step % cfg.grad_accum:
+        opt.step()
+        opt.zero_grad()
+    model.eval()
+    return history
+
+
+def config_for(base_is_tiny: bool, **overrides) -> UnlearnConfig:
+    """The defaults, the tiny preset when the model is the embedded default, then explicit overrides."""
+    cfg = UnlearnConfig()
+    if base_is_tiny:
+        cfg = replace(cfg, **TINY_PRESET)
+    return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def save_record(folder: Path, record: dict) -> None:
+    (folder / "unlearning.json").write_text(json.dumps(record, indent=1, sort_keys=True, default=lambda o: asdict(o)), encoding="utf-8")
