@@ -99,9 +99,9 @@ def cmd_build(args: argparse.Namespace) -> int:
             raise UsageError("--world takes the world as it is; drop --entities and --seed (they come from the world's manifest.json)")
         world = read_world(args.world)
         world_manifest = read_manifest(args.world)
-        generation = {"method": "llm-assisted" if world_manifest.get("llm") else "template", "templates_sha256": world_manifest["templates_sha256"]}
-        if world_manifest.get("llm"):
-            generation["llm"] = world_manifest["llm"]
+        generation = {"method": "llm-assisted" if world_manifest.get("generation") else "template", "templates_sha256": world_manifest["templates_sha256"]}
+        if world_manifest.get("generation"):
+            generation["llm"] = world_manifest["generation"]
     else:
         if args.entities is None:
             raise UsageError("give --entities N (training persons) or --world DIR (a generated world)")
