@@ -21,6 +21,7 @@ from .export import corpus_row, entity_row, fact_row, probe_row, world_rows, wri
 from .splits import SplitConfig, Splits, injection_probes, make_splits
 from .world_knowledge import WORLD_KNOWLEDGE_FILE, read_world_knowledge
 from .schema import World
+from .world_io import read_format_json
 
 FORMAT = "entity-unlearn-release/1"
 NAME = "entity-unlearn"
@@ -145,13 +146,9 @@ def sha256_file(path: Path) -> str:
 
 def read_release_manifest(folder: str | Path) -> dict[str, Any]:
     """The manifest of a release folder; ReleaseError naming the file when missing or of another format."""
-    path = Path(folder) / "manifest.json"
-    if not path.is_file():
-        raise ReleaseError(f"{path}: no release manifest; build the release with `entity-unlearn build --out {folder}`")
-    manifest = json.loads(path.read_text(encoding="utf-8"))
-    if manifest.get("format") != FORMAT:
-        raise ReleaseError(f"{path}: format {manifest.get('format')!r} is not {FORMAT!r}; rebuild the release with this version")
-    return manifest
+    return read_format_json(Path(folder) / "manifest.json", FORMAT, ReleaseError,
+                            f"no release manifest; build the release with `entity-unlearn build --out {folder}`",
+                            "rebuild the release with this version")
 
 
 def build_release(world: World, out: str | Path, config: ReleaseConfig) -> dict[str, Any]:

@@ -76,14 +76,20 @@ def write_world(world: World, out: str | Path) -> dict[str, Any]:
     return manifest
 
 
-def read_manifest(folder: str | Path) -> dict[str, Any]:
-    path = Path(folder) / "manifest.json"
+def read_format_json(path: Path, fmt: str, error: type[Exception], missing: str, rebuild: str) -> dict[str, Any]:
+    """A JSON file that must exist and declare ``"format": fmt``; ``error`` names the file and says what to do."""
     if not path.is_file():
-        raise WorldFileError(f"{path}: no manifest; generate a world with `entity-unlearn generate --out {folder}`")
-    manifest = json.loads(path.read_text(encoding="utf-8"))
-    if manifest.get("format") != FORMAT:
-        raise WorldFileError(f"{path}: format {manifest.get('format')!r} is not {FORMAT!r}; regenerate the world with this version")
-    return manifest
+        raise error(f"{path}: {missing}")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if data.get("format") != fmt:
+        raise error(f"{path}: format {data.get('format')!r} is not {fmt!r}; {rebuild}")
+    return data
+
+
+def read_manifest(folder: str | Path) -> dict[str, Any]:
+    return read_format_json(Path(folder) / "manifest.json", FORMAT, WorldFileError,
+                            f"no manifest; generate a world with `entity-unlearn generate --out {folder}`",
+                            "regenerate the world with this version")
 
 
 def read_world(folder: str | Path) -> World:
