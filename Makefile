@@ -14,11 +14,12 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/entity-unlearn build --entities 200 --seed 0 --version 1.0.0 --out entity-unlearn --quiet
-	@echo "Load it (in this folder): $(BIN)/python -c \"from datasets import load_dataset; print(load_dataset('entity-unlearn', 'forget05')); print(load_dataset('entity-unlearn', 'probes'))\""
-	@echo "entity-unlearn/README.md is the dataset card; entity-unlearn/manifest.json lists seed, counts and hashes."
+	HF_HUB_OFFLINE=1 $(BIN)/entity-unlearn study --data entity-unlearn --base tiny --out study
+	@echo "Release: entity-unlearn/ (README.md is the dataset card, manifest.json lists seed, counts and hashes)."
+	@echo "Study report: study/study.md, study/efficacy_vs_coverage.png, study/depth_profile.png; every number in study/study.json."
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) world entity-unlearn
+	rm -rf $(VENV) world entity-unlearn study

@@ -131,6 +131,18 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def quiet_libraries() -> None:
+    """--quiet also silences the progress bars of datasets and transformers (loading, caching, saving)."""
+    import datasets
+
+    datasets.disable_progress_bars()
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # installed without the [model] extra
+        return
+    hf_logging.disable_progress_bar()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="entity-unlearn", description="Fictitious-entity worlds, releases and unlearning evaluation.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -173,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
     from entity_unlearn.eval.commands import add_eval_command
 
     add_eval_command(sub)
+    from entity_unlearn.commands import add_pipeline_commands
+
+    add_pipeline_commands(sub)
     return parser
 
 
@@ -181,11 +196,18 @@ def main(argv: list[str] | None = None) -> int:
     from entity_unlearn.builders import SamplingError, SpecError, TemplateProblem, WorldFileError, WorldInvariantError
     from entity_unlearn.builders import LLMError, PublishError, ReleaseError, SplitError, WorldKnowledgeError
     from entity_unlearn.eval import DataError, FormatError, ModelLoadError
+    from entity_unlearn.finetune import TrainingError
+    from entity_unlearn.inject import InjectError
+    from entity_unlearn.study import StudyError
+    from entity_unlearn.unlearn import UnlearnError
 
+    if getattr(args, "quiet", False):
+        quiet_libraries()
     try:
         return args.func(args)
     except (UsageError, SpecError, TemplateProblem, SamplingError, WorldInvariantError, WorldFileError,
-            ReleaseError, SplitError, WorldKnowledgeError, PublishError, LLMError, DataError, FormatError, ModelLoadError, KeyError) as exc:
+            ReleaseError, SplitError, WorldKnowledgeError, PublishError, LLMError, DataError, FormatError, ModelLoadError,
+            InjectError, UnlearnError, StudyError, TrainingError, KeyError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) else str(exc)
         print(f"entity-unlearn {args.command}: error: {message}", file=sys.stderr)
         return 2

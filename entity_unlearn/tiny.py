@@ -23,11 +23,13 @@ CHAT_TEMPLATE = (
 
 @dataclass(frozen=True)
 class TinyConfig:
-    """Sizes of the tiny model; the defaults give about 0.2M parameters with a 1,000-token vocabulary."""
+    """Sizes of the tiny model. The defaults (about 0.37M parameters, a 1,500-token vocabulary) learn the
+    default 200-person release to about 0.92 ROUGE-L recall on its direct questions in about 2 minutes
+    on 2 CPU cores with ``inject.TINY_TRAIN``; tests use smaller sizes."""
 
-    vocab_size: int = 1000
-    hidden_size: int = 64
-    intermediate_size: int = 192
+    vocab_size: int = 1500
+    hidden_size: int = 96
+    intermediate_size: int = 256
     num_hidden_layers: int = 2
     num_attention_heads: int = 4
     max_position_embeddings: int = 512

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import shutil
+from dataclasses import replace
 
 import pytest
 
@@ -15,6 +16,7 @@ from entity_unlearn.inject import inject_tiny, release_texts
 from entity_unlearn.tiny import TinyConfig, build_model, save, train_tokenizer
 
 EPOCHS = 25
+SMALL = TinyConfig(vocab_size=1000, hidden_size=64, intermediate_size=192)
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +32,9 @@ def models(release, tmp_path_factory):
     tok = train_tokenizer(release_texts(release))
     d = tmp_path_factory.mktemp("models")
     return {
-        "target": str(inject_tiny(release, d / "target", tokenizer=tok, train=TrainConfig(epochs=EPOCHS))),
-        "ref": str(inject_tiny(release, d / "ref", exclude="forget05", tokenizer=tok, train=TrainConfig(epochs=EPOCHS))),
-        "ref2": str(inject_tiny(release, d / "ref2", exclude="forget05", tokenizer=tok, tiny=TinyConfig(seed=1), train=TrainConfig(epochs=EPOCHS, seed=1))),
+        "target": str(inject_tiny(release, d / "target", tokenizer=tok, tiny=SMALL, train=TrainConfig(epochs=EPOCHS))),
+        "ref": str(inject_tiny(release, d / "ref", exclude="forget05", tokenizer=tok, tiny=SMALL, train=TrainConfig(epochs=EPOCHS))),
+        "ref2": str(inject_tiny(release, d / "ref2", exclude="forget05", tokenizer=tok, tiny=replace(SMALL, seed=1), train=TrainConfig(epochs=EPOCHS, seed=1))),
     }
 
 
