@@ -24,7 +24,7 @@ from pathlib import Path
 from .finetune import TrainConfig, finetune, training_precision
 from .tiny import TinyConfig, build_model, save, train_tokenizer
 
-TINY_TRAIN = TrainConfig(epochs=20, lr=3e-3, batch_size=64)  # measured: 0.925 ROUGE-L recall on forget05 d1 of the default release
+TINY_TRAIN = TrainConfig(epochs=20, lr=3e-3, batch_size=64)  # make demo: 0.888 ROUGE-L recall on forget05 d1 of the default release, 107 s
 HUB_TRAIN = TrainConfig(epochs=5, lr=1e-5, batch_size=16)  # TOFU's fine-tuning recipe (lr 1e-5, 5 epochs)
 # Deep injection sees each fact more often, and in three wordings (question, paraphrase, biography):
 # the tiny preset's 10 epochs over the deep mix give 30 exposures per fact against plain's 20, at

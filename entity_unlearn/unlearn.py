@@ -52,7 +52,7 @@ class UnlearnConfig:
     seed: int = 0
 
 
-TINY_PRESET = {"lr": 3e-4, "epochs": 5, "batch_size": 16}  # measured on the default release: see README, "Reference pipeline"
+TINY_PRESET = {"lr": 3e-4, "epochs": 5, "batch_size": 16}  # sized on the default release: see README, "Reference pipeline"
 
 
 def sequence_logp(model, ids, mask, labels):
