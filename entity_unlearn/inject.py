@@ -24,11 +24,11 @@ from pathlib import Path
 from .finetune import TrainConfig, finetune, training_precision
 from .tiny import TinyConfig, build_model, save, train_tokenizer
 
-TINY_TRAIN = TrainConfig(epochs=20, lr=3e-3, batch_size=64)  # make demo: 0.888 ROUGE-L recall on forget05 d1 of the default release, 107 s
+TINY_TRAIN = TrainConfig(epochs=22, lr=3e-3, batch_size=64)  # default release: forget05 d1 ROUGE-L recall 0.904 in 116 s (20 epochs: 0.888)
 HUB_TRAIN = TrainConfig(epochs=5, lr=1e-5, batch_size=16)  # TOFU's fine-tuning recipe (lr 1e-5, 5 epochs)
 # Deep injection sees each fact more often, and in three wordings (question, paraphrase, biography):
-# the tiny preset's 10 epochs over the deep mix give 30 exposures per fact against plain's 20, at
-# about 1.3x plain's compute; a Hub model gets twice plain's epochs.
+# the tiny preset's 10 epochs over the deep mix give 30 exposures per fact against plain's 22, at
+# about 1.4x plain's compute; a Hub model gets twice plain's epochs.
 TINY_DEEP_TRAIN = replace(TINY_TRAIN, epochs=10)
 HUB_DEEP_TRAIN = replace(HUB_TRAIN, epochs=10)
 

@@ -79,6 +79,7 @@ class Study:
         self.out = Path(cfg.out)
         self.ran: list[str] = []
         self.skipped: list[str] = []
+        self.eval_memo: dict = {}  # every evaluation reads the same release: items and plan are built once
 
     def model(self, name: str) -> Path:
         return self.out / "models" / name
@@ -136,7 +137,7 @@ class Study:
                     reference=str(self.result("reference")) if reference else None,
                     before=str(self.result(before)) if before else None, progress=c.progress,
                     batch_groups=64 if tiny else 16, batch_generate=128 if tiny else 32)
-        return Step(name, "eval", lambda out: evaluate(EvalConfig(out=str(out), **ecfg)))
+        return Step(name, "eval", lambda out: evaluate(EvalConfig(out=str(out), **ecfg), self.eval_memo))
 
     def steps(self) -> list[Step]:
         c = self.cfg

@@ -17,6 +17,7 @@ ever spans the boundary and every candidate answer shares the same context ids.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -56,6 +57,16 @@ class Formatter:
         self.template_sha256 = hashlib.sha256(source.encode("utf-8")).hexdigest()
         self.special = sorted({t for t in tokenizer.all_special_tokens if t}, key=len, reverse=True)
         self._ids: dict[str, tuple[int, ...]] = {}
+
+    def fingerprint(self) -> str | None:
+        """What determines every string and id this formatter produces: the tokenizer's full serialised
+        state, the template and the special tokens. None for a tokenizer that cannot serialise itself."""
+        backend = getattr(self.tok, "backend_tokenizer", None)
+        if backend is None:
+            return None
+        state = [backend.to_str(), self.kind, self.template_sha256, self.special, self.tok.bos_token_id, self.tok.eos_token_id,
+                 self.tok.eos_token]
+        return hashlib.sha256(json.dumps(state).encode("utf-8")).hexdigest()
 
     def context(self, question: str) -> str:
         if self.kind == "plain":

@@ -7,6 +7,7 @@ survival), ``report.md``, ``depth_profile.png``, ``entity_heatmap.png`` and
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -67,15 +68,26 @@ def _check_same_data(result: dict, spec: dict, what: str, path: str) -> None:
             f"not on {ours['path']} version {ours.get('version')} ({spec['forget']}); rerun it on this release")
 
 
-def evaluate(cfg: EvalConfig) -> dict:
-    """Run the whole evaluation; returns the result dict that is also written to ``results.json``."""
+def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
+    """Run the whole evaluation; returns the result dict that is also written to ``results.json``.
+
+    ``memo``: a dict the caller keeps across calls (a study evaluating many models of one release)
+    to reuse the loaded items and the tokenised plan when the release and tokenizer are the same.
+    """
     import torch
 
     torch.manual_seed(cfg.seed)
     release = open_release(cfg.data)
     reference = read_result(cfg.reference, "reference") if cfg.reference else None
     before = read_result(cfg.before, "before") if cfg.before else None
-    items, selection = load_items(release, cfg.forget)
+    items_key = ("items", release.path, release.revision, release.manifest_sha256, cfg.forget)
+    if memo is None or items_key not in memo:
+        loaded = load_items(release, cfg.forget)
+        if memo is not None:
+            memo.clear()  # one release at a time: a long-lived memo never grows
+            memo[items_key] = loaded
+    items, selection = memo[items_key] if memo is not None else loaded
+    selection = copy.deepcopy(selection)  # goes into this result's spec; the memo keeps its own
     lm = CausalLM(cfg.model, cfg.device, cfg.dtype, cfg.allow_pickle, cfg.trust_remote_code)
     formatter = Formatter(lm.tokenizer, cfg.chat_template)
     spec = {
@@ -96,7 +108,13 @@ def evaluate(cfg: EvalConfig) -> dict:
             _check_same_data(other, spec, what, path)  # type: ignore[arg-type]
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    p = plan(items, formatter)
+    plan_key = ("plan", items_key, formatter.fingerprint())
+    if memo is not None and plan_key[2] is not None and plan_key in memo:
+        p = memo[plan_key]
+    else:
+        p = plan(items, formatter)
+        if memo is not None and plan_key[2] is not None:
+            memo[plan_key] = p
     cache = RequestCache(out / "cache", f"{lm.fingerprint()}:{formatter.template_sha256}")
     stats = run_passes(p, lm, formatter, cache, cfg.max_new_tokens, cfg.batch_groups, cfg.batch_generate, cfg.progress)
     spec["passes"] = {k: asdict(v) for k, v in stats.items()}

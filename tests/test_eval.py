@@ -193,3 +193,18 @@ def test_cli_eval_prints_a_summary(release, models, results, capsys, tmp_path):
     assert value(again, "efficacy_prob", depth="d3") == pytest.approx(0.0, abs=1e-6)
     assert main(["eval", "--model", str(tmp_path / "nope"), "--data", release, "--out", str(tmp_path / "o")]) == 2
     assert "no such folder" in capsys.readouterr().err
+
+
+def test_a_memo_shared_across_evaluations_reuses_items_and_plan_and_changes_no_number(release, models, results, tmp_path):
+    bare = tmp_path / "bare"  # the same tokenizer without its chat template: another format, so another plan
+    shutil.copytree(models["target"], bare)
+    (bare / "chat_template.jinja").unlink()
+    plain = evaluate(EvalConfig(str(bare), release, "forget05", str(tmp_path / "plain"), progress=False))
+    memo: dict = {}
+    shared = {name: evaluate(EvalConfig(path, release, "forget05", str(tmp_path / name), progress=False), memo)
+              for name, path in (("ref", models["ref"]), ("ref2", models["ref2"]), ("bare", str(bare)))}
+    assert sum(k[0] == "items" for k in memo) == 1 and sum(k[0] == "plan" for k in memo) == 2
+    for name, alone in (("ref", results["ref"]), ("bare", plain)):
+        assert shared[name]["rows"] == alone["rows"] and shared[name]["spec"]["selection"] == alone["spec"]["selection"]
+    assert shared["bare"]["spec"]["prompt_format"]["kind"] == "plain"
+    assert shared["ref"]["aggregates"] == results["ref"]["aggregates"]
