@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet "torch==2.13.0" -e ".[model,llm,test]"
+	$(BIN)/python -m pip install --quiet --no-compile "torch==2.13.0" -e ".[model,llm,test]"
 	touch $(STAMP)
 
 demo: $(STAMP)

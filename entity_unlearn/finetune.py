@@ -7,7 +7,11 @@ the same model on the same machine.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 from tqdm.auto import tqdm
@@ -49,6 +53,63 @@ def autocast(device, amp: str | None):
     if amp is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=torch.device(device).type, dtype=getattr(torch, amp))
+
+
+class EpochCheckpoint:
+    """The whole training state, saved after every epoch to ``folder/checkpoint.pt`` (written aside and
+    renamed), so that a run stopped by a crash or Ctrl-C resumes at the last finished epoch and ends with
+    the same weights as an uninterrupted run. ``run`` describes the run (options, data, starting weights):
+    a checkpoint of another run is ignored and overwritten. ``folder=None``: no checkpoints."""
+
+    NAME = "checkpoint.pt"
+
+    def __init__(self, folder: str | Path | None, run) -> None:
+        self.path = Path(folder) / self.NAME if folder is not None else None
+        self.key = hashlib.sha256(json.dumps(run, sort_keys=True, default=str).encode("utf-8")).hexdigest()
+
+    def resume(self, model, opt, gen) -> tuple[int, int, list[float]]:
+        """Load a matching checkpoint into model, optimiser and generator; (epochs done, steps done, loss history)."""
+        import torch
+
+        if self.path is None or not self.path.is_file():
+            return 0, 0, []
+        state = torch.load(self.path, map_location="cpu", weights_only=False)
+        if state.get("key") != self.key:
+            return 0, 0, []
+        model.load_state_dict(state["model"], strict=False)
+        opt.load_state_dict(state["optimizer"])
+        gen.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        print(f"resuming at epoch {state['epoch'] + 1} from {self.path}", flush=True)
+        return state["epoch"], state["step"], list(state["history"])
+
+    def save(self, epoch: int, step: int, history: list[float], model, opt, gen) -> None:
+        import torch
+
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        trained = {n for n, p in model.named_parameters() if p.requires_grad}  # frozen weights come from the start point
+        state = {"key": self.key, "epoch": epoch, "step": step, "history": history, "optimizer": opt.state_dict(),
+                 "model": {n: t for n, t in model.state_dict().items() if n in trained},
+                 "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
+                 "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+        tmp = self.path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, self.path)
+
+    def finish(self) -> None:
+        """The run is saved for good: drop its checkpoint."""
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
+def accumulated(k: int, n: int, every: int) -> bool:
+    """Whether to step the optimiser after batch ``k`` of an epoch of ``n``: every ``every`` batches and at the
+    epoch's end, so no gradient crosses an epoch boundary (where a checkpoint is taken)."""
+    return (k + 1) % every == 0 or k + 1 == n
 
 
 def encode_pairs(formatter: Formatter, pairs: Sequence[tuple[str, str]]) -> list[tuple[list[int], list[int]]]:
@@ -100,9 +161,11 @@ def length_batches(lengths: Sequence[int], batch_size: int, generator, pool: int
 
 
 def finetune(model, tokenizer, pairs: Sequence[tuple[str, str]], config: TrainConfig = TrainConfig(), chat_template: str = "auto",
-             progress: bool = False, texts: Sequence[str] = (), amp: str | None = None) -> list[float]:
+             progress: bool = False, texts: Sequence[str] = (), amp: str | None = None,
+             checkpoint: EpochCheckpoint | None = None) -> list[float]:
     """Train ``model`` in place on ``pairs`` (and raw ``texts``); returns the mean loss of each epoch.
-    ``amp``: autocast dtype of the forward pass (``training_precision``)."""
+    ``amp``: autocast dtype of the forward pass (``training_precision``); ``checkpoint``: where to keep
+    the state after each epoch (the caller calls ``finish`` once the model is saved)."""
     import torch
 
     formatter = Formatter(tokenizer, chat_template)
@@ -110,24 +173,23 @@ def finetune(model, tokenizer, pairs: Sequence[tuple[str, str]], config: TrainCo
     device = next(model.parameters()).device
     gen = torch.Generator().manual_seed(config.seed)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay)
+    checkpoint = checkpoint or EpochCheckpoint(None, None)
+    done, step, history = checkpoint.resume(model, opt, gen)
     model.train()
-    history = []
-    step = 0
-    for _ in tqdm(range(config.epochs), desc="fine-tuning", unit="epoch", disable=not progress):
+    for epoch in tqdm(range(done, config.epochs), desc="fine-tuning", unit="epoch", disable=not progress, initial=done, total=config.epochs):
         losses = []
-        for batch in length_batches([len(ids) for ids, _ in data], config.batch_size, gen):
+        batches = length_batches([len(ids) for ids, _ in data], config.batch_size, gen)
+        for k, batch in enumerate(batches):
             ids, mask, labels = collate([data[i] for i in batch], tokenizer.pad_token_id)
             with autocast(device, amp):
                 loss = model(input_ids=ids.to(device), attention_mask=mask.to(device), labels=labels.to(device)).loss
             (loss / config.grad_accum).backward()
             step += 1
-            if step % config.grad_accum == 0:
+            if accumulated(k, len(batches), config.grad_accum):
                 opt.step()
                 opt.zero_grad()
             losses.append(loss.item())
         history.append(sum(losses) / len(losses))
-    if step % config.grad_accum:
-        opt.step()
-        opt.zero_grad()
+        checkpoint.save(epoch + 1, step, history, model, opt, gen)
     model.eval()
     return history

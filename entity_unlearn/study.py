@@ -88,7 +88,8 @@ class Study:
         return self.out / "steps" / f"{name}.json"
 
     def do(self, step: Step) -> None:
-        """Run ``step`` unless its marker says it finished; a model step is written aside and renamed at the end."""
+        """Run ``step`` unless its marker says it finished; a model step is written aside and renamed at the end
+        (an interrupted one resumes from the epoch checkpoint in its ``.partial`` folder)."""
         marker = self.marker(step.name)
         if marker.is_file():
             self.skipped.append(step.name)
@@ -98,7 +99,6 @@ class Study:
         if step.kind == "model":
             final = self.model(step.name)
             partial = final.with_name(final.name + ".partial")
-            shutil.rmtree(partial, ignore_errors=True)
             shutil.rmtree(final, ignore_errors=True)
             step.run(partial)
             os.replace(partial, final)

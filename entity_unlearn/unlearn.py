@@ -30,7 +30,7 @@ from typing import Sequence
 
 from tqdm.auto import tqdm
 
-from .finetune import IGNORE, autocast, collate, encode_pairs, training_precision
+from .finetune import IGNORE, EpochCheckpoint, accumulated, autocast, collate, encode_pairs, training_precision
 
 
 class UnlearnError(ValueError):
@@ -164,8 +164,9 @@ def refusals(questions: Sequence[str], seed: int) -> list[str]:
 
 
 def unlearn(model, tokenizer, forget_pairs: Sequence[tuple[str, str]], retain_pairs: Sequence[tuple[str, str]], method: Method,
-            cfg: UnlearnConfig, progress: bool = False, amp: str | None = None) -> list[float]:
-    """Run ``method`` in place on ``model``; returns the mean loss per epoch. ``amp``: autocast dtype of the forward passes."""
+            cfg: UnlearnConfig, progress: bool = False, amp: str | None = None, checkpoint: EpochCheckpoint | None = None) -> list[float]:
+    """Run ``method`` in place on ``model``; returns the mean loss per epoch. ``amp``: autocast dtype of the forward
+    passes; ``checkpoint``: where to keep the state after each epoch (``finetune.EpochCheckpoint``)."""
     import copy
 
     import torch
@@ -191,13 +192,15 @@ def unlearn(model, tokenizer, forget_pairs: Sequence[tuple[str, str]], retain_pa
     to = lambda batch: tuple(t.to(device) for t in batch)  # noqa: E731
     gen = torch.Generator().manual_seed(cfg.seed)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
-    model.train()
-    history, step = [], 0
     retain_order = torch.randperm(max(1, len(retain)), generator=gen).tolist()
-    for _ in tqdm(range(cfg.epochs), desc=f"unlearning ({method.name})", unit="epoch", disable=not progress):
+    checkpoint = checkpoint or EpochCheckpoint(None, None)
+    done, step, history = checkpoint.resume(model, opt, gen)  # after the reference copy: that is the starting model
+    model.train()
+    for epoch in tqdm(range(done, cfg.epochs), desc=f"unlearning ({method.name})", unit="epoch", disable=not progress, initial=done, total=cfg.epochs):
         order = torch.randperm(len(forget), generator=gen).tolist()
         losses = []
-        for start in range(0, len(order), cfg.batch_size):
+        starts = range(0, len(order), cfg.batch_size)
+        for k, start in enumerate(starts):
             idx = order[start:start + cfg.batch_size]
             f_batch = to(collate([forget[i] for i in idx], pad))
             i_batch = to(collate([idk[i] for i in idx], pad)) if idk else None
@@ -209,15 +212,13 @@ def unlearn(model, tokenizer, forget_pairs: Sequence[tuple[str, str]], retain_pa
                 loss = method.loss(model, ref, f_batch, r_batch, i_batch, cfg) / cfg.grad_accum
             loss.backward()
             step += 1
-            if step % cfg.grad_accum == 0:
+            if accumulated(k, len(starts), cfg.grad_accum):
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
                 opt.step()
                 opt.zero_grad()
             losses.append(loss.item() * cfg.grad_accum)
         history.append(sum(losses) / len(losses))
-    if step % cfg.grad_accum:
-        opt.step()
-        opt.zero_grad()
+        checkpoint.save(epoch + 1, step, history, model, opt, gen)
     model.eval()
     return history
 
@@ -255,8 +256,9 @@ def unlearning_data(data: str, forget: str, coverage: int | None = None) -> tupl
 
 def run_unlearning(model: str, data: str, forget: str, method: str, out: str | Path, coverage: int | None = None,
                    overrides: dict | None = None, device: str | None = None, dtype: str | None = None,
-                   allow_pickle: bool = False, trust_remote_code: bool = False, progress: bool = False) -> Path:
-    """``entity-unlearn unlearn``: load MODEL, unlearn the forget set with METHOD, save to OUT (safetensors) with ``unlearning.json``."""
+                   allow_pickle: bool = False, trust_remote_code: bool = False, progress: bool = False, checkpoint: bool = True) -> Path:
+    """``entity-unlearn unlearn``: load MODEL, unlearn the forget set with METHOD, save to OUT (safetensors) with ``unlearning.json``.
+    With ``checkpoint`` the state after each epoch is kept in OUT, and a rerun after an interruption resumes there."""
     import time
 
     from entity_unlearn.eval.model import CausalLM
@@ -269,12 +271,15 @@ def run_unlearning(model: str, data: str, forget: str, method: str, out: str | P
     tiny = _is_tiny(model)
     cfg = config_for(tiny, **(overrides or {}))
     amp = training_precision(lm.device, dtype)
-    history = unlearn(lm.model, lm.tokenizer, forget_pairs, retain_pairs, algorithm, cfg, progress=progress, amp=amp)
+    run = {"model": model, "model_fingerprint": lm.fingerprint(), "method": method, "config": asdict(cfg), "autocast": amp, "data_info": info}
+    ckpt = EpochCheckpoint(out if checkpoint else None, run)
+    history = unlearn(lm.model, lm.tokenizer, forget_pairs, retain_pairs, algorithm, cfg, progress=progress, amp=amp, checkpoint=ckpt)
     if amp is not None:
         lm.model.to(getattr(__import__("torch"), amp))
     folder = save(lm.model, lm.tokenizer, out)
     save_record(folder, {"model": model, "data": data, "method": method, "config": asdict(cfg), "device": lm.device, "autocast": amp, "preset": "tiny" if tiny else "literature",
                          "data_info": info, "loss_by_epoch": history, "seconds": round(time.perf_counter() - start, 1)})
+    ckpt.finish()
     return folder
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from entity_unlearn.cli import main
 from entity_unlearn.eval import CausalLM, Formatter
-from entity_unlearn.finetune import TrainConfig, collate, encode_pairs
-from entity_unlearn.inject import inject_tiny, release_texts
+from entity_unlearn.finetune import EpochCheckpoint, TrainConfig, collate, encode_pairs
+from entity_unlearn.inject import InjectConfig, inject, inject_tiny, release_texts
 from entity_unlearn.study import StudyConfig, StudyError, run_study
 from entity_unlearn.tiny import TinyConfig, build_model, save, train_tokenizer
 from entity_unlearn.unlearn import METHODS, run_unlearning, sequence_logp, unlearning_data
@@ -59,6 +59,7 @@ def test_each_method_lowers_forget_probability_more_than_retain(release, injecte
     record = json.loads((out / "unlearning.json").read_text())
     assert record["method"] == method and record["preset"] == "tiny" and record["config"]["epochs"] == 5
     assert sorted(p.name for p in out.glob("*.safetensors")) == ["model.safetensors"] and not list(out.glob("*.bin"))
+    assert not (out / "checkpoint.pt").exists()  # dropped once the model is saved
 
 
 def test_coverage_sets_train_only_on_the_facts_they_cover(release, injected, tmp_path):
@@ -137,31 +138,33 @@ def test_bad_pipeline_input_gets_one_clear_error(release, injected, tmp_path, ca
     assert not (tmp_path / "s" / "models").exists()  # checked before any training
 
 
-def test_study_resumes_and_reports(release, tmp_path, monkeypatch):
-    import entity_unlearn.unlearn as U
-
+def test_study_resumes_and_reports(release, tmp_path, monkeypatch, capsys):
     cfg = StudyConfig(data=release, out=str(tmp_path / "study"), methods=("npo_gd",), coverage_methods=("npo_gd",), coverage=(50,),
                       deep_method="npo_gd", progress=False, unlearn_overrides={"epochs": 2}, tiny=SMALL,
                       inject_train=TrainConfig(epochs=8, batch_size=32))
-    real = U.run_unlearning
+    original = EpochCheckpoint.save
 
-    def crash_on_deep(model, *args, **kwargs):
-        if "deep" in str(model):
-            raise KeyboardInterrupt  # Ctrl-C in the middle of a step
-        return real(model, *args, **kwargs)
+    def crash_in_deep_unlearning(self, done, *args):
+        original(self, done, *args)
+        if "deep_npo_gd" in str(self.path) and done == 1:
+            raise KeyboardInterrupt  # Ctrl-C in the middle of a step, after its first epoch
 
-    monkeypatch.setattr(U, "run_unlearning", crash_on_deep)
-    with pytest.raises(KeyboardInterrupt):
-        run_study(cfg)
+    with monkeypatch.context() as m:
+        m.setattr(EpochCheckpoint, "save", crash_in_deep_unlearning)
+        with pytest.raises(KeyboardInterrupt):
+            run_study(cfg)
     out = tmp_path / "study"
     done = sorted(p.stem for p in (out / "steps").glob("*.json"))
     assert done == sorted(["target", "reference", "eval_reference", "eval_target", "npo_gd", "eval_npo_gd",
                            "npo_gd_cov50", "eval_npo_gd_cov50", "deep", "eval_deep"])
     assert not (out / "models" / "deep_npo_gd").exists()  # an interrupted step leaves only its .partial folder
+    assert (out / "models" / "deep_npo_gd.partial" / "checkpoint.pt").is_file()
     stamp = (out / "models" / "target" / "model.safetensors").stat().st_mtime_ns
-    monkeypatch.setattr(U, "run_unlearning", real)
+    capsys.readouterr()
     report = run_study(cfg)
     assert report["steps_skipped"] == len(done) and report["steps_run"] == 2  # deep_npo_gd and its evaluation
+    assert "resuming at epoch 2" in capsys.readouterr().out  # the interrupted step went on from its checkpoint
+    assert not (out / "models" / "deep_npo_gd" / "checkpoint.pt").exists()
     assert (out / "models" / "target" / "model.safetensors").stat().st_mtime_ns == stamp
     assert [r["model"] for r in report["table"]] == ["reference", "target", "npo_gd", "npo_gd_cov50", "deep", "deep_npo_gd"]
     rows = {r["model"]: r for r in report["table"]}
@@ -202,3 +205,63 @@ def test_cli_study_runs_resumes_and_refuses_a_different_study(release, tmp_path,
 def test_unlearned_model_loads_with_the_original_tokenizer(release, injected, tmp_path):
     out = run_unlearning(injected, release, "forget05", "gd", tmp_path / "gd", overrides={"epochs": 1})
     assert CausalLM(str(out)).tokenizer.get_vocab() == CausalLM(injected).tokenizer.get_vocab()
+
+
+def _weights(folder) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(Path(folder) / "model.safetensors"))
+
+
+def _interrupt_after_epoch(monkeypatch, epoch: int) -> None:
+    """Ctrl-C right after the checkpoint of ``epoch`` is written."""
+    original = EpochCheckpoint.save
+
+    def save(self, done, *args):
+        original(self, done, *args)
+        if done == epoch:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(EpochCheckpoint, "save", save)
+
+
+def test_interrupted_training_resumes_at_its_last_epoch_and_ends_with_the_same_weights(release, injected, tmp_path, monkeypatch, capsys):
+    import torch
+
+    tok = train_tokenizer(release_texts(release))
+    cfg = InjectConfig(tiny=SMALL, train=TrainConfig(epochs=4), world=False)
+    whole = inject(release, tmp_path / "whole", cfg, tokenizer=tok)
+    kl = {"epochs": 3, **FAST_UNLEARN}  # kl: the resumed run must still compare against the model it started from
+    whole_kl = run_unlearning(injected, release, "forget05", "kl", tmp_path / "whole_kl", overrides=kl)
+    with monkeypatch.context() as m:
+        _interrupt_after_epoch(m, 2)
+        with pytest.raises(KeyboardInterrupt):
+            inject(release, tmp_path / "cut", cfg, tokenizer=tok)
+        with pytest.raises(KeyboardInterrupt):
+            run_unlearning(injected, release, "forget05", "kl", tmp_path / "cut_kl", overrides=kl)
+    assert (tmp_path / "cut" / "checkpoint.pt").is_file() and not (tmp_path / "cut" / "model.safetensors").exists()
+    capsys.readouterr()
+    cut = inject(release, tmp_path / "cut", cfg, tokenizer=tok)
+    cut_kl = run_unlearning(injected, release, "forget05", "kl", tmp_path / "cut_kl", overrides=kl)
+    assert capsys.readouterr().out.count("resuming at epoch 3") == 2
+    for a, b in ((whole, cut), (whole_kl, cut_kl)):
+        wa, wb = _weights(a), _weights(b)
+        assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+        assert not (Path(b) / "checkpoint.pt").exists()
+    history = lambda folder, name: json.loads((Path(folder) / name).read_text())["loss_by_epoch"]  # noqa: E731
+    assert history(whole, "injection.json") == history(cut, "injection.json") and len(history(cut, "injection.json")) == 4
+    assert history(whole_kl, "unlearning.json") == history(cut_kl, "unlearning.json")
+
+
+def test_a_checkpoint_of_another_run_is_not_resumed(release, tmp_path, monkeypatch, capsys):
+    tok = train_tokenizer(release_texts(release))
+    cfg = InjectConfig(tiny=SMALL, train=TrainConfig(epochs=3), world=False)
+    with monkeypatch.context() as m:
+        _interrupt_after_epoch(m, 1)
+        with pytest.raises(KeyboardInterrupt):
+            inject(release, tmp_path / "m", cfg, tokenizer=tok)
+    capsys.readouterr()
+    other = replace(cfg, train=TrainConfig(epochs=3, lr=1e-3))
+    out = inject(release, tmp_path / "m", other, tokenizer=tok)
+    assert "resuming" not in capsys.readouterr().out
+    assert len(json.loads((out / "injection.json").read_text())["loss_by_epoch"]) == 3
