@@ -2,6 +2,7 @@
 
     python bench/gpu_pipeline.py --base Qwen/Qwen2.5-0.5B-Instruct        # a Hub id or a local model folder
     python bench/gpu_pipeline.py                                          # no model at hand: a random-init 0.5B Llama
+    python bench/gpu_pipeline.py --smoke                                  # CPU, tiny random model, 20 persons: checks the script
 
 Runs the same commands a user runs (``entity-unlearn build / inject / unlearn / eval``) on
 one GPU in bf16 autocast with gradient accumulation, and prints the seconds of each
@@ -33,13 +34,16 @@ def timed(label: str, argv: list[str], timings: dict) -> None:
         sys.exit(code)
 
 
-def random_base(release: str, out: Path) -> str:
-    """A 0.5B Llama-shaped model (hidden 1024, 24 layers, MLP 4096) with random weights, saved as safetensors."""
+def random_base(release: str, out: Path, smoke: bool = False) -> str:
+    """A 0.5B Llama-shaped model (hidden 1024, 24 layers, MLP 4096) with random weights, saved as safetensors
+    (``smoke``: the tiny default's shape)."""
     from entity_unlearn.inject import release_texts
     from entity_unlearn.tiny import TinyConfig, build_model, save, train_tokenizer
 
-    tok = train_tokenizer(release_texts(release), 4000)
-    model = build_model(tok, TinyConfig(vocab_size=4000, hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16))
+    shape = TinyConfig(vocab_size=1000) if smoke else TinyConfig(vocab_size=4000, hidden_size=1024, intermediate_size=4096,
+                                                                   num_hidden_layers=24, num_attention_heads=16)
+    tok = train_tokenizer(release_texts(release), shape.vocab_size)
+    model = build_model(tok, shape)
     print(f"random base: {sum(p.numel() for p in model.parameters()) / 1e6:.0f}M parameters", flush=True)
     return str(save(model, tok, out))
 
@@ -52,11 +56,14 @@ def main() -> None:
     ap.add_argument("--entities", type=int, default=200)
     ap.add_argument("--epochs", type=int, default=5, help="injection epochs (default 5, TOFU's)")
     ap.add_argument("--lr", type=float, default=1e-5, help="injection learning rate (default 1e-5, TOFU's; 1e-4 for the random base)")
+    ap.add_argument("--smoke", action="store_true", help="run on CPU with a tiny random model, 20 persons, 1 epoch: checks the script, not the GPU")
     args = ap.parse_args()
     import torch
 
-    if not torch.cuda.is_available():
-        sys.exit("no CUDA device: this script checks the GPU path")
+    if args.smoke:
+        args.entities, args.epochs, args.base = 20, 1, None
+    elif not torch.cuda.is_available():
+        sys.exit("no CUDA device: this script checks the GPU path (--smoke runs it on CPU with a tiny model)")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     release = str(out / "entity-unlearn")
@@ -67,7 +74,7 @@ def main() -> None:
         base = args.base
     else:
         start = time.perf_counter()
-        base = random_base(release, out / "random-base")
+        base = random_base(release, out / "random-base", args.smoke)
         timings["random base"] = round(time.perf_counter() - start, 1)
         lr = args.lr if args.lr != 1e-5 else 1e-4
     train = ["--epochs", str(args.epochs), "--lr", str(lr), "--batch-size", "16", "--grad-accum", "2", "--dtype", "bfloat16", "--quiet"]
@@ -77,8 +84,13 @@ def main() -> None:
                                      "--out", str(out / "unlearned"), "--dtype", "bfloat16", "--quiet"], timings)
     timed("eval unlearned", ["eval", "--model", str(out / "unlearned"), "--data", release, "--before", str(out / "eval-target"),
                              "--out", str(out / "eval-unlearned"), "--quiet"], timings)
-    summary = {"device": torch.cuda.get_device_name(0), "base": base, "method": args.method, "timings_s": timings,
-               "total_s": round(sum(timings.values()), 1), "peak_gpu_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 1)}
+    import transformers
+
+    gpu = torch.cuda.is_available() and not args.smoke
+    summary = {"device": torch.cuda.get_device_name(0) if gpu else "cpu", "base": base, "method": args.method, "entities": args.entities,
+               "inject_epochs": args.epochs, "inject_lr": lr, "timings_s": timings, "total_s": round(sum(timings.values()), 1),
+               "peak_gpu_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 1) if gpu else None,
+               "versions": {"torch": torch.__version__, "transformers": transformers.__version__}}
     (out / "gpu_timings.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
     print(json.dumps(summary, indent=1))
 
