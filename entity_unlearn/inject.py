@@ -24,7 +24,7 @@ from pathlib import Path
 from .finetune import EpochCheckpoint, TrainConfig, finetune, training_precision
 from .tiny import TinyConfig, build_model, save, train_tokenizer
 
-TINY_TRAIN = TrainConfig(epochs=22, lr=3e-3, batch_size=64)  # default release: forget05 d1 ROUGE-L recall 0.904 in 116 s (20 epochs: 0.888)
+TINY_TRAIN = TrainConfig(epochs=22, lr=3e-3, batch_size=64)  # default release: forget05 d1 ROUGE-L recall 0.904 in 109-124 s (20 epochs: 0.888)
 HUB_TRAIN = TrainConfig(epochs=5, lr=1e-5, batch_size=16)  # TOFU's fine-tuning recipe (lr 1e-5, 5 epochs)
 # Deep injection sees each fact more often, and in three wordings (question, paraphrase, biography):
 # the tiny preset's 10 epochs over the deep mix give 30 exposures per fact against plain's 22, at

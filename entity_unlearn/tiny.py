@@ -24,7 +24,7 @@ CHAT_TEMPLATE = (
 @dataclass(frozen=True)
 class TinyConfig:
     """Sizes of the tiny model. The defaults (about 0.37M parameters, a 1,500-token vocabulary) learn the
-    default 200-person release to 0.89 ROUGE-L recall on forget05's direct questions in 107 s on 2 CPU
+    default 200-person release to 0.90 ROUGE-L recall on forget05's direct questions in 109-124 s on 2 CPU
     cores with ``inject.TINY_TRAIN`` (measured by ``make demo``); tests use smaller sizes."""
 
     vocab_size: int = 1500
