@@ -118,6 +118,22 @@ def test_a_model_folder_as_base_trains_in_mixed_precision(release, injected, tmp
     assert record["preset"] == "literature" and record["config"]["lr"] == 1e-5 and record["autocast"] == "bfloat16"
 
 
+def test_lora_injection_trains_only_the_attention_projections_and_saves_merged_weights(release, injected, tmp_path):
+    """--lora-rank: adapters on q/k/v/o, merged into a plain checkpoint; every other weight is untouched."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    out = tmp_path / "lora"
+    assert main(["inject", "--data", release, "--base", injected, "--out", str(out), "--epochs", "2", "--lr", "1e-2",
+                 "--lora-rank", "4", "--quiet"]) == 0
+    before = AutoModelForCausalLM.from_pretrained(injected).state_dict()
+    after = AutoModelForCausalLM.from_pretrained(out).state_dict()
+    assert set(after) == set(before)  # merged: no adapter keys left
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.endswith(("q_proj.weight", "k_proj.weight", "v_proj.weight", "o_proj.weight")) for k in changed)
+    assert json.loads((out / "injection.json").read_text())["config"]["lora_rank"] == 4
+
+
 def test_bad_pipeline_input_gets_one_clear_error(release, injected, tmp_path, capsys):
     def error(*argv):
         assert main(list(argv)) == 2
