@@ -44,7 +44,7 @@ def random_base(release: str, out: Path, smoke: bool = False) -> str:
                                                                    num_hidden_layers=24, num_attention_heads=16)
     tok = train_tokenizer(release_texts(release), shape.vocab_size)
     model = build_model(tok, shape)
-    print(f"random base: {sum(p.numel() for p in model.parameters()) / 1e6:.0f}M parameters", flush=True)
+    print(f"random base: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters", flush=True)
     return str(save(model, tok, out))
 
 
