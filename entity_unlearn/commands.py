@@ -16,7 +16,6 @@ def add_pipeline_commands(sub) -> None:
     inj.add_argument("--corpus", action="store_true", help="also train on the biographies as raw text")
     inj.add_argument("--deep", action="store_true", help="deep injection: biographies, d1 questions and their paraphrases, general text")
     _training_options(inj)
-    inj.add_argument("--lora-rank", type=int, default=0, metavar="R", help="train LoRA adapters of rank R and merge them (needs peft)")
     _model_options(inj)
     inj.set_defaults(func=cmd_inject)
 
@@ -52,6 +51,8 @@ def _training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, help="override the preset's batch size")
     p.add_argument("--grad-accum", type=int, help="gradient accumulation steps")
     p.add_argument("--seed", type=int, help="training seed (default 0)")
+    p.add_argument("--lora-rank", type=int, default=0, metavar="R",
+                   help="train LoRA adapters of rank R on the attention projections and save them merged (needs peft)")
     p.add_argument("--no-checkpoint", dest="checkpoint", action="store_false",
                    help="do not keep the training state in --out after each epoch (it lets a rerun resume; 12 bytes per trained parameter)")
 
@@ -89,7 +90,8 @@ def cmd_unlearn(args: argparse.Namespace) -> int:
 
     overrides = _overrides(args, "epochs", "lr", "batch_size", "grad_accum", "seed", "retain_weight", "beta")
     folder = run_unlearning(args.model, args.data, args.forget, args.method, args.out, args.coverage, overrides, args.device,
-                            args.dtype, args.allow_pickle, args.trust_remote_code, progress=not args.quiet, checkpoint=args.checkpoint)
+                            args.dtype, args.allow_pickle, args.trust_remote_code, progress=not args.quiet, checkpoint=args.checkpoint,
+                            lora_rank=args.lora_rank)
     record = _record(folder / "unlearning.json")
     info = record["data_info"]
     print(f"{args.method}: {info['forget_pairs']} forget pairs ({info['config']}), {info['retain_pairs']} retain pairs ({info['retain_config']}), "

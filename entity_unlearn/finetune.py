@@ -35,6 +35,18 @@ class TrainConfig:
     seed: int = 0
 
 
+def with_lora(model, rank: int):
+    """Wrap ``model`` with LoRA adapters of rank ``rank`` on its attention projections (needs the optional ``peft``);
+    ``model.merge_and_unload()`` folds them back into a plain model after training."""
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError as exc:
+        raise TrainingError("--lora-rank needs peft: pip install 'entity-unlearn[gpu]' (or pip install peft)") from exc
+    if rank < 1:
+        raise TrainingError(f"--lora-rank {rank}: give a rank of 1 or more (8-64 is usual)")
+    return get_peft_model(model, LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], lora_dropout=0.0))
+
+
 def training_precision(device: str, dtype: str | None) -> str | None:
     """The autocast dtype for training: weights and optimiser state stay float32 (a bf16 AdamW step of
     lr 1e-5 rounds away), the forward pass runs in ``dtype``; default bfloat16 on CUDA, none on CPU."""

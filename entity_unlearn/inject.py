@@ -21,7 +21,7 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from .finetune import EpochCheckpoint, TrainConfig, finetune, training_precision
+from .finetune import EpochCheckpoint, TrainConfig, finetune, training_precision, with_lora
 from .tiny import TinyConfig, build_model, save, train_tokenizer
 
 TINY_TRAIN = TrainConfig(epochs=22, lr=3e-3, batch_size=64)  # default release: forget05 d1 ROUGE-L recall 0.904 in 109-124 s (20 epochs: 0.888)
@@ -100,6 +100,8 @@ def inject(data: str, out: str | Path, cfg: InjectConfig = InjectConfig(), token
     tiny = cfg.base == "tiny"
     train = cfg.train or preset(cfg.base, cfg.deep)
     pairs, texts = injection_data(data, cfg)
+    if tiny and cfg.lora_rank:
+        raise InjectError("--lora-rank: the tiny base is trained from scratch, every weight at once; LoRA needs a pretrained --base")
     if tiny:
         tok = tokenizer or train_tokenizer(release_texts(data), cfg.tiny.vocab_size)
         model = build_model(tok, cfg.tiny)
@@ -128,15 +130,6 @@ def inject(data: str, out: str | Path, cfg: InjectConfig = InjectConfig(), token
     (folder / "injection.json").write_text(json.dumps(record, indent=1, sort_keys=True), encoding="utf-8")
     ckpt.finish()
     return folder
-
-
-def with_lora(model, rank: int):
-    """Wrap ``model`` with LoRA adapters on its attention projections (needs the optional ``peft``)."""
-    try:
-        from peft import LoraConfig, get_peft_model
-    except ImportError as exc:
-        raise InjectError("--lora-rank needs peft: pip install 'entity-unlearn[gpu]' (or pip install peft)") from exc
-    return get_peft_model(model, LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"], lora_dropout=0.0))
 
 
 def inject_tiny(data: str, out: str | Path, exclude: str | None = None, tiny: TinyConfig = TinyConfig(),

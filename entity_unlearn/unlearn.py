@@ -30,7 +30,7 @@ from typing import Sequence
 
 from tqdm.auto import tqdm
 
-from .finetune import IGNORE, EpochCheckpoint, accumulated, autocast, collate, encode_pairs, training_precision
+from .finetune import IGNORE, EpochCheckpoint, accumulated, autocast, collate, encode_pairs, training_precision, with_lora
 
 
 class UnlearnError(ValueError):
@@ -256,9 +256,11 @@ def unlearning_data(data: str, forget: str, coverage: int | None = None) -> tupl
 
 def run_unlearning(model: str, data: str, forget: str, method: str, out: str | Path, coverage: int | None = None,
                    overrides: dict | None = None, device: str | None = None, dtype: str | None = None,
-                   allow_pickle: bool = False, trust_remote_code: bool = False, progress: bool = False, checkpoint: bool = True) -> Path:
+                   allow_pickle: bool = False, trust_remote_code: bool = False, progress: bool = False, checkpoint: bool = True,
+                   lora_rank: int = 0) -> Path:
     """``entity-unlearn unlearn``: load MODEL, unlearn the forget set with METHOD, save to OUT (safetensors) with ``unlearning.json``.
-    With ``checkpoint`` the state after each epoch is kept in OUT, and a rerun after an interruption resumes there."""
+    With ``checkpoint`` the state after each epoch is kept in OUT, and a rerun after an interruption resumes there.
+    ``lora_rank``: train LoRA adapters of that rank on the attention projections and save them merged."""
     import time
 
     from entity_unlearn.eval.model import CausalLM
@@ -271,14 +273,18 @@ def run_unlearning(model: str, data: str, forget: str, method: str, out: str | P
     tiny = _is_tiny(model)
     cfg = config_for(tiny, **(overrides or {}))
     amp = training_precision(lm.device, dtype)
-    run = {"model": model, "model_fingerprint": lm.fingerprint(), "method": method, "config": asdict(cfg), "autocast": amp, "data_info": info}
+    run = {"model": model, "model_fingerprint": lm.fingerprint(), "method": method, "config": asdict(cfg), "autocast": amp, "data_info": info,
+           "lora_rank": lora_rank}
     ckpt = EpochCheckpoint(out if checkpoint else None, run)
-    history = unlearn(lm.model, lm.tokenizer, forget_pairs, retain_pairs, algorithm, cfg, progress=progress, amp=amp, checkpoint=ckpt)
+    trained = with_lora(lm.model, lora_rank) if lora_rank else lm.model  # the reference copy of kl/npo/idk_po starts with zero adapters
+    history = unlearn(trained, lm.tokenizer, forget_pairs, retain_pairs, algorithm, cfg, progress=progress, amp=amp, checkpoint=ckpt)
+    if lora_rank:
+        lm.model = trained.merge_and_unload()
     if amp is not None:
         lm.model.to(getattr(__import__("torch"), amp))
     folder = save(lm.model, lm.tokenizer, out)
     save_record(folder, {"model": model, "data": data, "method": method, "config": asdict(cfg), "device": lm.device, "autocast": amp, "preset": "tiny" if tiny else "literature",
-                         "data_info": info, "loss_by_epoch": history, "seconds": round(time.perf_counter() - start, 1)})
+                         "lora_rank": lora_rank, "data_info": info, "loss_by_epoch": history, "seconds": round(time.perf_counter() - start, 1)})
     ckpt.finish()
     return folder
 

@@ -118,20 +118,22 @@ def test_a_model_folder_as_base_trains_in_mixed_precision(release, injected, tmp
     assert record["preset"] == "literature" and record["config"]["lr"] == 1e-5 and record["autocast"] == "bfloat16"
 
 
-def test_lora_injection_trains_only_the_attention_projections_and_saves_merged_weights(release, injected, tmp_path):
+@pytest.mark.parametrize("command", ["inject", "unlearn"])
+def test_lora_trains_only_the_attention_projections_and_saves_merged_weights(release, injected, command, tmp_path):
     """--lora-rank: adapters on q/k/v/o, merged into a plain checkpoint; every other weight is untouched."""
     import torch
     from transformers import AutoModelForCausalLM
 
     out = tmp_path / "lora"
-    assert main(["inject", "--data", release, "--base", injected, "--out", str(out), "--epochs", "2", "--lr", "1e-2",
-                 "--lora-rank", "4", "--quiet"]) == 0
+    source = ["--base", injected] if command == "inject" else ["--model", injected, "--method", "kl"]  # kl: a frozen reference beside the adapters
+    assert main([command, "--data", release, *source, "--out", str(out), "--epochs", "2", "--lr", "1e-2", "--lora-rank", "4", "--quiet"]) == 0
     before = AutoModelForCausalLM.from_pretrained(injected).state_dict()
     after = AutoModelForCausalLM.from_pretrained(out).state_dict()
     assert set(after) == set(before)  # merged: no adapter keys left
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed and all(k.endswith(("q_proj.weight", "k_proj.weight", "v_proj.weight", "o_proj.weight")) for k in changed)
-    assert json.loads((out / "injection.json").read_text())["config"]["lora_rank"] == 4
+    record = json.loads((out / ("injection.json" if command == "inject" else "unlearning.json")).read_text())
+    assert (record["config"]["lora_rank"] if command == "inject" else record["lora_rank"]) == 4
 
 
 def test_bad_pipeline_input_gets_one_clear_error(release, injected, tmp_path, capsys):
@@ -149,6 +151,7 @@ def test_bad_pipeline_input_gets_one_clear_error(release, injected, tmp_path, ca
     (empty / "model.safetensors").unlink()
     assert "no weights" in error("unlearn", "--model", str(empty), "--data", release, "--method", "ga", "--out", str(tmp_path / "y"))
     assert "no weights" in error("inject", "--data", release, "--base", str(empty), "--out", str(tmp_path / "z"))
+    assert "--lora-rank" in (e := error("inject", "--data", release, "--out", str(tmp_path / "t"), "--lora-rank", "8")) and "pretrained --base" in e
     assert "--method gax" in error("study", "--data", release, "--out", str(tmp_path / "s"), "--methods", "ga,gax")
     assert "--coverage" in error("study", "--data", release, "--out", str(tmp_path / "s"), "--coverage", "half")
     assert not (tmp_path / "s" / "models").exists()  # checked before any training
