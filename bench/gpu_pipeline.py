@@ -2,7 +2,7 @@
 
     python bench/gpu_pipeline.py --base Qwen/Qwen2.5-0.5B-Instruct        # a Hub id or a local model folder
     python bench/gpu_pipeline.py                                          # no model at hand: a random-init 0.5B Llama
-    python bench/gpu_pipeline.py --smoke                                  # CPU, tiny random model, 20 persons: checks the script
+    python bench/gpu_pipeline.py --smoke [--lora-rank 4]                  # CPU, tiny random model, 20 persons: checks the script
 
 Runs the same commands a user runs (``entity-unlearn build / inject / unlearn / eval``) on
 one GPU in bf16 autocast with gradient accumulation, and prints the seconds of each
@@ -56,6 +56,7 @@ def main() -> None:
     ap.add_argument("--entities", type=int, default=200)
     ap.add_argument("--epochs", type=int, default=5, help="injection epochs (default 5, TOFU's)")
     ap.add_argument("--lr", type=float, default=1e-5, help="injection learning rate (default 1e-5, TOFU's; 1e-4 for the random base)")
+    ap.add_argument("--lora-rank", type=int, default=0, help="train LoRA adapters of this rank in inject and unlearn (needs peft; default: full fine-tune)")
     ap.add_argument("--smoke", action="store_true", help="run on CPU with a tiny random model, 20 persons, 1 epoch: checks the script, not the GPU")
     args = ap.parse_args()
     import torch
@@ -77,18 +78,19 @@ def main() -> None:
         base = random_base(release, out / "random-base", args.smoke)
         timings["random base"] = round(time.perf_counter() - start, 1)
         lr = args.lr if args.lr != 1e-5 else 1e-4
-    train = ["--epochs", str(args.epochs), "--lr", str(lr), "--batch-size", "16", "--grad-accum", "2", "--dtype", "bfloat16", "--quiet"]
+    lora = ["--lora-rank", str(args.lora_rank)] if args.lora_rank else []
+    train = ["--epochs", str(args.epochs), "--lr", str(lr), "--batch-size", "16", "--grad-accum", "2", "--dtype", "bfloat16", *lora, "--quiet"]
     timed("inject", ["inject", "--data", release, "--base", base, "--out", str(out / "target"), *train], timings)
     timed("eval target", ["eval", "--model", str(out / "target"), "--data", release, "--out", str(out / "eval-target"), "--quiet"], timings)
     timed(f"unlearn {args.method}", ["unlearn", "--model", str(out / "target"), "--data", release, "--method", args.method,
-                                     "--out", str(out / "unlearned"), "--dtype", "bfloat16", "--quiet"], timings)
+                                     "--out", str(out / "unlearned"), "--dtype", "bfloat16", *lora, "--quiet"], timings)
     timed("eval unlearned", ["eval", "--model", str(out / "unlearned"), "--data", release, "--before", str(out / "eval-target"),
                              "--out", str(out / "eval-unlearned"), "--quiet"], timings)
     import transformers
 
     gpu = torch.cuda.is_available() and not args.smoke
     summary = {"device": torch.cuda.get_device_name(0) if gpu else "cpu", "base": base, "method": args.method, "entities": args.entities,
-               "inject_epochs": args.epochs, "inject_lr": lr, "timings_s": timings, "total_s": round(sum(timings.values()), 1),
+               "lora_rank": args.lora_rank, "inject_epochs": args.epochs, "inject_lr": lr, "timings_s": timings, "total_s": round(sum(timings.values()), 1),
                "peak_gpu_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 1) if gpu else None,
                "versions": {"torch": torch.__version__, "transformers": transformers.__version__}}
     (out / "gpu_timings.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")

@@ -1,4 +1,4 @@
-"""The GPU check script runs its whole path (build, inject, eval, unlearn, eval) on CPU in smoke mode."""
+"""The GPU check script runs its whole path (build, inject, eval, unlearn, eval; with LoRA) on CPU in smoke mode."""
 
 from __future__ import annotations
 
@@ -13,13 +13,14 @@ SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "gpu_pipeline.py"
 
 def test_gpu_pipeline_script_runs_end_to_end_in_smoke_mode(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
-    run = subprocess.run([sys.executable, str(SCRIPT), "--smoke", "--out", str(tmp_path / "run")], env=env, cwd=tmp_path,
+    run = subprocess.run([sys.executable, str(SCRIPT), "--smoke", "--lora-rank", "4", "--out", str(tmp_path / "run")], env=env, cwd=tmp_path,
                          capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     summary = json.loads((tmp_path / "run" / "gpu_timings.json").read_text())
     assert list(summary["timings_s"]) == ["build", "random base", "inject", "eval target", "unlearn npo_gd", "eval unlearned"]
-    assert summary["device"] == "cpu" and summary["peak_gpu_memory_gib"] is None and summary["entities"] == 20
+    assert summary["device"] == "cpu" and summary["peak_gpu_memory_gib"] is None and summary["entities"] == 20 and summary["lora_rank"] == 4
     result = json.loads((tmp_path / "run" / "eval-unlearned" / "results.json").read_text())
     assert any(a["metric"] == "efficacy_prob" for a in result["aggregates"])  # scored against the model before unlearning
     injection = json.loads((tmp_path / "run" / "target" / "injection.json").read_text())
-    assert injection["autocast"] == "bfloat16" and injection["train"]["grad_accum"] == 2
+    assert injection["autocast"] == "bfloat16" and injection["train"]["grad_accum"] == 2 and injection["config"]["lora_rank"] == 4
+    assert json.loads((tmp_path / "run" / "unlearned" / "unlearning.json").read_text())["lora_rank"] == 4
