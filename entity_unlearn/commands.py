@@ -88,10 +88,9 @@ def cmd_inject(args: argparse.Namespace) -> int:
 def cmd_unlearn(args: argparse.Namespace) -> int:
     from .unlearn import run_unlearning
 
-    overrides = _overrides(args, "epochs", "lr", "batch_size", "grad_accum", "seed", "retain_weight", "beta")
+    overrides = _overrides(args, "epochs", "lr", "batch_size", "grad_accum", "seed", "retain_weight", "beta", "lora_rank")
     folder = run_unlearning(args.model, args.data, args.forget, args.method, args.out, args.coverage, overrides, args.device,
-                            args.dtype, args.allow_pickle, args.trust_remote_code, progress=not args.quiet, checkpoint=args.checkpoint,
-                            lora_rank=args.lora_rank)
+                            args.dtype, args.allow_pickle, args.trust_remote_code, progress=not args.quiet, checkpoint=args.checkpoint)
     record = _record(folder / "unlearning.json")
     info = record["data_info"]
     print(f"{args.method}: {info['forget_pairs']} forget pairs ({info['config']}), {info['retain_pairs']} retain pairs ({info['retain_config']}), "

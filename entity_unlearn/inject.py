@@ -99,9 +99,9 @@ def inject(data: str, out: str | Path, cfg: InjectConfig = InjectConfig(), token
     start = time.perf_counter()
     tiny = cfg.base == "tiny"
     train = cfg.train or preset(cfg.base, cfg.deep)
-    pairs, texts = injection_data(data, cfg)
     if tiny and cfg.lora_rank:
         raise InjectError("--lora-rank: the tiny base is trained from scratch, every weight at once; LoRA needs a pretrained --base")
+    pairs, texts = injection_data(data, cfg)
     if tiny:
         tok = tokenizer or train_tokenizer(release_texts(data), cfg.tiny.vocab_size)
         model = build_model(tok, cfg.tiny)
@@ -120,7 +120,7 @@ def inject(data: str, out: str | Path, cfg: InjectConfig = InjectConfig(), token
            "base_fingerprint": None if tiny else lm.fingerprint()}
     ckpt = EpochCheckpoint(out if checkpoint else None, run)
     history = finetune(model, tok, pairs, train, progress=progress, texts=texts, amp=amp, checkpoint=ckpt)
-    if cfg.lora_rank and not tiny:
+    if cfg.lora_rank:
         model = model.merge_and_unload()
     if amp is not None:
         model = model.to(getattr(__import__("torch"), amp))  # saved in the precision it was trained to run in

@@ -50,6 +50,7 @@ class UnlearnConfig:
     beta: float = 0.1
     max_grad_norm: float = 1.0
     seed: int = 0
+    lora_rank: int = 0  # > 0: train LoRA adapters of this rank on the attention projections, saved merged
 
 
 TINY_PRESET = {"lr": 3e-4, "epochs": 5, "batch_size": 16}  # sized on the default release: see README, "Reference pipeline"
@@ -187,6 +188,9 @@ def unlearn(model, tokenizer, forget_pairs: Sequence[tuple[str, str]], retain_pa
         ref = copy.deepcopy(model).eval()
         for p in ref.parameters():
             p.requires_grad_(False)
+    # LoRA: peft puts adapter layers into ``model`` itself and freezes its other weights, so the loop below
+    # trains the adapters; merging folds them back into ``model``'s own weights. The reference stays plain.
+    lora = with_lora(model, cfg.lora_rank) if cfg.lora_rank else None
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id
     to = lambda batch: tuple(t.to(device) for t in batch)  # noqa: E731
@@ -220,6 +224,8 @@ def unlearn(model, tokenizer, forget_pairs: Sequence[tuple[str, str]], retain_pa
         history.append(sum(losses) / len(losses))
         checkpoint.save(epoch + 1, step, history, model, opt, gen)
     model.eval()
+    if lora is not None:
+        lora.merge_and_unload()
     return history
 
 
@@ -256,11 +262,9 @@ def unlearning_data(data: str, forget: str, coverage: int | None = None) -> tupl
 
 def run_unlearning(model: str, data: str, forget: str, method: str, out: str | Path, coverage: int | None = None,
                    overrides: dict | None = None, device: str | None = None, dtype: str | None = None,
-                   allow_pickle: bool = False, trust_remote_code: bool = False, progress: bool = False, checkpoint: bool = True,
-                   lora_rank: int = 0) -> Path:
+                   allow_pickle: bool = False, trust_remote_code: bool = False, progress: bool = False, checkpoint: bool = True) -> Path:
     """``entity-unlearn unlearn``: load MODEL, unlearn the forget set with METHOD, save to OUT (safetensors) with ``unlearning.json``.
-    With ``checkpoint`` the state after each epoch is kept in OUT, and a rerun after an interruption resumes there.
-    ``lora_rank``: train LoRA adapters of that rank on the attention projections and save them merged."""
+    With ``checkpoint`` the state after each epoch is kept in OUT, and a rerun after an interruption resumes there."""
     import time
 
     from entity_unlearn.eval.model import CausalLM
@@ -273,18 +277,14 @@ def run_unlearning(model: str, data: str, forget: str, method: str, out: str | P
     tiny = _is_tiny(model)
     cfg = config_for(tiny, **(overrides or {}))
     amp = training_precision(lm.device, dtype)
-    run = {"model": model, "model_fingerprint": lm.fingerprint(), "method": method, "config": asdict(cfg), "autocast": amp, "data_info": info,
-           "lora_rank": lora_rank}
+    run = {"model": model, "model_fingerprint": lm.fingerprint(), "method": method, "config": asdict(cfg), "autocast": amp, "data_info": info}
     ckpt = EpochCheckpoint(out if checkpoint else None, run)
-    trained = with_lora(lm.model, lora_rank) if lora_rank else lm.model  # the reference copy of kl/npo/idk_po starts with zero adapters
-    history = unlearn(trained, lm.tokenizer, forget_pairs, retain_pairs, algorithm, cfg, progress=progress, amp=amp, checkpoint=ckpt)
-    if lora_rank:
-        lm.model = trained.merge_and_unload()
+    history = unlearn(lm.model, lm.tokenizer, forget_pairs, retain_pairs, algorithm, cfg, progress=progress, amp=amp, checkpoint=ckpt)
     if amp is not None:
         lm.model.to(getattr(__import__("torch"), amp))
     folder = save(lm.model, lm.tokenizer, out)
     save_record(folder, {"model": model, "data": data, "method": method, "config": asdict(cfg), "device": lm.device, "autocast": amp, "preset": "tiny" if tiny else "literature",
-                         "lora_rank": lora_rank, "data_info": info, "loss_by_epoch": history, "seconds": round(time.perf_counter() - start, 1)})
+                         "data_info": info, "loss_by_epoch": history, "seconds": round(time.perf_counter() - start, 1)})
     ckpt.finish()
     return folder
 

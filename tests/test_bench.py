@@ -23,4 +23,4 @@ def test_gpu_pipeline_script_runs_end_to_end_in_smoke_mode(tmp_path):
     assert any(a["metric"] == "efficacy_prob" for a in result["aggregates"])  # scored against the model before unlearning
     injection = json.loads((tmp_path / "run" / "target" / "injection.json").read_text())
     assert injection["autocast"] == "bfloat16" and injection["train"]["grad_accum"] == 2 and injection["config"]["lora_rank"] == 4
-    assert json.loads((tmp_path / "run" / "unlearned" / "unlearning.json").read_text())["lora_rank"] == 4
+    assert json.loads((tmp_path / "run" / "unlearned" / "unlearning.json").read_text())["config"]["lora_rank"] == 4

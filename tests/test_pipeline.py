@@ -133,7 +133,7 @@ def test_lora_trains_only_the_attention_projections_and_saves_merged_weights(rel
     changed = {k for k in before if not torch.equal(before[k], after[k])}
     assert changed and all(k.endswith(("q_proj.weight", "k_proj.weight", "v_proj.weight", "o_proj.weight")) for k in changed)
     record = json.loads((out / ("injection.json" if command == "inject" else "unlearning.json")).read_text())
-    assert (record["config"]["lora_rank"] if command == "inject" else record["lora_rank"]) == 4
+    assert record["config"]["lora_rank"] == 4
 
 
 def test_bad_pipeline_input_gets_one_clear_error(release, injected, tmp_path, capsys):
