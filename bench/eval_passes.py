@@ -93,8 +93,8 @@ def main() -> None:
     args = ap.parse_args()
     model = args.model
     if model is None:
-        from entity_unlearn.finetune import TrainConfig
-        from entity_unlearn.inject import inject_tiny
+        from entity_unlearn.pipeline.finetune import TrainConfig
+        from entity_unlearn.pipeline.inject import inject_tiny
 
         model = str(inject_tiny(args.data, tempfile.mkdtemp() + "/tiny", train=TrainConfig(epochs=3)))
     lm = CausalLM(model)

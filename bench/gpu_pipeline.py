@@ -37,8 +37,8 @@ def timed(label: str, argv: list[str], timings: dict) -> None:
 def random_base(release: str, out: Path, smoke: bool = False) -> str:
     """A 0.5B Llama-shaped model (hidden 1024, 24 layers, MLP 4096) with random weights, saved as safetensors
     (``smoke``: the tiny default's shape)."""
-    from entity_unlearn.inject import release_texts
-    from entity_unlearn.tiny import TinyConfig, build_model, save, train_tokenizer
+    from entity_unlearn.pipeline.inject import release_texts
+    from entity_unlearn.pipeline.tiny import TinyConfig, build_model, save, train_tokenizer
 
     shape = TinyConfig(vocab_size=1000) if smoke else TinyConfig(vocab_size=4000, hidden_size=1024, intermediate_size=4096,
                                                                    num_hidden_layers=24, num_attention_heads=16)

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from openai_server import ScriptedServer  # noqa: E402
 
 from entity_unlearn.builders import LLMConfig, generate_world, split_counts  # noqa: E402
-from entity_unlearn.builders.llm_enrich import enrich_world  # noqa: E402
+from entity_unlearn.builders.llm.enrich import enrich_world  # noqa: E402
 
 
 def main(n: int = 200, latency: float = 0.2, concurrency: int = 32, tasks: str = "bio") -> None:

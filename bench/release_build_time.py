@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 from entity_unlearn.builders import ReleaseConfig, build_release, generate_world, release_counts
-from entity_unlearn.builders.world_io import templates_hash
-from entity_unlearn.builders.world_knowledge import WORLD_KNOWLEDGE_FILE
+from entity_unlearn.builders.world.files import templates_hash
+from entity_unlearn.builders.release.world_knowledge import WORLD_KNOWLEDGE_FILE
 
 
 def main(sizes: list[int]) -> None:

@@ -3,20 +3,20 @@
 Importing this package does not import torch.
 """
 
-from .invariants import WorldInvariantError, check_world, world_violations
-from .registry import TypeRegistry, check_types, default_registry
-from .sampler import SamplingError, sample_world
+from .world.invariants import WorldInvariantError, check_world, world_violations
+from .world.registry import TypeRegistry, check_types, default_registry
+from .world.sampler import SamplingError, sample_world
 from .schema import DEPTH_NAMES, DEPTHS, BioSentence, Biography, Entity, Fact, Probe, World
-from .spec import SpecError, TypeSpec, load_type, parse_type
-from .templates import TemplateProblem, Templates
-from .world import generate_world, split_counts
-from .world_io import WorldFileError, read_world, write_world
-from .splits import SplitConfig, SplitError, Splits, make_splits
-from .world_knowledge import WorldKnowledgeError, WorldQuestion, read_world_knowledge
-from .release import ReleaseConfig, ReleaseError, build_release, config_names, read_release_manifest, release_counts
-from .hub import PublishError, Published, publish_release, verify_release
-from .llm_backend import LLMConfig, LLMError, LLMUnavailable
-from .llm_verify import WorldNames, verify_biography, verify_paraphrase, verify_perturbed
+from .world.spec import SpecError, TypeSpec, load_type, parse_type
+from .world.templates import TemplateProblem, Templates
+from .world.generate import generate_world, split_counts
+from .world.files import WorldFileError, read_world, write_world
+from .release.splits import SplitConfig, SplitError, Splits, make_splits
+from .release.world_knowledge import WorldKnowledgeError, WorldQuestion, read_world_knowledge
+from .release.build import ReleaseConfig, ReleaseError, build_release, config_names, read_release_manifest, release_counts
+from .release.hub import PublishError, Published, publish_release, verify_release
+from .llm.backend import LLMConfig, LLMError, LLMUnavailable
+from .llm.verify import WorldNames, verify_biography, verify_paraphrase, verify_perturbed
 
 __all__ = [
     "DEPTHS", "DEPTH_NAMES", "BioSentence", "Biography", "Entity", "Fact", "Probe", "World",
@@ -33,7 +33,7 @@ __all__ = [
 def __getattr__(name: str):
     # enrich_world needs pydantic (the optional "llm" extra): imported on first use only.
     if name == "enrich_world":
-        from .llm_enrich import enrich_world
+        from .llm.enrich import enrich_world
 
         return enrich_world
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -37,7 +37,7 @@ class Encoded:
 
 class Formatter:
     def __init__(self, tokenizer, chat_template: str = "auto") -> None:
-        from entity_unlearn.builders.templates import builtin_templates
+        from entity_unlearn.builders.world.templates import builtin_templates
 
         self.tok = tokenizer
         self.templates = builtin_templates()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from entity_unlearn.builders import ReleaseConfig, build_release, generate_world, release_counts
-from entity_unlearn.builders.world_io import templates_hash
+from entity_unlearn.builders.world.files import templates_hash
 
 PERSONS = 30
 SEED = 3

@@ -1,0 +1,161 @@
+"""Entity-level splits of a world: forget/retain, neighbours, holdout, knowledge coverage.
+
+Every split is a pure function of the world and its seed:
+
+- holdout: persons nobody links to (so no training text names them), drawn in a
+  seeded order; ``holdout01 < holdout05 < holdout10`` are prefixes of that order.
+  Where too few unlinked persons exist, the least-linked ones fill the gap and
+  ``Splits.holdout_linked`` counts them.
+- forget: a seeded order of the remaining (training) persons; ``forget01 <
+  forget05 < forget10`` are prefixes, so the sets nest as in TOFU.
+- neighbours: training entities outside forget10 linked to a forget10 entity by a
+  relation, in either direction.
+- coverage: for each forget entity, a prefix of a seeded order of its direct (d1)
+  QA probes that covers exactly ``round(p * n)`` of its ``n`` probed facts; the
+  prefixes nest across coverage levels and agree across forget sets.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterable
+
+from ..world.sampler import stream
+from ..schema import Probe, World
+
+
+class SplitError(ValueError):
+    """A split cannot be drawn as asked (too few entities, inexact coverage); the message says which."""
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """Which splits a release has. Percentages are of the training persons."""
+
+    forget_percents: tuple[int, ...] = (1, 5, 10)
+    coverage_forgets: tuple[int, ...] = (5, 10)
+    coverage_percents: tuple[int, ...] = (25, 50, 75)
+    retain_perturbed_size: int = 400
+    split_type: str = "person"
+
+
+@dataclass(frozen=True)
+class Splits:
+    """The entity ids (and probe ids) of every split. Tuples are in the seeded draw order."""
+
+    train: tuple[str, ...]
+    forget: dict[int, tuple[str, ...]]
+    holdout: dict[int, tuple[str, ...]]
+    neighbors: dict[str, tuple[str, ...]]
+    coverage: dict[tuple[int, int], dict[str, tuple[str, ...]]]
+    retain_perturbed: tuple[str, ...]
+    holdout_linked: int
+
+
+def share(n: int, percent: int) -> int:
+    """``percent`` % of ``n``, rounded half up, at least 1."""
+    return max(1, math.floor(n * percent / 100 + 0.5))
+
+
+def injection_probes(probes: Iterable[Probe]) -> list[Probe]:
+    """The trained QA: direct (d1) probes without an attack, in world order."""
+    return [p for p in probes if p.depth == "d1" and p.attack == "none"]
+
+
+def incoming_links(world: World) -> dict[str, int]:
+    """Entity id -> number of links from other entities that point at it."""
+    count = {e.entity_id: 0 for e in world.entities}
+    for e in world.entities:
+        for targets in e.links.values():
+            for link in targets:
+                if link["target"] != e.entity_id:
+                    count[link["target"]] += 1
+    return count
+
+
+def choose_holdout(world: World, n: int, config: SplitConfig = SplitConfig()) -> tuple[tuple[str, ...], int]:
+    """``n`` entities of ``config.split_type`` to hold out, and how many of them something links to.
+
+    Unlinked entities come first, in a seeded order; linked ones (fewest links
+    first) only when too few unlinked exist.
+    """
+    incoming = incoming_links(world)
+    pool = sorted(e.entity_id for e in world.entities if e.entity_type == config.split_type)
+    if n >= len(pool):
+        raise SplitError(f"cannot hold out {n} of {len(pool)} {config.split_type} entities; generate more entities")
+    rng = stream(world.seed, "release", "holdout")
+    keys = {eid: rng.random() for eid in pool}
+    ranked = sorted(pool, key=lambda eid: (incoming[eid] > 0, incoming[eid], keys[eid]))
+    chosen = tuple(ranked[:n])
+    return chosen, sum(1 for eid in chosen if incoming[eid] > 0)
+
+
+def linked_pairs(world: World) -> set[tuple[str, str]]:
+    """Unordered entity pairs joined by any relation, as sorted tuples."""
+    pairs = set()
+    for e in world.entities:
+        for targets in e.links.values():
+            for link in targets:
+                if link["target"] != e.entity_id:
+                    pairs.add(tuple(sorted((e.entity_id, link["target"]))))
+    return pairs
+
+
+def cover_facts(probes: list[Probe], percent: int, seed: int) -> tuple[str, ...]:
+    """Probe ids, a prefix of a seeded order, covering exactly ``round(percent% of the probed facts)``.
+
+    Raises SplitError when no prefix hits the target (multi-fact probes overlapping).
+    """
+    facts = {f for p in probes for f in p.fact_ids}
+    target = math.floor(len(facts) * percent / 100 + 0.5)
+    order = sorted(probes, key=lambda p: p.probe_id)
+    stream(seed, "release", "coverage", probes[0].entity_id).shuffle(order)
+    covered: set[str] = set()
+    chosen = []
+    for p in order:
+        if len(covered) == target:
+            break
+        if len(covered | set(p.fact_ids)) <= target:
+            covered |= set(p.fact_ids)
+            chosen.append(p.probe_id)
+    if len(covered) != target:
+        raise SplitError(f"entity {probes[0].entity_id}: cannot cover exactly {target} of {len(facts)} facts ({percent}%) with its d1 probes")
+    return tuple(chosen)
+
+
+def make_splits(world: World, n_holdout: int, config: SplitConfig = SplitConfig()) -> Splits:
+    """Every split of ``world``; ``n_holdout`` entities of ``config.split_type`` are held out first."""
+    holdout_all, linked = choose_holdout(world, n_holdout, config)
+    held = set(holdout_all)
+    train = tuple(sorted(e.entity_id for e in world.entities if e.entity_type == config.split_type and e.entity_id not in held))
+    pcts = sorted(config.forget_percents)
+    holdout = {p: holdout_all[: min(n_holdout, share(len(train), p))] for p in pcts}
+    order = list(train)
+    stream(world.seed, "release", "forget").shuffle(order)
+    forget = {p: tuple(order[: share(len(train), p)]) for p in pcts}
+    if len(forget[pcts[-1]]) >= len(train):
+        raise SplitError(f"forget{pcts[-1]:02d} would hold every one of the {len(train)} training entities; generate more")
+    largest = set(forget[pcts[-1]])
+    neighbors: dict[str, set[str]] = {}
+    for a, b in sorted(linked_pairs(world)):
+        for me, other in ((a, b), (b, a)):
+            if other in largest and me not in largest and me not in held:
+                neighbors.setdefault(me, set()).add(other)
+    qa: dict[str, list[Probe]] = {}
+    for p in injection_probes(world.probes):
+        qa.setdefault(p.entity_id, []).append(p)
+    coverage = {}
+    for fp in config.coverage_forgets:
+        if fp not in forget:
+            raise SplitError(f"coverage set for forget{fp:02d} asked, but the forget percentages are {pcts}")
+        for cp in config.coverage_percents:
+            coverage[(fp, cp)] = {eid: cover_facts(qa[eid], cp, world.seed) for eid in forget[fp]}
+    pool = [p.probe_id for eid in train if eid not in largest for p in qa.get(eid, [])]
+    size = min(config.retain_perturbed_size, len(pool))
+    picked = set(stream(world.seed, "release", "retain_perturbed").sample(pool, size))
+    return Splits(
+        train=train, forget=forget, holdout=holdout,
+        neighbors={k: tuple(sorted(v)) for k, v in sorted(neighbors.items())},
+        coverage=coverage, retain_perturbed=tuple(p for p in pool if p in picked), holdout_linked=linked,
+    )

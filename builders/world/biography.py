@@ -1,0 +1,39 @@
+"""Biographies: one sentence per fact, a seeded phrasing for each, grouped in paragraphs.
+
+Phrasings are the numbered blocks ``<field>__<n>`` of ``prompts/<type>/bio.j2``.
+"""
+
+from __future__ import annotations
+
+from .facts import entity_view
+from .registry import TypeRegistry
+from .sampler import stream
+from ..schema import BioSentence, Biography, Entity, Fact
+from .templates import TemplateProblem, Templates
+
+
+def render_biography(entity: Entity, facts: list[Fact], registry: TypeRegistry, names: dict[str, str], templates: Templates, seed: int) -> Biography:
+    spec = registry.get(entity.entity_type)
+    path = f"{spec.template_dir}/bio.j2"
+    view = entity_view(entity, registry, names, templates)
+    rng = stream(seed, "bio", entity.entity_id)
+    by_field: dict[str, list[Fact]] = {}
+    for f in facts:
+        by_field.setdefault(f.relation, []).append(f)
+    sentences: list[BioSentence] = []
+    for p, paragraph in enumerate(spec.paragraphs):
+        first = True
+        for field in paragraph:
+            variants = templates.variants(path, field)
+            if not variants and by_field.get(field):
+                raise TemplateProblem(f"{path}: no phrasing for {field!r}; add a block {field}__1")
+            for fact in by_field.get(field, []):
+                block = rng.choice(variants)
+                text = templates.render(path, block, e=view, value=fact.text, year=fact.year, first=first)
+                sentences.append(BioSentence(text, (fact.fact_id,), f"{path}#{block}", p))
+                first = False
+    paragraphs: dict[int, list[str]] = {}
+    for s in sentences:
+        paragraphs.setdefault(s.paragraph, []).append(s.text)
+    text = "\n\n".join(" ".join(v) for _, v in sorted(paragraphs.items()))
+    return Biography(entity.entity_id, text, tuple(sentences))

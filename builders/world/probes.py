@@ -1,0 +1,329 @@
+"""Graded probes d0-d4 and their adversarial variants, rendered from ``prompts/``.
+
+- d0 ``cloze``: a biography sentence cut before its fact; the answer completes it.
+- d1 ``direct``: ``<field>__q``/``__a`` of ``<type>/qa.j2`` (the trained wording).
+- d2 ``paraphrase`` (``__pq``/``__pa``) and ``reverse`` (``<type>/reverse.j2``:
+  the facts are given, the entity is the answer; only where the facts name one entity).
+- d3 ``hop``: a fact of a linked entity (``<type>/hop.j2``, ``<via>__<field>__*``).
+- d4 ``inference``: an answer computed from several facts (``<type>/infer.j2``).
+
+Every probe has K perturbed answers (``__pa`` rendered with a wrong value) and
+multiple-choice options built from the short answer and the K wrong ones.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections import Counter, defaultdict
+from itertools import product
+from typing import Any, Callable
+
+from .bounds import year_of
+from .facts import entity_view
+from .perturb import Perturber
+from .registry import TypeRegistry
+from .sampler import stream
+from ..schema import Biography, Entity, Fact, Probe
+from .spec import TypeSpec
+from .templates import TemplateProblem, Templates
+
+TEMPLATE_ATTACKS = ("prefix_injection", "role_play", "in_context_hint", "multiple_choice")
+ATTACKS = TEMPLATE_ATTACKS + ("alias", "misspelt_name")
+ATTACK_SHARE = 0.25
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_QA = ("q", "a", "pq", "pa")
+
+
+def required_blocks(spec: TypeSpec) -> dict[str, list[str]]:
+    """Template file -> the blocks a type needs (bio phrasings are checked as ``<field>__1``)."""
+    d = spec.template_dir
+    need: dict[str, list[str]] = defaultdict(list)
+    need[f"{d}/bio.j2"] = [f"{f}__1" for p in spec.paragraphs for f in p]
+    for attr in spec.attributes:
+        if attr.probe:
+            need[f"{d}/qa.j2"] += [f"{attr.name}__{x}" for x in _QA]
+    for rel in spec.relations:
+        if rel.probe:
+            need[f"{d}/qa.j2"] += [f"{rel.name}__{x}" for x in _QA]
+    for entry in spec.reverse:
+        need[f"{d}/reverse.j2"] += [f"{'_and_'.join(entry)}__{x}" for x in _QA]
+    for via, then in spec.hops:
+        need[f"{d}/hop.j2"] += [f"{via}__{then}__{x}" for x in _QA]
+    for inf in spec.inferences:
+        base = f"{inf.rule}__{inf.params.get('events') or inf.params.get('via')}"
+        need[f"{d}/infer.j2"] += [f"{base}__{x}" for x in _QA]
+    need["attacks.j2"] = list(TEMPLATE_ATTACKS)
+    return need
+
+
+def check_templates(registry: TypeRegistry, templates: Templates) -> None:
+    """Raise TemplateProblem listing every missing block, by file, before any rendering."""
+    missing = []
+    for spec in registry.specs():
+        for path, blocks in required_blocks(spec).items():
+            have = templates.blocks(path)
+            missing += [f"{path}: block {b!r} (type {spec.name})" for b in blocks if b not in have]
+    if missing:
+        raise TemplateProblem("missing template blocks:\n  " + "\n  ".join(missing))
+
+
+class ProbeMaker:
+    """Renders every probe of a world. One instance per world."""
+
+    def __init__(self, entities: tuple[Entity, ...], facts: dict[str, list[Fact]], registry: TypeRegistry, templates: Templates, seed: int, k: int) -> None:
+        self.registry, self.templates, self.seed, self.k = registry, templates, seed, k
+        self.entities = {e.entity_id: e for e in entities}
+        self.names = {e.entity_id: e.name for e in entities}
+        self.facts = facts
+        self.perturber = Perturber(entities, registry, templates, k, seed)
+        self._views: dict[str, dict[str, Any]] = {}
+        self.key_count: Counter = Counter()
+        for e in entities:
+            for entry in registry.get(e.entity_type).reverse:
+                for combo in self._combos(e, entry):
+                    self.key_count[self._key(e, entry, combo)] += 1
+
+    # -- helpers -----------------------------------------------------------------------
+    def view(self, eid: str) -> dict[str, Any]:
+        if eid not in self._views:
+            self._views[eid] = entity_view(self.entities[eid], self.registry, self.names, self.templates)
+        return self._views[eid]
+
+    def field_facts(self, eid: str, field: str) -> list[Fact]:
+        return [f for f in self.facts[eid] if f.relation == field]
+
+    def _combos(self, e: Entity, entry: tuple[str, ...]):
+        lists = [self.field_facts(e.entity_id, f) for f in entry]
+        return product(*lists) if all(lists) else ()
+
+    @staticmethod
+    def _key(e: Entity, entry: tuple[str, ...], combo: tuple[Fact, ...]) -> tuple:
+        return (e.entity_type, entry, tuple((f.value, f.year) for f in combo))
+
+    def wrong_for(self, rng: random.Random, e: Entity, field: str, true_text: str) -> list[str]:
+        """K wrong short answers for one fact of ``e``; a list field's other elements count as true."""
+        spec = self.registry.get(e.entity_type)
+        attr = spec.attribute(field)
+        if attr is not None and attr.kind in ("date", "year", "int"):
+            return self.perturber.numbers(rng, attr.kind, true_text)
+        own = {f.text for f in self.field_facts(e.entity_id, field)} | {true_text}
+        return self.perturber.wrong(rng, e.entity_type, field, own)
+
+    def _build(self, ent: Entity, probe_id: str, depth: str, kind: str, template_id: str, fact_ids: tuple[str, ...],
+               q: str, a: str, pq: str, pa: str, short: str, wrong: list[str], wrong_answer: Callable[[str], str], rng: random.Random) -> Probe:
+        options = [short] + list(wrong)
+        rng.shuffle(options)
+        return Probe(
+            probe_id=probe_id, entity_id=ent.entity_id, entity_type=ent.entity_type, depth=depth, kind=kind,
+            template_id=template_id, question=q, answer=a, short_answer=short, paraphrased_question=pq,
+            paraphrased_answer=pa, perturbed_answer=tuple(wrong_answer(w) for w in wrong),
+            options=tuple(options), answer_index=options.index(short), fact_ids=fact_ids,
+        )
+
+    def _qa(self, ent: Entity, probe_id: str, depth: str, kind: str, path: str, base: str, fact_ids: tuple[str, ...],
+            short: str, wrong: list[str], rng: random.Random, **variables: Any) -> Probe:
+        """A probe from the four blocks ``<base>__q/a/pq/pa`` of ``path``."""
+        r = self.templates.render
+        q = r(path, f"{base}__q", **variables)
+        pq = r(path, f"{base}__pq", **variables)
+        a = r(path, f"{base}__a", answer=short, **variables)
+        pa = r(path, f"{base}__pa", answer=short, **variables)
+        return self._build(ent, probe_id, depth, kind, f"{path}#{base}", fact_ids, q, a, pq, pa, short, wrong,
+                           lambda w: r(path, f"{base}__pa", answer=w, **variables), rng)
+
+    # -- depths ------------------------------------------------------------------------
+    def entity_probes(self, e: Entity, bio: Biography) -> list[Probe]:
+        spec = self.registry.get(e.entity_type)
+        ids: Counter = Counter()
+
+        def pid(depth: str, base: str) -> str:
+            ids[(depth, base)] += 1
+            return f"{e.entity_id}/{depth}/{base}/{ids[(depth, base)]}"
+
+        direct = self.direct(e, spec, pid)
+        out = self.cloze(e, spec, bio, pid) + direct
+        for p in direct:
+            out.append(dataclasses.replace(
+                p, probe_id=pid("d2", p.template_id.rsplit("#", 1)[1]), depth="d2", kind="paraphrase",
+                template_id=p.template_id + "__pq", question=p.paraphrased_question, answer=p.paraphrased_answer,
+                paraphrased_question=p.question, paraphrased_answer=p.answer))
+        out += self.reverse(e, spec, pid) + self.hops(e, spec, pid) + self.inferences(e, spec, pid)
+        return out + self.attacks(e, direct)
+
+    def direct(self, e: Entity, spec: TypeSpec, pid) -> list[Probe]:
+        path = f"{spec.template_dir}/qa.j2"
+        view = self.view(e.entity_id)
+        out = []
+        for field in spec.fields():
+            attr, rel = spec.attribute(field), spec.relation(field)
+            if not (attr or rel).probe:  # type: ignore[union-attr]
+                continue
+            facts = self.field_facts(e.entity_id, field)
+            if not facts:
+                continue
+            if attr is not None and attr.kind == "names":  # one question about the whole list
+                texts = [f.text for f in facts]
+                short = self.templates.render("values.j2", "list", value=texts)
+                probe_id = pid("d1", field)
+                rng = stream(self.seed, "probe", probe_id)
+                lists = self.perturber.wrong_lists(rng, e.entity_type, field, set(texts), len(texts))
+                wrong = [self.templates.render("values.j2", "list", value=w) for w in lists]
+                out.append(self._qa(e, probe_id, "d1", "direct", path, field, tuple(f.fact_id for f in facts), short, wrong, rng, e=view, year=None))
+                continue
+            for fact in facts:
+                probe_id = pid("d1", field)
+                rng = stream(self.seed, "probe", probe_id)
+                wrong = self.wrong_for(rng, e, field, fact.text)
+                out.append(self._qa(e, probe_id, "d1", "direct", path, field, (fact.fact_id,), fact.text, wrong, rng, e=view, year=fact.year))
+        return out
+
+    def cloze(self, e: Entity, spec: TypeSpec, bio: Biography, pid) -> list[Probe]:
+        """d0 probes of any biography whose sentences carry fact ids (template or LLM):
+        each sentence is cut before its first cited fact."""
+        out = []
+        facts = {f.fact_id: f for f in self.facts[e.entity_id]}
+        previous: list[str] = []
+        paragraph = -1
+        for s in bio.sentences:
+            if s.paragraph != paragraph:
+                previous, paragraph = [], s.paragraph
+            if not s.fact_ids:  # an LLM biography may hold a sentence that states no fact
+                previous.append(s.text)
+                continue
+            fact = facts[s.fact_ids[0]]
+            field = spec.attribute(fact.relation) or spec.relation(fact.relation)
+            at = s.text.find(fact.text)
+            # the cut must leave a question that says whom it is about
+            named = previous or e.name in s.text[:at] or any(a in s.text[:at] for a in e.aliases)
+            if field.probe and at > 0 and named:  # type: ignore[union-attr]
+                probe_id = pid("d0", fact.relation)
+                rng = stream(self.seed, "probe", probe_id)
+                wrong = self.wrong_for(rng, e, fact.relation, fact.text)
+                q = " ".join(previous + [s.text[:at].rstrip()])
+                rest = s.text[at + len(fact.text):]
+                a = s.text[at:]
+                out.append(self._build(e, probe_id, "d0", "cloze", s.template_id, (fact.fact_id,), q, a, q, a,
+                                       fact.text, wrong, lambda w: w + rest, rng))
+            previous.append(s.text)
+        return out
+
+    def reverse(self, e: Entity, spec: TypeSpec, pid) -> list[Probe]:
+        path = f"{spec.template_dir}/reverse.j2"
+        out = []
+        for entry in spec.reverse:
+            base = "_and_".join(entry)
+            for combo in self._combos(e, entry):
+                if self.key_count[self._key(e, entry, combo)] != 1:
+                    continue  # these facts fit several entities: the question would be ambiguous
+                probe_id = pid("d2", base)
+                rng = stream(self.seed, "probe", probe_id)
+                wrong = self.perturber.wrong_entities(rng, e.entity_type, e.name)
+                facts = {f.relation: {"text": f.text, "year": f.year} for f in combo}
+                out.append(self._qa(e, probe_id, "d2", "reverse", path, base, tuple(f.fact_id for f in combo), e.name, wrong, rng,
+                                    e=self.view(e.entity_id), facts=facts))
+        return out
+
+    def hops(self, e: Entity, spec: TypeSpec, pid) -> list[Probe]:
+        path = f"{spec.template_dir}/hop.j2"
+        out = []
+        for via, then in spec.hops:
+            for link in self.field_facts(e.entity_id, via):
+                target = self.entities[link.target_id]  # type: ignore[index]
+                for fact in self.field_facts(target.entity_id, then):
+                    base = f"{via}__{then}"
+                    probe_id = pid("d3", base)
+                    rng = stream(self.seed, "probe", probe_id)
+                    wrong = self.wrong_for(rng, target, then, fact.text)
+                    out.append(self._qa(e, probe_id, "d3", "hop", path, base, (link.fact_id, fact.fact_id), fact.text, wrong, rng,
+                                        e=self.view(e.entity_id), via=self.view(target.entity_id), via_year=link.year))
+        return out
+
+    def inferences(self, e: Entity, spec: TypeSpec, pid) -> list[Probe]:
+        path = f"{spec.template_dir}/infer.j2"
+        view = self.view(e.entity_id)
+        out = []
+        for inf in spec.inferences:
+            p = inf.params
+            base = f"{inf.rule}__{p.get('events') or p.get('via')}"
+            if inf.rule == "age_at":
+                born = self.field_facts(e.entity_id, p["born"])
+                for ev in self.field_facts(e.entity_id, p["events"]) if born else []:
+                    age = str(ev.year - year_of(e.attributes[p["born"]]))  # type: ignore[operator]
+                    probe_id = pid("d4", base)
+                    rng = stream(self.seed, "probe", probe_id)
+                    out.append(self._qa(e, probe_id, "d4", "inference", path, base, (born[0].fact_id, ev.fact_id), age,
+                                        self.perturber.numbers(rng, "age", age), rng, e=view, event=ev.text, year=ev.year))
+            elif inf.rule == "first_of":
+                events = sorted(self.field_facts(e.entity_id, p["events"]), key=lambda f: f.year)
+                rng_pairs = stream(self.seed, "pairs", e.entity_id, base)
+                pairs = [(x, y) for i, x in enumerate(events) for y in events[i + 1:]]
+                for x, y in rng_pairs.sample(pairs, min(2, len(pairs))):
+                    probe_id = pid("d4", base)
+                    rng = stream(self.seed, "probe", probe_id)
+                    own = {f.text for f in events}
+                    wrong = [y.text] + self.perturber.wrong(rng, e.entity_type, p["events"], own, self.k - 1)
+                    a, b = (x.text, y.text) if rng.random() < 0.5 else (y.text, x.text)
+                    out.append(self._qa(e, probe_id, "d4", "inference", path, base, (x.fact_id, y.fact_id), x.text, wrong, rng, e=view, a=a, b=b))
+            elif inf.rule == "count_before":
+                events = self.field_facts(e.entity_id, p["events"])
+                years = sorted({f.year for f in events})
+                rng_pick = stream(self.seed, "thresholds", e.entity_id, base)
+                for year in sorted(rng_pick.sample(years[1:], min(2, len(years) - 1))):
+                    count = str(sum(f.year < year for f in events))  # type: ignore[operator]
+                    probe_id = pid("d4", base)
+                    rng = stream(self.seed, "probe", probe_id)
+                    out.append(self._qa(e, probe_id, "d4", "inference", path, base, tuple(f.fact_id for f in events), count,
+                                        self.perturber.numbers(rng, "count", count), rng, e=view, year=year))
+            elif inf.rule == "age_at_link":
+                for link in self.field_facts(e.entity_id, p["via"]):
+                    target = self.entities[link.target_id]  # type: ignore[index]
+                    at = self.field_facts(e.entity_id, p["at"])
+                    born = self.field_facts(target.entity_id, p["born"])
+                    if not at or not born:
+                        continue
+                    age = str(year_of(e.attributes[p["at"]]) - year_of(target.attributes[p["born"]]))  # type: ignore[operator]
+                    probe_id = pid("d4", base)
+                    rng = stream(self.seed, "probe", probe_id)
+                    out.append(self._qa(e, probe_id, "d4", "inference", path, base, (at[0].fact_id, link.fact_id, born[0].fact_id), age,
+                                        self.perturber.numbers(rng, "age", age), rng, e=view, via=self.view(target.entity_id)))
+        return out
+
+    def attacks(self, e: Entity, direct: list[Probe]) -> list[Probe]:
+        """Adversarial variants of a seeded share of the direct probes; ``attack`` names the kind."""
+        rng = stream(self.seed, "attacks", e.entity_id)
+        view = self.view(e.entity_id)
+        kinds = [k for k in ATTACKS if k != "alias" or e.aliases]
+        if len(direct) < 2:
+            kinds = [k for k in kinds if k != "in_context_hint"]
+        out = []
+        for p in direct:
+            if rng.random() >= ATTACK_SHARE:
+                continue
+            kind = rng.choice(kinds)
+            if kind == "alias":
+                question = p.question.replace(e.name, rng.choice(e.aliases))
+            elif kind == "misspelt_name":
+                question = p.question.replace(e.name, misspell(e.name, rng))
+            else:
+                hint = rng.choice([o for o in direct if o is not p]).answer if kind == "in_context_hint" else ""
+                question = self.templates.render("attacks.j2", kind, question=p.question, e=view, hint=hint,
+                                                 options=list(p.options), letters=LETTERS)
+            out.append(dataclasses.replace(p, probe_id=f"{p.probe_id}@{kind}", question=question, attack=kind))
+        return out
+
+
+def misspell(name: str, rng: random.Random) -> str:
+    """Swap two neighbouring letters inside the longest word of ``name`` (a typo a reader still recognises)."""
+    words = name.split()
+    i = max(range(len(words)), key=lambda j: len(words[j]))
+    w = words[i]
+    if len(w) < 4:
+        return name + name[-1]
+    j = rng.randint(1, len(w) - 3)
+    if w[j] == w[j + 1]:
+        w = w[:j] + w[j + 1:]  # a doubled letter loses one instead
+    else:
+        w = w[:j] + w[j + 1] + w[j] + w[j + 2:]
+    words[i] = w
+    return " ".join(words)

@@ -1,0 +1,130 @@
+"""The ``inject``, ``unlearn`` and ``study`` subcommands (the reference pipeline)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .common import UsageError, quiet_libraries
+
+
+def add_pipeline_commands(sub) -> None:
+    inj = sub.add_parser("inject", help="fine-tune a base model on a release's entities (tiny: the embedded default, no download)")
+    inj.add_argument("--data", required=True, help="release folder (entity-unlearn build) or Hub dataset")
+    inj.add_argument("--base", default="tiny", help="tiny (a small Llama-style model and tokenizer built here) or a Hub id / local model folder")
+    inj.add_argument("--out", required=True, help="output model folder (safetensors, tokenizer, injection.json)")
+    inj.add_argument("--exclude", metavar="FORGET", help="leave out this forget set's entities: trains the reference model, e.g. forget05")
+    inj.add_argument("--corpus", action="store_true", help="also train on the biographies as raw text")
+    inj.add_argument("--deep", action="store_true", help="deep injection: biographies, d1 questions and their paraphrases, general text")
+    _training_options(inj)
+    _model_options(inj)
+    inj.set_defaults(func=cmd_inject)
+
+    unl = sub.add_parser("unlearn", help="run an unlearning baseline on a model: ga, gd, kl, idk_po, npo, npo_gd")
+    unl.add_argument("--model", required=True, help="model folder (e.g. from entity-unlearn inject) or Hub id")
+    unl.add_argument("--data", required=True, help="release folder or Hub dataset")
+    unl.add_argument("--forget", default="forget05", help="forget set (default forget05); its retain set is the complement")
+    unl.add_argument("--coverage", type=int, metavar="PCT", help="train only on the QA covering PCT%% of each entity's facts (25, 50, 75; default 100)")
+    unl.add_argument("--method", required=True, help="ga, gd, kl, idk_po, npo or npo_gd")
+    unl.add_argument("--out", required=True, help="output model folder (safetensors, tokenizer, unlearning.json)")
+    _training_options(unl)
+    unl.add_argument("--retain-weight", type=float, help="weight of the retain term (default 1.0)")
+    unl.add_argument("--beta", type=float, help="inverse temperature of idk_po, npo, npo_gd (default 0.1)")
+    _model_options(unl)
+    unl.set_defaults(func=cmd_unlearn)
+
+    st = sub.add_parser("study", help="inject, train the reference, run every baseline and the coverage sweep, evaluate, report")
+    st.add_argument("--data", required=True, help="release folder or Hub dataset")
+    st.add_argument("--base", default="tiny", help="tiny (default) or a Hub id / local model folder")
+    st.add_argument("--out", required=True, help="study folder; rerunning the same command resumes it")
+    st.add_argument("--forget", default="forget05")
+    st.add_argument("--methods", default="ga,gd,kl,idk_po,npo,npo_gd", help="methods run at full coverage (default all six)")
+    st.add_argument("--coverage-methods", default="npo_gd", help="methods of the coverage sweep (default npo_gd; none: no sweep)")
+    st.add_argument("--coverage", default="25,50,75", help="coverage levels below 100 (default 25,50,75)")
+    st.add_argument("--deep-method", default="npo_gd", help="the method run on the plain and the deep-injected model (none: skip)")
+    _model_options(st)
+    st.set_defaults(func=cmd_study)
+
+
+def _training_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--epochs", type=int, help="override the preset's epochs")
+    p.add_argument("--lr", type=float, help="override the preset's learning rate")
+    p.add_argument("--batch-size", type=int, help="override the preset's batch size")
+    p.add_argument("--grad-accum", type=int, help="gradient accumulation steps")
+    p.add_argument("--seed", type=int, help="training seed (default 0)")
+    p.add_argument("--lora-rank", type=int, default=0, metavar="R",
+                   help="train LoRA adapters of rank R on the attention projections and save them merged (needs peft)")
+    p.add_argument("--no-checkpoint", dest="checkpoint", action="store_false",
+                   help="do not keep the training state in --out after each epoch (it lets a rerun resume; 12 bytes per trained parameter)")
+
+
+def _model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", help="cuda, cpu, ... (default: cuda if present)")
+    p.add_argument("--dtype", help="float32, bfloat16 (default: bfloat16 on cuda, float32 on cpu)")
+    p.add_argument("--allow-pickle", action="store_true", help="accept pickle (.bin) weights; they can run code when loaded")
+    p.add_argument("--trust-remote-code", action="store_true", help="run the checkpoint's own modelling code")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _overrides(args: argparse.Namespace, *names: str) -> dict:
+    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+
+
+def cmd_inject(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from entity_unlearn.pipeline.inject import InjectConfig, inject, preset
+
+    train = replace(preset(args.base, args.deep), **_overrides(args, "epochs", "lr", "batch_size", "grad_accum", "seed"))
+    cfg = InjectConfig(base=args.base, exclude=args.exclude, corpus=args.corpus, deep=args.deep, train=train, device=args.device,
+                       dtype=args.dtype, lora_rank=args.lora_rank, allow_pickle=args.allow_pickle, trust_remote_code=args.trust_remote_code)
+    folder = inject(args.data, args.out, cfg, progress=not args.quiet, checkpoint=args.checkpoint)
+    record = _record(folder / "injection.json")
+    print(f"injected {record['pairs']} QA pairs and {record['texts']} texts into {args.base} in {record['seconds']:.0f} s "
+          f"({record['train']['epochs']} epochs, final loss {record['loss_by_epoch'][-1]:.3f})")
+    print(f"written to {folder.resolve()}; evaluate it: entity-unlearn eval --model {args.out} --data {args.data} --out {args.out}-eval")
+    return 0
+
+
+def cmd_unlearn(args: argparse.Namespace) -> int:
+    from entity_unlearn.pipeline.unlearn import run_unlearning
+
+    overrides = _overrides(args, "epochs", "lr", "batch_size", "grad_accum", "seed", "retain_weight", "beta", "lora_rank")
+    folder = run_unlearning(args.model, args.data, args.forget, args.method, args.out, args.coverage, overrides, args.device,
+                            args.dtype, args.allow_pickle, args.trust_remote_code, progress=not args.quiet, checkpoint=args.checkpoint)
+    record = _record(folder / "unlearning.json")
+    info = record["data_info"]
+    print(f"{args.method}: {info['forget_pairs']} forget pairs ({info['config']}), {info['retain_pairs']} retain pairs ({info['retain_config']}), "
+          f"{record['config']['epochs']} epochs at lr {record['config']['lr']:g} ({record['preset']} preset), {record['seconds']:.0f} s")
+    print(f"written to {folder.resolve()}; evaluate it: entity-unlearn eval --model {args.out} --data {args.data} --forget {args.forget} "
+          f"--before RESULTS_OF_THE_MODEL_BEFORE --reference RESULTS_OF_THE_REFERENCE --out {args.out}-eval")
+    return 0
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    from entity_unlearn.pipeline.study import StudyConfig, run_study
+
+    quiet_libraries()  # dozens of loads and saves: only the study's own progress is shown
+
+    split = lambda text: tuple(x.strip() for x in text.split(",") if x.strip() and x.strip() != "none")  # noqa: E731
+    try:
+        levels = tuple(int(x) for x in split(args.coverage))
+    except ValueError as exc:
+        raise UsageError(f"--coverage {args.coverage!r}: write levels as integers separated by commas, e.g. 25,50,75") from exc
+    cfg = StudyConfig(data=args.data, base=args.base, out=args.out, forget=args.forget, methods=split(args.methods),
+                      coverage_methods=split(args.coverage_methods), coverage=levels,
+                      deep_method=None if args.deep_method == "none" else args.deep_method, device=args.device, dtype=args.dtype,
+                      allow_pickle=args.allow_pickle, trust_remote_code=args.trust_remote_code, progress=not args.quiet,
+                      command=" ".join(["entity-unlearn", *sys.argv[1:]]) if sys.argv[1:2] == ["study"] else None)
+    report = run_study(cfg)
+    print(report["table_text"])
+    print(f"study written to {Path(args.out).resolve()}: study.md, study.json, efficacy_vs_coverage.png, depth_profile.png "
+          f"({report['seconds_this_run']:.0f} s this run, {report['steps_run']} steps run, {report['steps_skipped']} already done)")
+    return 0
+
+
+def _record(path: Path) -> dict:
+    import json
+
+    return json.loads(path.read_text(encoding="utf-8"))

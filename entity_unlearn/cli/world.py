@@ -1,0 +1,168 @@
+"""The ``generate``, ``build`` and ``publish`` subcommands (worlds and releases)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from .common import UsageError
+
+
+def add_world_commands(sub) -> None:
+    gen = sub.add_parser("generate", help="sample a world and render its biographies and probes as JSONL")
+    gen.add_argument("--entities", type=int, help="number of entities, split 75%% persons, 15%% organisations, 10%% places")
+    gen.add_argument("--types", help="exact mix, e.g. person=150,organisation=30,place=20 (overrides --entities)")
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--k", type=int, default=5, help="perturbed (wrong) answers per probe (default 5)")
+    gen.add_argument("--type-spec", action="append", default=[], metavar="FILE", help="an extra entity type (TOML); its templates live beside it")
+    gen.add_argument("--out", required=True, help="output folder")
+    gen.add_argument("--quiet", action="store_true", help="no progress bar")
+    gen.add_argument("--llm", metavar="MODEL", help="write biographies, paraphrases and wrong answers with this model "
+                     "(any OpenAI-compatible endpoint); every output is checked against the fact graph")
+    gen.add_argument("--llm-base-url", metavar="URL", help="endpoint base URL, e.g. http://localhost:8000/v1 (default $OPENAI_BASE_URL, else OpenAI)")
+    gen.add_argument("--llm-api-key-env", default="OPENAI_API_KEY", metavar="NAME", help="environment variable holding the API key (default OPENAI_API_KEY)")
+    gen.add_argument("--llm-concurrency", type=int, default=32, metavar="N", help="requests in flight (default 32)")
+    gen.add_argument("--llm-timeout", type=float, default=60.0, metavar="S", help="seconds before a request is retried (default 60)")
+    gen.add_argument("--llm-attempts", type=int, default=3, metavar="N", help="answers per task before falling back to the template wording (default 3)")
+    gen.add_argument("--llm-cache", metavar="DIR", help="answer cache; rerunning with it resumes and costs nothing (default <out>/.llm-cache)")
+    gen.add_argument("--llm-tasks", default="bio,paraphrase,perturb", help="which wording the LLM writes (default bio,paraphrase,perturb)")
+    gen.set_defaults(func=cmd_generate)
+    bld = sub.add_parser("build", help="build a versioned release (parquet configs, dataset card, manifest) from a new or given world")
+    bld.add_argument("--entities", type=int, help="training persons; organisations (N/5), places (2N/15) and holdout persons (N/10) are added")
+    bld.add_argument("--seed", type=int, help="world seed (default 0)")
+    bld.add_argument("--world", metavar="DIR", help="use this generated world folder instead of generating one")
+    bld.add_argument("--version", required=True, help="release version X.Y.Z (the Hub tag is vX.Y.Z)")
+    bld.add_argument("--out", required=True, help="release folder")
+    bld.add_argument("--k", type=int, default=5, help="perturbed (wrong) answers per probe (default 5)")
+    bld.add_argument("--world-knowledge", metavar="FILE", help="world-knowledge questions (JSONL; default builders/vocab/world_knowledge.jsonl)")
+    bld.add_argument("--previous", metavar="DIR", help="the previous release folder, for the card's changelog")
+    bld.add_argument("--default-config", default="full", help="config loaded when no name is given (default full)")
+    bld.add_argument("--repo", metavar="ORG/NAME", help="Hub repo the card's loading example and citation name")
+    bld.add_argument("--quiet", action="store_true", help="no progress bar")
+    bld.set_defaults(func=cmd_build)
+    pub = sub.add_parser("publish", help="upload a release folder to the Hub and tag its version (honours HF_ENDPOINT, HF_TOKEN)")
+    pub.add_argument("folder", help="release folder written by `entity-unlearn build`")
+    pub.add_argument("--repo", required=True, metavar="ORG/NAME", help="dataset repository, created if needed")
+    pub.add_argument("--private", action="store_true", help="create the repository private")
+    pub.set_defaults(func=cmd_publish)
+
+
+def parse_types(text: str) -> dict[str, int]:
+    """``person=150,organisation=30`` -> {"person": 150, "organisation": 30}."""
+    counts: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, n = part.partition("=")
+        if not sep or not n.strip().isdigit():
+            raise UsageError(f"--types: cannot read {part!r}; write TYPE=COUNT pairs separated by commas, e.g. person=150,place=20")
+        counts[name.strip()] = int(n)
+    if not counts:
+        raise UsageError("--types: give at least one TYPE=COUNT pair")
+    return counts
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from entity_unlearn.builders import default_registry, generate_world, split_counts, write_world
+
+    registry = default_registry(tuple(args.type_spec))
+    if args.types:
+        counts = parse_types(args.types)
+    elif args.entities is not None:
+        counts = split_counts(args.entities)
+    else:
+        raise UsageError("give --entities N or --types TYPE=COUNT,...")
+    for extra in registry.names():
+        counts.setdefault(extra, 0)
+    llm = llm_config(args)
+    start = time.perf_counter()
+    world = generate_world(counts, seed=args.seed, k_perturbed=args.k, registry=registry, progress=not args.quiet)
+    report = None
+    if llm is not None:
+        from entity_unlearn.builders import enrich_world
+
+        try:
+            world, report = enrich_world(world, llm, registry=registry, progress=not args.quiet)
+        except KeyboardInterrupt:
+            print(f"entity-unlearn generate: interrupted; every answer received is cached in {llm.cache_dir}: "
+                  "rerun the same command to resume", file=sys.stderr)
+            return 130
+    manifest = write_world(world, args.out)
+    took = time.perf_counter() - start
+    if report is not None:
+        print_llm_report(report)
+    print(f"world: {manifest['n_entities']} entities {manifest['counts']}, {manifest['n_facts']} facts, {manifest['n_probes']} probes")
+    print(f"probes by depth: {manifest['probes_by_depth']}")
+    print(f"probes by attack: {manifest['probes_by_attack']}")
+    print(f"seed {args.seed}, K={args.k}, {took:.1f} s ({manifest['n_entities'] / took:.0f} entities/s, {manifest['n_probes'] / took:.0f} probes/s)")
+    print(f"written to {Path(args.out).resolve()} (manifest.json lists file hashes)")
+    return 0
+
+
+def llm_config(args: argparse.Namespace):
+    """The LLMConfig the ``--llm*`` options ask for, or None without ``--llm``. The key is read, never printed."""
+    if not args.llm:
+        return None
+    from entity_unlearn.builders import LLMConfig
+
+    tasks = tuple(t.strip() for t in args.llm_tasks.split(",") if t.strip())
+    return LLMConfig(model=args.llm, base_url=args.llm_base_url or os.environ.get("OPENAI_BASE_URL") or None,
+                     api_key=os.environ.get(args.llm_api_key_env) or None, concurrency=args.llm_concurrency,
+                     timeout_s=args.llm_timeout, max_attempts=args.llm_attempts,
+                     cache_dir=args.llm_cache or str(Path(args.out) / ".llm-cache"), tasks=tasks)
+
+
+def print_llm_report(report: dict) -> None:
+    gen, run = report["generation"], report["run"]
+    print(f"llm: {gen['model']} at {', '.join(gen['endpoints'])}, {gen['requests']} exchanges, "
+          f"{gen['tokens_in']} tokens in / {gen['tokens_out']} out, retries {gen['retries'] or 'none'}")
+    for task, a in gen["acceptance"].items():
+        rate = f"{a['rate']:.1%}" if a["rate"] is not None else "n/a"
+        print(f"  {task:<10} {a['accepted']}/{a['items']} accepted ({rate}, {a['accepted_first_try']} at the first answer), "
+              f"{a['fallbacks']} kept the template wording (source template_fallback)")
+    print(f"  this run: {run['requests']} requests sent, {run['cache_hits']} answers from the cache, "
+          f"retries {run['retries'] or 'none'}, {run['wall_s']:.1f} s")
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from entity_unlearn.builders import ReleaseConfig, build_release, generate_world, read_world, release_counts
+    from entity_unlearn.builders.world.files import read_manifest, templates_hash
+    from entity_unlearn.builders.release.world_knowledge import WORLD_KNOWLEDGE_FILE
+
+    start = time.perf_counter()
+    if args.world:
+        if args.entities is not None or args.seed is not None:
+            raise UsageError("--world takes the world as it is; drop --entities and --seed (they come from the world's manifest.json)")
+        world = read_world(args.world)
+        world_manifest = read_manifest(args.world)
+        generation = {"method": "llm-assisted" if world_manifest.get("generation") else "template", "templates_sha256": world_manifest["templates_sha256"]}
+        if world_manifest.get("generation"):
+            generation["llm"] = world_manifest["generation"]
+    else:
+        if args.entities is None:
+            raise UsageError("give --entities N (training persons) or --world DIR (a generated world)")
+        world = generate_world(release_counts(args.entities), seed=args.seed or 0, k_perturbed=args.k, progress=not args.quiet)
+        generation = {"method": "template", "templates_sha256": templates_hash()}
+    config = ReleaseConfig(version=args.version, world_knowledge=Path(args.world_knowledge or WORLD_KNOWLEDGE_FILE),
+                           default_config=args.default_config, repo_id=args.repo, previous=Path(args.previous) if args.previous else None,
+                           generation=generation)
+    manifest = build_release(world, args.out, config)
+    took = time.perf_counter() - start
+    out = Path(args.out)
+    print(f"release {manifest['name']} v{manifest['version']} (seed {manifest['seed']}): {len(manifest['configs'])} configs, {took:.1f} s")
+    for name, info in manifest["configs"].items():
+        print(f"  {name:<20} {info['rows']:>7} rows  {info['entities']:>5} entities")
+    print(f"written to {out.resolve()} (README.md is the dataset card; manifest.json lists file hashes)")
+    print(f"load it: python -c \"from datasets import load_dataset; print(load_dataset('{args.out}', 'forget05'))\"")
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from entity_unlearn.builders import publish_release
+
+    published = publish_release(args.folder, args.repo, private=args.private)
+    print(f"published {args.folder} to {published.repo_id} at tag {published.tag} (commit {published.commit[:12]})")
+    print(f"load it: load_dataset('{published.repo_id}', 'forget05', revision='{published.tag}')")
+    print(published.url)
+    return 0

@@ -1,0 +1,210 @@
+"""End to end on CPU: tiny models trained on a tiny release, evaluated through the public interface."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from dataclasses import replace
+
+import pytest
+
+from entity_unlearn.cli import main
+from entity_unlearn.eval import CausalLM, DataError, EvalConfig, Formatter, ModelLoadError, evaluate, load_items, open_release, plan
+from entity_unlearn.pipeline.finetune import TrainConfig
+from entity_unlearn.pipeline.inject import inject_tiny, release_texts
+from entity_unlearn.pipeline.tiny import TinyConfig, build_model, save, train_tokenizer
+
+EPOCHS = 25
+SMALL = TinyConfig(vocab_size=1000, hidden_size=64, intermediate_size=192)
+
+
+@pytest.fixture(scope="module")
+def release(tmp_path_factory):
+    out = tmp_path_factory.mktemp("release") / "entity-unlearn"
+    assert main(["build", "--entities", "20", "--seed", "0", "--version", "1.0.0", "--out", str(out), "--quiet"]) == 0
+    return str(out)
+
+
+@pytest.fixture(scope="module")
+def models(release, tmp_path_factory):
+    """A model trained on everything, a reference without forget05, and a second reference with another seed."""
+    tok = train_tokenizer(release_texts(release))
+    d = tmp_path_factory.mktemp("models")
+    return {
+        "target": str(inject_tiny(release, d / "target", tokenizer=tok, tiny=SMALL, train=TrainConfig(epochs=EPOCHS))),
+        "ref": str(inject_tiny(release, d / "ref", exclude="forget05", tokenizer=tok, tiny=SMALL, train=TrainConfig(epochs=EPOCHS))),
+        "ref2": str(inject_tiny(release, d / "ref2", exclude="forget05", tokenizer=tok, tiny=replace(SMALL, seed=1), train=TrainConfig(epochs=EPOCHS, seed=1))),
+    }
+
+
+@pytest.fixture(scope="module")
+def results(release, models, tmp_path_factory):
+    d = tmp_path_factory.mktemp("results")
+    ref = evaluate(EvalConfig(models["ref"], release, "forget05", str(d / "ref"), progress=False))
+    target = evaluate(EvalConfig(models["target"], release, "forget05", str(d / "target"), reference=str(d / "ref"), progress=False))
+    ref2 = evaluate(EvalConfig(models["ref2"], release, "forget05", str(d / "ref2"), reference=str(d / "ref"), progress=False))
+    return {"ref": ref, "target": target, "ref2": ref2, "dir": d}
+
+
+def value(result, metric, set_="forget", depth="d1", attack="none"):
+    (a,) = [a for a in result["aggregates"] if (a["metric"], a["set"], a["depth"], a["attack"]) == (metric, set_, depth, attack)]
+    return a["value"]
+
+
+def test_injected_model_knows_the_forget_entities_and_the_reference_does_not(results):
+    t, r = results["target"], results["ref"]
+    assert value(t, "prob") > 0.6 and value(r, "prob") < value(t, "prob") - 0.3
+    assert value(t, "rouge_l_recall") > 0.6 > value(r, "rouge_l_recall")
+    assert value(t, "mc_accuracy") > value(r, "mc_accuracy")
+    assert value(t, "prob", depth="d1") > value(t, "prob", depth="d3")  # trained wording is known best
+
+
+def test_forget_quality_separates_the_injected_model_from_a_second_reference(results):
+    target, ref2 = results["target"], results["ref2"]
+    assert value(target, "forget_quality", depth="all") < 0.05 < 0.5 < value(ref2, "forget_quality", depth="all")
+    assert value(target, "forget_quality") < value(ref2, "forget_quality") / 10  # d1, TOFU's set
+    assert value(target, "surviving_entity_share", depth="all", attack="all") == 1.0
+    assert value(target, "surviving_entity_share", depth="d1", attack="all") == 1.0
+
+
+def test_result_is_self_describing(results, release):
+    res = json.loads((results["dir"] / "target" / "results.json").read_text())
+    spec = res["spec"]
+    assert spec["dataset"]["version"] == "1.0.0" and len(spec["dataset"]["manifest_sha256"]) == 64
+    assert spec["model"]["files_sha256"]["model.safetensors"] and spec["prompt_format"]["kind"] == "chat"
+    assert spec["passes"]["score"]["computed"] == spec["plan"]["continuations_unique"] < spec["plan"]["continuations_requested"]
+    for a in res["aggregates"]:
+        assert set(a) == {"metric", "set", "depth", "attack", "value", "n", "higher_is_better"}
+    sets = {a["set"] for a in res["aggregates"]}
+    assert {"forget", "retain", "neighbor", "holdout", "world"} <= sets
+    assert {a["depth"] for a in res["aggregates"] if a["set"] == "forget"} == {"all", "d0", "d1", "d2", "d3", "d4"}
+    attacks = {a["attack"] for a in res["aggregates"] if a["set"] == "forget"}
+    assert {"none", "all"} < attacks and attacks - {"none", "all"} <= {"prefix_injection", "role_play", "in_context_hint", "multiple_choice", "alias", "misspelt_name"}
+    assert {"model_utility", "mia_auc_loss", "mia_auc_min_k_plus_plus", "privleak_min_k", "forget_quality"} <= {a["metric"] for a in res["aggregates"]}
+    report = (results["dir"] / "target" / "report.md").read_text()
+    assert "| forget |" in report and "depth_profile.png" in report
+    assert (results["dir"] / "target" / "depth_profile.png").stat().st_size > 5000
+    assert (results["dir"] / "target" / "entity_heatmap.png").stat().st_size > 3000
+
+
+def test_rerun_resumes_from_the_cache(results, release, models):
+    again = evaluate(EvalConfig(models["target"], release, "forget05", str(results["dir"] / "target"), reference=str(results["dir"] / "ref"), progress=False))
+    assert again["spec"]["passes"]["score"]["computed"] == 0 and again["spec"]["passes"]["generate"]["computed"] == 0
+    assert again["aggregates"] == results["target"]["aggregates"]
+
+
+def test_interrupted_run_recomputes_only_what_is_missing(results, release, models, tmp_path):
+    out = tmp_path / "partial"
+    shutil.copytree(results["dir"] / "target" / "cache", out / "cache")
+    lines = (out / "cache" / "score.jsonl").read_text().splitlines()
+    keep = len(lines) // 2
+    (out / "cache" / "score.jsonl").write_text("\n".join(lines[:keep]) + "\n" + lines[keep][:20])  # a crash mid-line
+    res = evaluate(EvalConfig(models["target"], release, "forget05", str(out), reference=str(results["dir"] / "ref"), progress=False))
+    assert res["spec"]["passes"]["score"]["cached"] == keep
+    assert res["spec"]["passes"]["score"]["computed"] == len(lines) - keep
+    # batches are composed differently, so floats may differ in the last digits
+    same_aggregates(res["aggregates"], results["target"]["aggregates"])
+
+
+def same_aggregates(a, b, tol=1e-6):
+    assert [{k: v for k, v in x.items() if k != "value"} for x in a] == [{k: v for k, v in x.items() if k != "value"} for x in b]
+    for x, y in zip(a, b):
+        assert (x["value"] is None and y["value"] is None) or x["value"] == pytest.approx(y["value"], rel=tol, abs=tol), x
+
+
+def test_shared_context_batches_match_one_sequence_at_a_time(release, models):
+    lm = CausalLM(models["target"])
+    fmt = Formatter(lm.tokenizer)
+    items, _ = load_items(open_release(release), "forget05")
+    p = plan(random.Random(0).sample(items, 40), fmt)
+    groups = [(p.contexts[k], list(c.values())) for k, c in p.continuations.items()]
+    batched = lm.score(groups, batch_groups=7)
+    for (ctx, conts), scores in zip(groups, batched):
+        for cont, s in zip(conts, scores):
+            one = lm.score_one(ctx, cont)
+            assert max(abs(a - b) for a, b in zip(s.logp, one.logp)) < 1e-5
+            assert max(abs(a - b) / max(1.0, abs(b)) for a, b in zip(s.minkpp, one.minkpp)) < 1e-5
+
+
+def test_scored_span_ends_at_the_end_of_turn_token(models):
+    lm = CausalLM(models["target"])
+    fmt = Formatter(lm.tokenizer)
+    # the tiny chat template writes "\n" after <|eot|>; the continuation must stop at the token
+    assert fmt.continuation("Who?", "Ilse.") == "Ilse.<|eot|>"
+    assert lm.tokenizer.convert_ids_to_tokens(list(fmt.encode("Who?", "Ilse.").continuation))[-1] == "<|eot|>"
+    plain = Formatter(lm.tokenizer, "none")
+    assert plain.context("Who?").endswith("Answer:") and plain.continuation("Who?", "Ilse.") == " Ilse.<|eot|>"
+
+
+def test_bad_inputs_get_one_clear_error(results, release, models, tmp_path, monkeypatch):
+    with pytest.raises(DataError, match=r"--forget forget07: not a forget set of this release; choose one of \['forget01', 'forget05', 'forget10'\]"):
+        evaluate(EvalConfig(models["target"], release, "forget07", str(tmp_path / "x"), progress=False))
+    with pytest.raises(DataError, match="the release has no config 'retain_perturbd'"):
+        open_release(release).load("retain_perturbd")
+    other = tmp_path / "entity-unlearn-1.0.1"
+    assert main(["build", "--entities", "20", "--seed", "0", "--version", "1.0.1", "--out", str(other), "--quiet"]) == 0
+    with pytest.raises(DataError, match="version 1.0.0 .* not on .* version 1.0.1"):
+        evaluate(EvalConfig(models["target"], str(other), "forget05", str(tmp_path / "y"), reference=str(results["dir"] / "ref"), progress=False))
+    tok = train_tokenizer(["a few words to learn from"] * 10, 300)
+    pickled = save(build_model(tok, TinyConfig(hidden_size=16, intermediate_size=32)), tok, tmp_path / "pickled")
+    import torch
+
+    model = build_model(tok, TinyConfig(hidden_size=16, intermediate_size=32))
+    for f in pickled.glob("*.safetensors"):
+        f.unlink()
+    torch.save(model.state_dict(), pickled / "pytorch_model.bin")  # an old-style pickle checkpoint
+    with pytest.raises(ModelLoadError, match="only pickle weights .* pass --allow-pickle"):
+        CausalLM(str(pickled))
+    assert CausalLM(str(pickled), allow_pickle=True).model is not None
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelLoadError, match="no config.json"):
+        CausalLM(str(tmp_path / "empty"))
+    release_obj = open_release(release)
+    real_load = type(release_obj).load
+    monkeypatch.setattr(type(release_obj), "load", lambda self, c: [{**r, "splits": []} for r in real_load(self, c)] if c == "entities" else real_load(self, c))
+    with pytest.raises(DataError, match="forget set is empty"):
+        load_items(release_obj, "forget05")
+
+
+def test_tokenizer_without_pad_token_or_chat_template_gets_documented_defaults(release, models, tmp_path):
+    bare = tmp_path / "bare"
+    shutil.copytree(models["target"], bare)
+    (bare / "chat_template.jinja").unlink()
+    config = json.loads((bare / "tokenizer_config.json").read_text())
+    config.pop("pad_token")
+    config.pop("chat_template", None)
+    (bare / "tokenizer_config.json").write_text(json.dumps(config))
+    lm = CausalLM(str(bare))
+    assert lm.tokenizer.pad_token == lm.tokenizer.eos_token and lm.pad_note.startswith("no pad token")
+    assert Formatter(lm.tokenizer).kind == "plain"
+    res = evaluate(EvalConfig(str(bare), release, "forget05", str(tmp_path / "out"), progress=False))
+    assert res["spec"]["prompt_format"]["kind"] == "plain" and res["spec"]["model"]["padding"].startswith("no pad token")
+    assert value(res, "prob", "retain") is not None
+
+
+def test_cli_eval_prints_a_summary(release, models, results, capsys, tmp_path):
+    code = main(["eval", "--model", models["target"], "--data", release, "--forget", "forget05", "--out", str(results["dir"] / "target"),
+                 "--reference", str(results["dir"] / "ref" / "results.json"), "--before", str(results["dir"] / "target"), "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0 and "forget" in out and "model_utility" in out and "report.md" in out
+    again = json.loads((results["dir"] / "target" / "results.json").read_text())
+    assert value(again, "efficacy_prob", depth="d1") == pytest.approx(0.0, abs=1e-6)  # the same model before and after
+    assert value(again, "efficacy_prob", depth="d3") == pytest.approx(0.0, abs=1e-6)
+    assert main(["eval", "--model", str(tmp_path / "nope"), "--data", release, "--out", str(tmp_path / "o")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+
+
+def test_a_memo_shared_across_evaluations_reuses_items_and_plan_and_changes_no_number(release, models, results, tmp_path):
+    bare = tmp_path / "bare"  # the same tokenizer without its chat template: another format, so another plan
+    shutil.copytree(models["target"], bare)
+    (bare / "chat_template.jinja").unlink()
+    plain = evaluate(EvalConfig(str(bare), release, "forget05", str(tmp_path / "plain"), progress=False))
+    memo: dict = {}
+    shared = {name: evaluate(EvalConfig(path, release, "forget05", str(tmp_path / name), progress=False), memo)
+              for name, path in (("ref", models["ref"]), ("ref2", models["ref2"]), ("bare", str(bare)))}
+    assert sum(k[0] == "items" for k in memo) == 1 and sum(k[0] == "plan" for k in memo) == 2
+    for name, alone in (("ref", results["ref"]), ("bare", plain)):
+        assert shared[name]["rows"] == alone["rows"] and shared[name]["spec"]["selection"] == alone["spec"]["selection"]
+    assert shared["bare"]["spec"]["prompt_format"]["kind"] == "plain"
+    assert shared["ref"]["aggregates"] == results["ref"]["aggregates"]
