@@ -20,7 +20,7 @@ from entity_unlearn.eval import CausalLM, Formatter, load_items, open_release, p
 from entity_unlearn.eval.aggregate import grouped_metrics
 from entity_unlearn.eval.data import _item
 from entity_unlearn.eval.model import TokenScores, _token_scores
-from entity_unlearn.eval.passes import RequestCache, encode_item
+from entity_unlearn.eval.passes import encode_item
 from entity_unlearn.eval.rows import build_rows
 
 
@@ -38,7 +38,7 @@ def naive(lm: CausalLM, items, formatter: Formatter, p, batch_rows: int):
     pad = lm.tokenizer.pad_token_id
     with torch.inference_mode():
         for start in range(0, len(seqs), batch_rows):
-            batch = seqs[start:start + batch_rows]
+            batch = seqs[start : start + batch_rows]
             width = max(len(c) + len(x) for _, c, x in batch)
             ids = torch.full((len(batch), width), pad, dtype=torch.long)
             mask = torch.zeros_like(ids)
@@ -50,7 +50,7 @@ def naive(lm: CausalLM, items, formatter: Formatter, p, batch_rows: int):
             stats["padded"] += mask.numel() - int(mask.sum())
             logits = lm.model(input_ids=ids.to(lm.device), attention_mask=mask.to(lm.device)).logits.float()
             for i, (key, c, x) in enumerate(batch):
-                lp, z = _token_scores(logits[i, len(c) - 1: len(c) + len(x) - 1], ids[i, len(c): len(c) + len(x)].to(logits.device))
+                lp, z = _token_scores(logits[i, len(c) - 1 : len(c) + len(x) - 1], ids[i, len(c) : len(c) + len(x)].to(logits.device))
                 scores[key] = TokenScores(tuple(lp.tolist()), tuple(z.tolist()))
     return scores, stats
 
@@ -78,10 +78,14 @@ def compare(name: str, lm: CausalLM, formatter: Formatter, items, batch_groups: 
     worst = max(abs(x["value"] - y["value"]) for x, y in zip(a, b) if x["value"] is not None)
     print(f"\n{name}: {len(items)} items, {p.requested} candidate continuations ({p.n_score()} unique, {len(p.contexts)} contexts)")
     print(f"{'path':<8} {'seconds':>8} {'rows fwd':>9} {'tokens fwd':>11} {'padding':>8}")
-    print(f"{'planned':<8} {planned_s:>8.2f} {pc['forward_rows']:>9} {pc['tokens'] + pc['padded_tokens']:>11} {pc['padded_tokens'] / (pc['tokens'] + pc['padded_tokens']):>8.1%}")
+    print(
+        f"{'planned':<8} {planned_s:>8.2f} {pc['forward_rows']:>9} {pc['tokens'] + pc['padded_tokens']:>11} {pc['padded_tokens'] / (pc['tokens'] + pc['padded_tokens']):>8.1%}"
+    )
     print(f"{'naive':<8} {naive_s:>8.2f} {nc['rows']:>9} {nc['tokens'] + nc['padded']:>11} {nc['padded'] / (nc['tokens'] + nc['padded']):>8.1%}")
-    print(f"naive / planned: {(nc['tokens'] + nc['padded']) / (pc['tokens'] + pc['padded_tokens']):.2f}x tokens, {naive_s / planned_s:.2f}x wall time; "
-          f"largest metric difference {worst:.2e} over {len(a)} aggregates")
+    print(
+        f"naive / planned: {(nc['tokens'] + nc['padded']) / (pc['tokens'] + pc['padded_tokens']):.2f}x tokens, {naive_s / planned_s:.2f}x wall time; "
+        f"largest metric difference {worst:.2e} over {len(a)} aggregates"
+    )
 
 
 def main() -> None:

@@ -40,8 +40,11 @@ def random_base(release: str, out: Path, smoke: bool = False) -> str:
     from entity_unlearn.pipeline.inject import release_texts
     from entity_unlearn.pipeline.tiny import TinyConfig, build_model, save, train_tokenizer
 
-    shape = TinyConfig(vocab_size=1000) if smoke else TinyConfig(vocab_size=4000, hidden_size=1024, intermediate_size=4096,
-                                                                   num_hidden_layers=24, num_attention_heads=16)
+    shape = (
+        TinyConfig(vocab_size=1000)
+        if smoke
+        else TinyConfig(vocab_size=4000, hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16)
+    )
     tok = train_tokenizer(release_texts(release), shape.vocab_size)
     model = build_model(tok, shape)
     print(f"random base: {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters", flush=True)
@@ -56,7 +59,9 @@ def main() -> None:
     ap.add_argument("--entities", type=int, default=200)
     ap.add_argument("--epochs", type=int, default=5, help="injection epochs (default 5, TOFU's)")
     ap.add_argument("--lr", type=float, default=1e-5, help="injection learning rate (default 1e-5, TOFU's; 1e-4 for the random base)")
-    ap.add_argument("--lora-rank", type=int, default=0, help="train LoRA adapters of this rank in inject and unlearn (needs peft; default: full fine-tune)")
+    ap.add_argument(
+        "--lora-rank", type=int, default=0, help="train LoRA adapters of this rank in inject and unlearn (needs peft; default: full fine-tune)"
+    )
     ap.add_argument("--smoke", action="store_true", help="run on CPU with a tiny random model, 20 persons, 1 epoch: checks the script, not the GPU")
     args = ap.parse_args()
     import torch
@@ -82,17 +87,57 @@ def main() -> None:
     train = ["--epochs", str(args.epochs), "--lr", str(lr), "--batch-size", "16", "--grad-accum", "2", "--dtype", "bfloat16", *lora, "--quiet"]
     timed("inject", ["inject", "--data", release, "--base", base, "--out", str(out / "target"), *train], timings)
     timed("eval target", ["eval", "--model", str(out / "target"), "--data", release, "--out", str(out / "eval-target"), "--quiet"], timings)
-    timed(f"unlearn {args.method}", ["unlearn", "--model", str(out / "target"), "--data", release, "--method", args.method,
-                                     "--out", str(out / "unlearned"), "--dtype", "bfloat16", *lora, "--quiet"], timings)
-    timed("eval unlearned", ["eval", "--model", str(out / "unlearned"), "--data", release, "--before", str(out / "eval-target"),
-                             "--out", str(out / "eval-unlearned"), "--quiet"], timings)
+    timed(
+        f"unlearn {args.method}",
+        [
+            "unlearn",
+            "--model",
+            str(out / "target"),
+            "--data",
+            release,
+            "--method",
+            args.method,
+            "--out",
+            str(out / "unlearned"),
+            "--dtype",
+            "bfloat16",
+            *lora,
+            "--quiet",
+        ],
+        timings,
+    )
+    timed(
+        "eval unlearned",
+        [
+            "eval",
+            "--model",
+            str(out / "unlearned"),
+            "--data",
+            release,
+            "--before",
+            str(out / "eval-target"),
+            "--out",
+            str(out / "eval-unlearned"),
+            "--quiet",
+        ],
+        timings,
+    )
     import transformers
 
     gpu = torch.cuda.is_available() and not args.smoke
-    summary = {"device": torch.cuda.get_device_name(0) if gpu else "cpu", "base": base, "method": args.method, "entities": args.entities,
-               "lora_rank": args.lora_rank, "inject_epochs": args.epochs, "inject_lr": lr, "timings_s": timings, "total_s": round(sum(timings.values()), 1),
-               "peak_gpu_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 1) if gpu else None,
-               "versions": {"torch": torch.__version__, "transformers": transformers.__version__}}
+    summary = {
+        "device": torch.cuda.get_device_name(0) if gpu else "cpu",
+        "base": base,
+        "method": args.method,
+        "entities": args.entities,
+        "lora_rank": args.lora_rank,
+        "inject_epochs": args.epochs,
+        "inject_lr": lr,
+        "timings_s": timings,
+        "total_s": round(sum(timings.values()), 1),
+        "peak_gpu_memory_gib": round(torch.cuda.max_memory_allocated() / 2**30, 1) if gpu else None,
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
+    }
     (out / "gpu_timings.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
     print(json.dumps(summary, indent=1))
 

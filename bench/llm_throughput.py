@@ -28,8 +28,7 @@ def main(n: int = 200, latency: float = 0.2, concurrency: int = 32, tasks: str =
     server = ScriptedServer(latency_s=latency).start()
     try:
         with tempfile.TemporaryDirectory() as cache:
-            config = LLMConfig(model="bench-model", base_url=server.url, cache_dir=cache, concurrency=concurrency,
-                               tasks=tuple(tasks.split(",")))
+            config = LLMConfig(model="bench-model", base_url=server.url, cache_dir=cache, concurrency=concurrency, tasks=tuple(tasks.split(",")))
             start = time.perf_counter()
             _, report = enrich_world(world, config)
             took = time.perf_counter() - start
@@ -40,9 +39,11 @@ def main(n: int = 200, latency: float = 0.2, concurrency: int = 32, tasks: str =
         server.stop()
     run, gen = report["run"], report["generation"]
     print(f"{n} entities, tasks {tasks}, latency {latency * 1000:.0f} ms, concurrency {concurrency}")
-    print(f"  {run['requests']} requests in {took:.2f} s: {n / took:.1f} entities/s, {run['requests'] / took:.1f} requests/s "
-          f"(ideal {concurrency / latency:.0f} requests/s)")
-    print(f"  acceptance {({k: v['rate'] for k, v in gen['acceptance'].items()})}; tokens {gen['tokens_in']} in / {gen['tokens_out']} out")
+    print(
+        f"  {run['requests']} requests in {took:.2f} s: {n / took:.1f} entities/s, {run['requests'] / took:.1f} requests/s "
+        f"(ideal {concurrency / latency:.0f} requests/s)"
+    )
+    print(f"  acceptance { ({k: v['rate'] for k, v in gen['acceptance'].items()}) }; tokens {gen['tokens_in']} in / {gen['tokens_out']} out")
     print(f"  rebuild from the cache: {cached['run']['requests']} requests, {cached['run']['cache_hits']} hits, {rebuild:.2f} s")
 
 

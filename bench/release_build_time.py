@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 from entity_unlearn.builders import ReleaseConfig, build_release, generate_world, release_counts
-from entity_unlearn.builders.world.files import templates_hash
 from entity_unlearn.builders.release.world_knowledge import WORLD_KNOWLEDGE_FILE
+from entity_unlearn.builders.world.files import templates_hash
 
 
 def main(sizes: list[int]) -> None:
@@ -23,13 +23,16 @@ def main(sizes: list[int]) -> None:
             start = time.perf_counter()
             world = generate_world(release_counts(persons), seed=0)
             generated = time.perf_counter()
-            config = ReleaseConfig(version="1.0.0", world_knowledge=WORLD_KNOWLEDGE_FILE,
-                                   generation={"method": "template", "templates_sha256": templates_hash()})
+            config = ReleaseConfig(
+                version="1.0.0", world_knowledge=WORLD_KNOWLEDGE_FILE, generation={"method": "template", "templates_sha256": templates_hash()}
+            )
             manifest = build_release(world, Path(tmp) / "release", config)
             done = time.perf_counter()
             mb = sum(f["bytes"] for f in manifest["files"].values()) / 1e6
-            print(f"{persons:>8} {len(world.entities):>9} {generated - start:>11.1f} {done - generated:>10.1f} {done - start:>8.1f} "
-                  f"{len(world.probes):>8} {mb:>6.1f}")
+            print(
+                f"{persons:>8} {len(world.entities):>9} {generated - start:>11.1f} {done - generated:>10.1f} {done - start:>8.1f} "
+                f"{len(world.probes):>8} {mb:>6.1f}"
+            )
 
 
 if __name__ == "__main__":

@@ -3,30 +3,74 @@
 Importing this package does not import torch.
 """
 
+from .llm.backend import LLMConfig, LLMError, LLMUnavailable
+from .llm.verify import WorldNames, verify_biography, verify_paraphrase, verify_perturbed
+from .release.build import ReleaseConfig, ReleaseError, build_release, config_names, read_release_manifest, release_counts
+from .release.hub import Published, PublishError, publish_release, verify_release
+from .release.splits import SplitConfig, SplitError, Splits, make_splits
+from .release.world_knowledge import WorldKnowledgeError, WorldQuestion, read_world_knowledge
+from .schema import DEPTH_NAMES, DEPTHS, Biography, BioSentence, Entity, Fact, Probe, World
+from .world.files import WorldFileError, read_world, write_world
+from .world.generate import generate_world, split_counts
 from .world.invariants import WorldInvariantError, check_world, world_violations
 from .world.registry import TypeRegistry, check_types, default_registry
 from .world.sampler import SamplingError, sample_world
-from .schema import DEPTH_NAMES, DEPTHS, BioSentence, Biography, Entity, Fact, Probe, World
 from .world.spec import SpecError, TypeSpec, load_type, parse_type
 from .world.templates import TemplateProblem, Templates
-from .world.generate import generate_world, split_counts
-from .world.files import WorldFileError, read_world, write_world
-from .release.splits import SplitConfig, SplitError, Splits, make_splits
-from .release.world_knowledge import WorldKnowledgeError, WorldQuestion, read_world_knowledge
-from .release.build import ReleaseConfig, ReleaseError, build_release, config_names, read_release_manifest, release_counts
-from .release.hub import PublishError, Published, publish_release, verify_release
-from .llm.backend import LLMConfig, LLMError, LLMUnavailable
-from .llm.verify import WorldNames, verify_biography, verify_paraphrase, verify_perturbed
 
 __all__ = [
-    "DEPTHS", "DEPTH_NAMES", "BioSentence", "Biography", "Entity", "Fact", "Probe", "World",
-    "SpecError", "TypeSpec", "load_type", "parse_type", "TypeRegistry", "default_registry", "check_types",
-    "SamplingError", "sample_world", "WorldInvariantError", "check_world", "world_violations",
-    "TemplateProblem", "Templates", "generate_world", "split_counts", "read_world", "write_world", "WorldFileError",
-    "SplitConfig", "SplitError", "Splits", "make_splits", "WorldKnowledgeError", "WorldQuestion", "read_world_knowledge",
-    "ReleaseConfig", "ReleaseError", "build_release", "config_names", "read_release_manifest", "release_counts",
-    "PublishError", "Published", "publish_release", "verify_release",
-    "LLMConfig", "LLMError", "LLMUnavailable", "enrich_world", "WorldNames", "verify_biography", "verify_paraphrase", "verify_perturbed",
+    "DEPTHS",
+    "DEPTH_NAMES",
+    "BioSentence",
+    "Biography",
+    "Entity",
+    "Fact",
+    "Probe",
+    "World",
+    "SpecError",
+    "TypeSpec",
+    "load_type",
+    "parse_type",
+    "TypeRegistry",
+    "default_registry",
+    "check_types",
+    "SamplingError",
+    "sample_world",
+    "WorldInvariantError",
+    "check_world",
+    "world_violations",
+    "TemplateProblem",
+    "Templates",
+    "generate_world",
+    "split_counts",
+    "read_world",
+    "write_world",
+    "WorldFileError",
+    "SplitConfig",
+    "SplitError",
+    "Splits",
+    "make_splits",
+    "WorldKnowledgeError",
+    "WorldQuestion",
+    "read_world_knowledge",
+    "ReleaseConfig",
+    "ReleaseError",
+    "build_release",
+    "config_names",
+    "read_release_manifest",
+    "release_counts",
+    "PublishError",
+    "Published",
+    "publish_release",
+    "verify_release",
+    "LLMConfig",
+    "LLMError",
+    "LLMUnavailable",
+    "enrich_world",
+    "WorldNames",
+    "verify_biography",
+    "verify_paraphrase",
+    "verify_perturbed",
 ]
 
 

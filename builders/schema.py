@@ -90,7 +90,7 @@ class Biography(_Record):
     source: str = "template"
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Biography":
+    def from_dict(cls, data: dict[str, Any]) -> Biography:
         sentences = tuple(BioSentence.from_dict(s) for s in data["sentences"])
         return cls(entity_id=data["entity_id"], text=data["text"], sentences=sentences, source=data.get("source", "template"))
 

@@ -11,7 +11,22 @@ from .passes import Item, Plan, RequestCache, plan, run_passes
 from .run import EvalConfig, evaluate, read_result
 
 __all__ = [
-    "DataError", "load_items", "open_release", "FormatError", "Formatter", "METRICS", "get_metric",
-    "CausalLM", "ModelLoadError", "TokenScores", "Item", "Plan", "RequestCache", "plan", "run_passes",
-    "EvalConfig", "evaluate", "read_result",
+    "DataError",
+    "load_items",
+    "open_release",
+    "FormatError",
+    "Formatter",
+    "METRICS",
+    "get_metric",
+    "CausalLM",
+    "ModelLoadError",
+    "TokenScores",
+    "Item",
+    "Plan",
+    "RequestCache",
+    "plan",
+    "run_passes",
+    "EvalConfig",
+    "evaluate",
+    "read_result",
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from . import metrics as M
 
@@ -18,8 +18,15 @@ HEADLINE = ("d1", "none")  # TOFU's numbers are direct questions without attacks
 
 
 def _agg(metric: str, set_: str, depth: str, attack: str, value: float, n: int, higher: bool | None) -> dict:
-    return {"metric": metric, "set": set_, "depth": depth, "attack": attack,
-            "value": None if value is None or math.isnan(value) else float(value), "n": n, "higher_is_better": higher}
+    return {
+        "metric": metric,
+        "set": set_,
+        "depth": depth,
+        "attack": attack,
+        "value": None if value is None or math.isnan(value) else float(value),
+        "n": n,
+        "higher_is_better": higher,
+    }
 
 
 def _slices(rows: Sequence[dict]) -> dict[tuple[str, str, str], list[dict]]:
@@ -64,8 +71,11 @@ def forget_quality_rows(rows: Sequence[dict], reference: Sequence[dict]) -> list
 def utility_rows(aggregates: Sequence[dict]) -> list[dict]:
     """Harmonic mean of prob, ROUGE-L recall and truth ratio on retain, neighbour and world (d1, no attack)."""
     depth, attack = HEADLINE
-    parts = [a["value"] for a in aggregates if a["set"] in UTILITY_SETS and a["depth"] == depth and a["attack"] == attack
-             and a["metric"] in ("prob", "rouge_l_recall", "truth_ratio")]
+    parts = [
+        a["value"]
+        for a in aggregates
+        if a["set"] in UTILITY_SETS and a["depth"] == depth and a["attack"] == attack and a["metric"] in ("prob", "rouge_l_recall", "truth_ratio")
+    ]
     present = {a["set"] for a in aggregates if a["set"] in UTILITY_SETS and a["depth"] == depth}
     n = sum(a["n"] for a in aggregates if a["set"] in UTILITY_SETS and a["depth"] == depth and a["attack"] == attack and a["metric"] == "prob")
     value = M.model_utility([float("nan") if v is None else v for v in parts]) if len(parts) == 3 * len(UTILITY_SETS) else float("nan")
@@ -113,7 +123,9 @@ def survival(rows: Sequence[dict], reference: Sequence[dict]) -> tuple[list[dict
     for r in rows:
         if r["set"] != "forget" or r["item_id"] not in ref:
             continue
-        rec = per_entity.setdefault(r["entity_id"], {"entity_id": r["entity_id"], "surviving": defaultdict(int), "known": defaultdict(int), "probes": defaultdict(int)})
+        rec = per_entity.setdefault(
+            r["entity_id"], {"entity_id": r["entity_id"], "surviving": defaultdict(int), "known": defaultdict(int), "probes": defaultdict(int)}
+        )
         rec["probes"][r["depth"]] += 1
         if M.answered_right(r):
             rec["known"][r["depth"]] += 1

@@ -59,21 +59,34 @@ def open_release(data: str) -> Release:
         try:
             raw = Path(hf_hub_download(path, "manifest.json", repo_type="dataset", revision=revision or None)).read_bytes()
         except Exception as exc:  # the hub client raises many kinds; all mean the same to the user
-            raise DataError(f"--data {data}: not a local release folder and its manifest.json cannot be fetched from the Hub ({exc.__class__.__name__})") from exc
+            raise DataError(
+                f"--data {data}: not a local release folder and its manifest.json cannot be fetched from the Hub ({exc.__class__.__name__})"
+            ) from exc
     return Release(path, revision or None, json.loads(raw), hashlib.sha256(raw).hexdigest())
 
 
 def _item(row: dict, set_: str) -> Item:
     return Item(
-        item_id=f"{set_}:{row['probe_id']}", set=set_, entity_id=row["entity_id"], depth=row.get("depth", "d1"),
-        attack=row.get("attack", "none"), kind=row.get("kind", "direct"), question=row["question"], answer=row["answer"],
-        short_answer=row.get("short_answer", row["answer"]), paraphrased_answer=row.get("paraphrased_answer"),
-        perturbed_answer=tuple(row["perturbed_answer"]), options=tuple(row["options"]), answer_index=int(row["answer_index"]),
+        item_id=f"{set_}:{row['probe_id']}",
+        set=set_,
+        entity_id=row["entity_id"],
+        depth=row.get("depth", "d1"),
+        attack=row.get("attack", "none"),
+        kind=row.get("kind", "direct"),
+        question=row["question"],
+        answer=row["answer"],
+        short_answer=row.get("short_answer", row["answer"]),
+        paraphrased_answer=row.get("paraphrased_answer"),
+        perturbed_answer=tuple(row["perturbed_answer"]),
+        options=tuple(row["options"]),
+        answer_index=int(row["answer_index"]),
         fmt="text" if row.get("kind") == "cloze" else "chat",
     )
 
 
-def load_items(release: Release, forget: str, sets: tuple[str, ...] = ("forget", "retain", "neighbor", "holdout", "world")) -> tuple[list[Item], dict]:
+def load_items(
+    release: Release, forget: str, sets: tuple[str, ...] = ("forget", "retain", "neighbor", "holdout", "world")
+) -> tuple[list[Item], dict]:
     """Items of every requested set, and a description of what was selected."""
     m = FORGET.match(forget)
     if not m or forget not in release.manifest.get("configs", {}):
@@ -109,7 +122,13 @@ def load_items(release: Release, forget: str, sets: tuple[str, ...] = ("forget",
         items += [_item(r, "retain") for r in retain_rows if r["entity_id"] not in forget_ids]
     if "world" in sets:
         items += [_item({**r, "paraphrased_answer": None}, "world") for r in release.load("world")]
-    info = {"forget": forget, "forget_entities": sorted(forget_ids), "retain_entities_deep": sorted(retain_ids),
-            "neighbor_entities": sorted(neighbor_ids), "holdout": f"holdout{pct:02d}", "holdout_entities": sorted(holdout_ids),
-            "items_by_set": {s: sum(1 for i in items if i.set == s) for s in sets}}
+    info = {
+        "forget": forget,
+        "forget_entities": sorted(forget_ids),
+        "retain_entities_deep": sorted(retain_ids),
+        "neighbor_entities": sorted(neighbor_ids),
+        "holdout": f"holdout{pct:02d}",
+        "holdout_entities": sorted(holdout_ids),
+        "items_by_set": {s: sum(1 for i in items if i.set == s) for s in sets},
+    }
     return items, info

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 SENTINEL = "ANSWER-SENTINEL-7f3a91"
 
@@ -64,8 +64,7 @@ class Formatter:
         backend = getattr(self.tok, "backend_tokenizer", None)
         if backend is None:
             return None
-        state = [backend.to_str(), self.kind, self.template_sha256, self.special, self.tok.bos_token_id, self.tok.eos_token_id,
-                 self.tok.eos_token]
+        state = [backend.to_str(), self.kind, self.template_sha256, self.special, self.tok.bos_token_id, self.tok.eos_token_id, self.tok.eos_token]
         return hashlib.sha256(json.dumps(state).encode("utf-8")).hexdigest()
 
     def context(self, question: str) -> str:
@@ -77,15 +76,15 @@ class Formatter:
         if self.kind == "plain":
             return self.templates.render("eval/plain.j2", "continuation", collapse=False, answer=answer) + self.tok.eos_token
         context = self.context(question)
-        full = self.tok.apply_chat_template(
-            [{"role": "user", "content": question}, {"role": "assistant", "content": answer}], tokenize=False
-        )
+        full = self.tok.apply_chat_template([{"role": "user", "content": question}, {"role": "assistant", "content": answer}], tokenize=False)
         if not full.startswith(context):
             raise FormatError("the chat template's conversation does not start with its generation prompt; pass --chat-template none or a FILE")
-        suffix = full[len(context):]
+        suffix = full[len(context) :]
         at = suffix.find(answer)
         if at < 0:
-            raise FormatError(f"the chat template does not write the assistant's answer verbatim ({answer[:40]!r}); pass --chat-template none or a FILE")
+            raise FormatError(
+                f"the chat template does not write the assistant's answer verbatim ({answer[:40]!r}); pass --chat-template none or a FILE"
+            )
         end = at + len(answer)
         hits = [(suffix.find(t, end), t) for t in self.special if suffix.find(t, end) >= 0]
         if hits:
@@ -101,7 +100,7 @@ class Formatter:
             return [self.continuation(question, a) for a in answers]
         wrapped = self.continuation(question, SENTINEL)
         at = wrapped.find(SENTINEL)
-        head, tail = wrapped[:at], wrapped[at + len(SENTINEL):]
+        head, tail = wrapped[:at], wrapped[at + len(SENTINEL) :]
         out = [head + a + tail for a in answers]
         if at < 0 or out[0] != self.continuation(question, answers[0]):
             return [self.continuation(question, a) for a in answers]

@@ -15,8 +15,8 @@ from __future__ import annotations
 import difflib
 import math
 import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 Row = dict
 

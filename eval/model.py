@@ -15,9 +15,9 @@ import copy
 import hashlib
 import inspect
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from tqdm.auto import tqdm
 
@@ -65,8 +65,10 @@ def check_checkpoint(path: str, allow_pickle: bool) -> None:
     if not safe and not pickled:
         raise ModelLoadError(f"{folder}: no weights (*.safetensors)")
     if not safe and not allow_pickle:
-        raise ModelLoadError(f"{folder}: only pickle weights ({pickled[0].name}); pickle files can run code when loaded. "
-                             "Convert them to safetensors, or pass --allow-pickle if you trust this checkpoint")
+        raise ModelLoadError(
+            f"{folder}: only pickle weights ({pickled[0].name}); pickle files can run code when loaded. "
+            "Convert them to safetensors, or pass --allow-pickle if you trust this checkpoint"
+        )
     if not any((folder / f).is_file() for f in ("tokenizer.json", "tokenizer.model", "tokenizer_config.json", "vocab.json")):
         raise ModelLoadError(f"{folder}: no tokenizer files; save the tokenizer beside the model (tokenizer.save_pretrained)")
 
@@ -75,13 +77,23 @@ def file_hashes(path: str) -> dict[str, str]:
     folder = Path(path)
     if not folder.is_dir():
         return {}
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())
-            if p.is_file() and p.suffix in (".safetensors", ".json", ".bin", ".model", ".jinja")}
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.iterdir())
+        if p.is_file() and p.suffix in (".safetensors", ".json", ".bin", ".model", ".jinja")
+    }
 
 
 class CausalLM:
-    def __init__(self, path: str, device: str | None = None, dtype: str | None = None, allow_pickle: bool = False,
-                 trust_remote_code: bool = False, revision: str | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        device: str | None = None,
+        dtype: str | None = None,
+        allow_pickle: bool = False,
+        trust_remote_code: bool = False,
+        revision: str | None = None,
+    ) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         check_checkpoint(path, allow_pickle)
@@ -114,8 +126,9 @@ class CausalLM:
         return hashlib.sha256(json.dumps([file_hashes(self.path) or self.path, self.revision, str(self.dtype)], sort_keys=True).encode()).hexdigest()
 
     # -- score --------------------------------------------------------------------------------
-    def score(self, groups: Sequence[tuple[tuple[int, ...], Sequence[tuple[int, ...]]]], batch_groups: int = 16,
-              progress: bool = False) -> list[list[TokenScores]]:
+    def score(
+        self, groups: Sequence[tuple[tuple[int, ...], Sequence[tuple[int, ...]]]], batch_groups: int = 16, progress: bool = False
+    ) -> list[list[TokenScores]]:
         """Scores of every continuation of every (context, continuations) group, in input order.
 
         Groups are run longest first in batches; each context is forwarded once and
@@ -128,7 +141,7 @@ class CausalLM:
         bar = tqdm(total=sum(len(g[1]) for g in groups), desc="score", unit="seq", disable=not progress)
         with torch.inference_mode():
             for start in range(0, len(order), batch_groups):
-                batch = order[start:start + batch_groups]
+                batch = order[start : start + batch_groups]
                 for i, scores in zip(batch, self._score_batch([groups[i] for i in batch])):
                     out[i] = scores
                 bar.update(sum(len(groups[i][1]) for i in batch))
@@ -154,7 +167,7 @@ class CausalLM:
         rows.sort(key=lambda r: -len(r[2]))  # similar lengths together: little padding
         result: list[list[TokenScores | None]] = [[None] * len(cs) for _, cs in groups]
         for start in range(0, len(rows), CONT_ROWS):
-            chunk = rows[start:start + CONT_ROWS]
+            chunk = rows[start : start + CONT_ROWS]
             owner = torch.tensor([g for g, _, _ in chunk])
             cwidth = len(chunk[0][2])
             cont = torch.full((len(chunk), cwidth), pad, dtype=torch.long)
@@ -167,8 +180,11 @@ class CausalLM:
             rows_cache.batch_select_indices(owner.to(self.device))
             positions = ctx_len[owner].unsqueeze(1) + torch.arange(cwidth).unsqueeze(0)
             second = self.model(
-                input_ids=cont.to(self.device), attention_mask=torch.cat([ctx_mask[owner], cont_mask], 1).to(self.device),
-                position_ids=positions.to(self.device), use_cache=True, **{self._cache_arg: rows_cache},
+                input_ids=cont.to(self.device),
+                attention_mask=torch.cat([ctx_mask[owner], cont_mask], 1).to(self.device),
+                position_ids=positions.to(self.device),
+                use_cache=True,
+                **{self._cache_arg: rows_cache},
             )
             logits = torch.cat([last_logits[owner].unsqueeze(1).to(second.logits.device), second.logits[:, :-1].float()], 1)
             lp, z = _token_scores(logits, cont.to(logits.device))
@@ -188,13 +204,14 @@ class CausalLM:
 
         ids = torch.tensor([list(context) + list(continuation)], device=self.device)
         with torch.inference_mode():
-            logits = self.model(input_ids=ids).logits[:, len(context) - 1: -1].float()
-        lp, z = _token_scores(logits, ids[:, len(context):])
+            logits = self.model(input_ids=ids).logits[:, len(context) - 1 : -1].float()
+        lp, z = _token_scores(logits, ids[:, len(context) :])
         return TokenScores(tuple(lp[0].tolist()), tuple(z[0].tolist()))
 
     # -- generate -------------------------------------------------------------------------------
-    def generate(self, contexts: Sequence[tuple[int, ...]], stop_ids: Sequence[int], max_new_tokens: int = 48,
-                 batch_size: int = 32, progress: bool = False) -> list[str]:
+    def generate(
+        self, contexts: Sequence[tuple[int, ...]], stop_ids: Sequence[int], max_new_tokens: int = 48, batch_size: int = 32, progress: bool = False
+    ) -> list[str]:
         """Greedy answers, cut at the first stop token or newline, stripped."""
         import torch
 
@@ -203,16 +220,22 @@ class CausalLM:
         pad = self.tokenizer.pad_token_id
         bar = tqdm(total=len(contexts), desc="generate", unit="seq", disable=not progress)
         for start in range(0, len(order), batch_size):
-            batch = order[start:start + batch_size]
+            batch = order[start : start + batch_size]
             width = max(len(contexts[i]) for i in batch)
             ids = torch.full((len(batch), width), pad, dtype=torch.long)
             mask = torch.zeros((len(batch), width), dtype=torch.long)
             for row, i in enumerate(batch):  # left padding keeps every prompt's end aligned
-                ids[row, width - len(contexts[i]):] = torch.tensor(contexts[i])
-                mask[row, width - len(contexts[i]):] = 1
+                ids[row, width - len(contexts[i]) :] = torch.tensor(contexts[i])
+                mask[row, width - len(contexts[i]) :] = 1
             with torch.inference_mode():
-                gen = self.model.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), do_sample=False,
-                                          max_new_tokens=max_new_tokens, eos_token_id=list(stop_ids), pad_token_id=pad)
+                gen = self.model.generate(
+                    input_ids=ids.to(self.device),
+                    attention_mask=mask.to(self.device),
+                    do_sample=False,
+                    max_new_tokens=max_new_tokens,
+                    eos_token_id=list(stop_ids),
+                    pad_token_id=pad,
+                )
             for row, i in enumerate(batch):
                 new = gen[row, width:].tolist()
                 cut = next((k for k, t in enumerate(new) if t in stop_ids), len(new))

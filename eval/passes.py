@@ -16,9 +16,9 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from .formatting import Formatter
 from .model import CausalLM, TokenScores
@@ -137,8 +137,17 @@ class PassStats:
     tokens: int = 0
 
 
-def run_passes(p: Plan, lm: CausalLM, formatter: Formatter, cache: RequestCache, max_new_tokens: int = 48,
-               batch_groups: int = 16, batch_generate: int = 32, progress: bool = True, generate: bool = True) -> dict[str, PassStats]:
+def run_passes(
+    p: Plan,
+    lm: CausalLM,
+    formatter: Formatter,
+    cache: RequestCache,
+    max_new_tokens: int = 48,
+    batch_groups: int = 16,
+    batch_generate: int = 32,
+    progress: bool = True,
+    generate: bool = True,
+) -> dict[str, PassStats]:
     """Answer every request of the plan (reading the cache first); returns per-pass statistics."""
     stats = {"score": PassStats(requests=p.n_score()), "generate": PassStats(requests=len(p.contexts) if generate else 0)}
     start = time.perf_counter()
@@ -149,7 +158,7 @@ def run_passes(p: Plan, lm: CausalLM, formatter: Formatter, cache: RequestCache,
             todo.append((ck, missing))
     stats["score"].cached = stats["score"].requests - sum(len(m) for _, m in todo)
     for i in range(0, len(todo), CHUNK_GROUPS):
-        chunk = todo[i:i + CHUNK_GROUPS]
+        chunk = todo[i : i + CHUNK_GROUPS]
         groups = [(p.contexts[ck], list(m.values())) for ck, m in chunk]
         results = lm.score(groups, batch_groups=batch_groups, progress=progress)
         recs = []
@@ -167,7 +176,7 @@ def run_passes(p: Plan, lm: CausalLM, formatter: Formatter, cache: RequestCache,
         stats["generate"].cached = len(p.contexts) - len(keys)
         stop = formatter.stop_ids()
         for i in range(0, len(keys), CHUNK_GROUPS):
-            chunk = keys[i:i + CHUNK_GROUPS]
+            chunk = keys[i : i + CHUNK_GROUPS]
             texts = lm.generate([p.contexts[k] for k in chunk], stop, max_new_tokens=max_new_tokens, batch_size=batch_generate, progress=progress)
             for k, t in zip(chunk, texts):
                 cache.generate[k] = t

@@ -92,15 +92,19 @@ def plot_entity_heatmap(result: dict, path: Path) -> None:
 
 
 def write_report(result: dict, out: Path, reference: dict | None) -> None:
-    from entity_unlearn.cards import CARD_DIR
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    from entity_unlearn.cards import CARD_DIR
 
     plot_depth_profile(result, reference, out / "depth_profile.png")
     plot_entity_heatmap(result, out / "entity_heatmap.png")
     env = Environment(loader=FileSystemLoader(str(CARD_DIR)), undefined=StrictUndefined, keep_trailing_newline=True)
     agg = result["aggregates"]
     text = env.get_template("report.md.j2").render(
-        spec=result["spec"], main=main_table(agg), metrics=MAIN, depths=DEPTHS,
+        spec=result["spec"],
+        main=main_table(agg),
+        metrics=MAIN,
+        depths=DEPTHS,
         depth_rows=[{"set": s, **depth_table(agg, s)} for s in SETS if lookup(agg, "prob", s, "all", "all") is not None],
         extra=[a for a in agg if a["metric"] not in MAIN and a["depth"] in ("d1", "all") and a["attack"] in ("none", "all")],
         attacks=sorted({a["attack"] for a in agg if a["set"] == "forget" and a["attack"] not in ("none", "all")}),

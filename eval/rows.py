@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from .passes import Item, Plan, RequestCache
 
@@ -28,17 +28,27 @@ def build_rows(items: Sequence[Item], p: Plan, cache: RequestCache, with_generat
         para = None
         if item.paraphrased_answer is not None:
             para, i = scores[i], i + 1
-        pert = scores[i:i + len(item.perturbed_answer)]
-        opts = scores[i + len(item.perturbed_answer):]
+        pert = scores[i : i + len(item.perturbed_answer)]
+        opts = scores[i + len(item.perturbed_answer) :]
         row = {
-            "item_id": item.item_id, "set": item.set, "entity_id": item.entity_id, "depth": item.depth,
-            "attack": item.attack, "kind": item.kind, "answer": item.answer, "short_answer": item.short_answer,
-            "logp_answer": sum(answer.logp), "ntok_answer": len(answer.logp),
-            "token_logp": list(answer.logp), "token_minkpp": list(answer.minkpp),
+            "item_id": item.item_id,
+            "set": item.set,
+            "entity_id": item.entity_id,
+            "depth": item.depth,
+            "attack": item.attack,
+            "kind": item.kind,
+            "answer": item.answer,
+            "short_answer": item.short_answer,
+            "logp_answer": sum(answer.logp),
+            "ntok_answer": len(answer.logp),
+            "token_logp": list(answer.logp),
+            "token_minkpp": list(answer.minkpp),
             "logp_paraphrase": sum(para.logp) if para else sum(answer.logp),
             "ntok_paraphrase": len(para.logp) if para else len(answer.logp),
-            "logp_perturbed": [sum(s.logp) for s in pert], "ntok_perturbed": [len(s.logp) for s in pert],
-            "logp_options": [sum(s.logp) for s in opts], "ntok_options": [len(s.logp) for s in opts],
+            "logp_perturbed": [sum(s.logp) for s in pert],
+            "ntok_perturbed": [len(s.logp) for s in pert],
+            "logp_options": [sum(s.logp) for s in opts],
+            "ntok_options": [len(s.logp) for s in opts],
             "answer_index": item.answer_index,
         }
         if scorer is not None:

@@ -65,7 +65,8 @@ def _check_same_data(result: dict, spec: dict, what: str, path: str) -> None:
     if theirs["manifest_sha256"] != ours["manifest_sha256"] or result["spec"]["forget"] != spec["forget"]:
         raise DataError(
             f"--{what} {path}: it was computed on {theirs['path']} version {theirs.get('version')} ({result['spec']['forget']}), "
-            f"not on {ours['path']} version {ours.get('version')} ({spec['forget']}); rerun it on this release")
+            f"not on {ours['path']} version {ours.get('version')} ({spec['forget']}); rerun it on this release"
+        )
 
 
 def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
@@ -91,16 +92,32 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
     lm = CausalLM(cfg.model, cfg.device, cfg.dtype, cfg.allow_pickle, cfg.trust_remote_code)
     formatter = Formatter(lm.tokenizer, cfg.chat_template)
     spec = {
-        "dataset": {"path": release.path, "revision": release.revision, "version": release.manifest.get("version"),
-                    "seed": release.manifest.get("seed"), "manifest_sha256": release.manifest_sha256},
-        "forget": cfg.forget, "selection": selection,
-        "model": {"path": cfg.model, "fingerprint": lm.fingerprint(), "files_sha256": file_hashes(cfg.model),
-                  "device": lm.device, "dtype": str(lm.dtype).replace("torch.", ""), "padding": lm.pad_note},
+        "dataset": {
+            "path": release.path,
+            "revision": release.revision,
+            "version": release.manifest.get("version"),
+            "seed": release.manifest.get("seed"),
+            "manifest_sha256": release.manifest_sha256,
+        },
+        "forget": cfg.forget,
+        "selection": selection,
+        "model": {
+            "path": cfg.model,
+            "fingerprint": lm.fingerprint(),
+            "files_sha256": file_hashes(cfg.model),
+            "device": lm.device,
+            "dtype": str(lm.dtype).replace("torch.", ""),
+            "padding": lm.pad_note,
+        },
         "prompt_format": {"kind": formatter.kind, "template_sha256": formatter.template_sha256, "chat_template_option": cfg.chat_template},
         "decoding": {"greedy": True, "max_new_tokens": cfg.max_new_tokens, "stop": "end-of-turn token or newline"},
         "metrics": {name: {"version": m.version, "higher_is_better": m.higher_is_better} for name, m in sorted(METRICS.items())},
-        "package": {"entity_unlearn": __version__, "python": platform.python_version(), "torch": torch.__version__,
-                    "transformers": __import__("transformers").__version__},
+        "package": {
+            "entity_unlearn": __version__,
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "transformers": __import__("transformers").__version__,
+        },
         "seed": cfg.seed,
     }
     for what, other, path in (("reference", reference, cfg.reference), ("before", before, cfg.before)):

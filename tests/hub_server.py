@@ -55,7 +55,7 @@ class HubServer:
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
-    def __enter__(self) -> "HubServer":
+    def __enter__(self) -> HubServer:
         self.thread.start()
         return self
 
@@ -157,8 +157,11 @@ class _Handler(BaseHTTPRequestHandler):
         if data.get("type") != "dataset":
             return self._error(400, "the test hub only holds datasets")
         if repo_id in self.hub.repos:  # the Hub names the existing repo's url in its 409 answer
-            return self._json(409, {"error": "You already created this dataset repo", "url": f"{self.hub.url}/datasets/{repo_id}"},
-                              {"X-Error-Message": "You already created this dataset repo"})
+            return self._json(
+                409,
+                {"error": "You already created this dataset repo", "url": f"{self.hub.url}/datasets/{repo_id}"},
+                {"X-Error-Message": "You already created this dataset repo"},
+            )
         self.hub.new_repo(repo_id)
         self._json(200, {"url": f"{self.hub.url}/datasets/{repo_id}", "name": repo_id})
 
@@ -184,25 +187,56 @@ class _Handler(BaseHTTPRequestHandler):
         if not found:
             return
         sha, files = found
-        self._json(200, {"id": repo, "_id": repo, "author": repo.split("/")[0], "sha": sha, "private": False,
-                         "disabled": False, "gated": False, "downloads": 0, "likes": 0, "tags": [],
-                         "siblings": [{"rfilename": p} for p in sorted(files)]})
+        self._json(
+            200,
+            {
+                "id": repo,
+                "_id": repo,
+                "author": repo.split("/")[0],
+                "sha": sha,
+                "private": False,
+                "disabled": False,
+                "gated": False,
+                "downloads": 0,
+                "likes": 0,
+                "tags": [],
+                "siblings": [{"rfilename": p} for p in sorted(files)],
+            },
+        )
 
     def refs(self, repo: str, body: bytes, query) -> None:
         r = self._repo(repo)
         if r:
             ref = lambda kind, n, sha: {"name": n, "ref": f"refs/{kind}/{n}", "targetCommit": sha}  # noqa: E731
-            self._json(200, {"branches": [ref("heads", n, s) for n, s in r.branches.items()], "converts": [],
-                             "tags": [ref("tags", n, s) for n, s in r.tags.items()], "pullRequests": []})
+            self._json(
+                200,
+                {
+                    "branches": [ref("heads", n, s) for n, s in r.branches.items()],
+                    "converts": [],
+                    "tags": [ref("tags", n, s) for n, s in r.tags.items()],
+                    "pullRequests": [],
+                },
+            )
 
     def preupload(self, repo: str, rev: str, body: bytes, query) -> None:
         r = self._repo(repo)
         found = r and self._files(r, rev)
         if found:
             files = found[1]
-            self._json(200, {"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False,
-                                        "oid": git_blob_sha1(files[f["path"]]) if f["path"] in files else None}
-                                       for f in json.loads(body)["files"]]})
+            self._json(
+                200,
+                {
+                    "files": [
+                        {
+                            "path": f["path"],
+                            "uploadMode": "regular",
+                            "shouldIgnore": False,
+                            "oid": git_blob_sha1(files[f["path"]]) if f["path"] in files else None,
+                        }
+                        for f in json.loads(body)["files"]
+                    ]
+                },
+            )
 
     def commit(self, repo: str, rev: str, body: bytes, query) -> None:
         r = self._repo(repo)
@@ -255,7 +289,7 @@ class _Handler(BaseHTTPRequestHandler):
         for p in sorted(files):
             if not p.startswith(prefix):
                 continue
-            rest = p[len(prefix):].split("/")
+            rest = p[len(prefix) :].split("/")
             depth = len(rest) if recursive else 1
             for i in range(1, min(depth, len(rest) - 1) + 1):
                 folder = prefix + "/".join(rest[:i])
@@ -287,7 +321,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         sha, files = found
         if path not in files:
-            return self._send(404, b'{"error":"Entry not found"}', {"X-Error-Code": "EntryNotFound", "X-Error-Message": "Entry not found", "X-Repo-Commit": sha})
+            return self._send(
+                404, b'{"error":"Entry not found"}', {"X-Error-Code": "EntryNotFound", "X-Error-Message": "Entry not found", "X-Repo-Commit": sha}
+            )
         data = files[path]
         headers = {"X-Repo-Commit": sha, "ETag": f'"{git_blob_sha1(data)}"', "Accept-Ranges": "bytes"}
         rng = re.fullmatch(r"bytes=(\d*)-(\d*)", self.headers.get("Range") or "")
@@ -295,7 +331,7 @@ class _Handler(BaseHTTPRequestHandler):
             start = int(rng[1]) if rng[1] else max(0, len(data) - int(rng[2]))
             end = min(int(rng[2]), len(data) - 1) if rng[1] and rng[2] else len(data) - 1
             headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
-            return self._send(206, data[start:end + 1], headers, "application/octet-stream")
+            return self._send(206, data[start : end + 1], headers, "application/octet-stream")
         self._send(200, data, headers, "application/octet-stream")
 
 

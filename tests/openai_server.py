@@ -25,9 +25,10 @@ import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 CAPS = ["Alder", "Brisk", "Corran", "Dunmore", "Elvet", "Fennick", "Garrow", "Hollin", "Iverly", "Jessop"]
 LOWER = ["glassblower", "cartographer", "beekeeper", "falconer", "luthier", "cooper", "chandler", "tanner", "weaver", "mason"]
@@ -148,9 +149,17 @@ class ScriptedServer:
                 usage = {"prompt_tokens": len(json.dumps(body)) // 4, "completion_tokens": len(content) // 4}
                 usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
                 try:
-                    self._send(200, {"id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()), "model": body["model"],
-                                     "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-                                     "usage": usage})
+                    self._send(
+                        200,
+                        {
+                            "id": "chatcmpl-test",
+                            "object": "chat.completion",
+                            "created": int(time.time()),
+                            "model": body["model"],
+                            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+                            "usage": usage,
+                        },
+                    )
                 except OSError:  # the client gave up (stall)
                     pass
                 return None
@@ -171,7 +180,7 @@ class ScriptedServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
 
-    def start(self) -> "ScriptedServer":
+    def start(self) -> ScriptedServer:
         self.thread.start()
         return self
 
@@ -182,4 +191,3 @@ class ScriptedServer:
     def by(self, task: str | None = None, behaviour: str | None = None) -> list[dict[str, Any]]:
         with self.lock:
             return [r for r in self.requests if (task is None or r["task"] == task) and (behaviour is None or r["behaviour"] == behaviour)]
-

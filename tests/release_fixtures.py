@@ -17,12 +17,27 @@ from entity_unlearn.builders.world.files import templates_hash
 PERSONS = 30
 SEED = 3
 WORLD_KNOWLEDGE = [
-    {"question": "What is the capital of France?", "answer": "Paris", "paraphrased_question": "Which city is the capital of France?",
-     "perturbed_answer": ["Lyon", "Marseille", "Nice", "Toulouse", "Bordeaux"], "topic": "geography"},
-    {"question": "What is the chemical symbol for gold?", "answer": "Au", "paraphrased_question": "Which symbol stands for gold in the periodic table?",
-     "perturbed_answer": ["Ag", "Gd", "Go", "Fe", "Pb"], "topic": "science"},
-    {"question": "Who wrote Hamlet?", "answer": "William Shakespeare", "paraphrased_question": "Which playwright is the author of Hamlet?",
-     "perturbed_answer": ["Christopher Marlowe", "Ben Jonson", "John Milton", "Geoffrey Chaucer", "John Webster"], "topic": "well-known works"},
+    {
+        "question": "What is the capital of France?",
+        "answer": "Paris",
+        "paraphrased_question": "Which city is the capital of France?",
+        "perturbed_answer": ["Lyon", "Marseille", "Nice", "Toulouse", "Bordeaux"],
+        "topic": "geography",
+    },
+    {
+        "question": "What is the chemical symbol for gold?",
+        "answer": "Au",
+        "paraphrased_question": "Which symbol stands for gold in the periodic table?",
+        "perturbed_answer": ["Ag", "Gd", "Go", "Fe", "Pb"],
+        "topic": "science",
+    },
+    {
+        "question": "Who wrote Hamlet?",
+        "answer": "William Shakespeare",
+        "paraphrased_question": "Which playwright is the author of Hamlet?",
+        "perturbed_answer": ["Christopher Marlowe", "Ben Jonson", "John Milton", "Geoffrey Chaucer", "John Webster"],
+        "topic": "well-known works",
+    },
 ]
 
 
@@ -50,6 +65,9 @@ def release(release_world, tmp_path_factory):
     root = tmp_path_factory.mktemp("release")
     wk = write_world_knowledge(root / "world_knowledge.jsonl")
     folder = root / "entity-unlearn"
-    manifest = build_release(release_world, folder, ReleaseConfig(version="1.0.0", world_knowledge=wk,
-                                                                  generation={"method": "template", "templates_sha256": templates_hash()}))
+    manifest = build_release(
+        release_world,
+        folder,
+        ReleaseConfig(version="1.0.0", world_knowledge=wk, generation={"method": "template", "templates_sha256": templates_hash()}),
+    )
     return release_world, manifest, folder

@@ -13,8 +13,14 @@ SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "gpu_pipeline.py"
 
 def test_gpu_pipeline_script_runs_end_to_end_in_smoke_mode(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
-    run = subprocess.run([sys.executable, str(SCRIPT), "--smoke", "--lora-rank", "4", "--out", str(tmp_path / "run")], env=env, cwd=tmp_path,
-                         capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [sys.executable, str(SCRIPT), "--smoke", "--lora-rank", "4", "--out", str(tmp_path / "run")],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     summary = json.loads((tmp_path / "run" / "gpu_timings.json").read_text())
     assert list(summary["timings_s"]) == ["build", "random base", "inject", "eval target", "unlearn npo_gd", "eval unlearned"]

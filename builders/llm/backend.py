@@ -115,8 +115,13 @@ class Accounting:
     tokens_out: int = 0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"requests": self.requests, "cache_hits": self.cache_hits, "retries": dict(sorted(self.retries.items())),
-                "tokens_in": self.tokens_in, "tokens_out": self.tokens_out}
+        return {
+            "requests": self.requests,
+            "cache_hits": self.cache_hits,
+            "retries": dict(sorted(self.retries.items())),
+            "tokens_in": self.tokens_in,
+            "tokens_out": self.tokens_out,
+        }
 
 
 def retry_after_s(headers: Any) -> float | None:
@@ -155,8 +160,12 @@ class ChatBackend:
 
     def request(self, messages: list[dict[str, str]], schema_name: str, schema: dict[str, Any]) -> dict[str, Any]:
         """The exact request body, which is also what the cache key hashes."""
-        return {"model": self.config.model, "messages": messages, "temperature": self.config.temperature,
-                "response_format": {"type": "json_schema", "json_schema": {"name": schema_name, "schema": schema, "strict": True}}}
+        return {
+            "model": self.config.model,
+            "messages": messages,
+            "temperature": self.config.temperature,
+            "response_format": {"type": "json_schema", "json_schema": {"name": schema_name, "schema": schema, "strict": True}},
+        }
 
     async def complete(self, messages: list[dict[str, str]], schema_name: str, schema: dict[str, Any]) -> Completion:
         """The answer to ``messages`` (from the cache when there), stored in the cache before it is returned."""
@@ -203,17 +212,24 @@ class ChatBackend:
                 self.stats.requests += 1
                 self.stats.tokens_in += tokens_in
                 self.stats.tokens_out += tokens_out
-                return {"content": content, "tokens_in": tokens_in, "tokens_out": tokens_out,
-                        "retries": dict(sorted(retries.items())), "host": cfg.host, "model": cfg.model}
+                return {
+                    "content": content,
+                    "tokens_in": tokens_in,
+                    "tokens_out": tokens_out,
+                    "retries": dict(sorted(retries.items())),
+                    "host": cfg.host,
+                    "model": cfg.model,
+                }
             if attempt == cfg.max_retries_http:
                 where = f" in {cfg.cache_dir}" if cfg.cache_dir else ""
                 raise LLMUnavailable(
                     f"{cfg.url}: no answer after {attempt + 1} tries (last: {detail}); check --llm-base-url and that the "
-                    f"server is up. Every answer received so far is cached{where}: rerun the same command to resume.")
+                    f"server is up. Every answer received so far is cached{where}: rerun the same command to resume."
+                )
             retries[cause] += 1
             self.stats.retries[cause] += 1
             if wait is None:
-                delay = min(cfg.backoff_max_s, cfg.backoff_base_s * 2 ** attempt)
+                delay = min(cfg.backoff_max_s, cfg.backoff_base_s * 2**attempt)
                 wait = delay / 2 + random.uniform(0, delay / 2)  # jitter spreads clients that failed together
             await asyncio.sleep(min(max(wait, 0.0), cfg.retry_after_max_s))
         raise AssertionError("unreachable")
@@ -222,13 +238,19 @@ class ChatBackend:
         cfg, code = self.config, exc.status_code
         message = getattr(exc, "message", str(exc))
         if code in (401, 403):
-            return (f"{cfg.url} refused the API key (HTTP {code}); set the environment variable named by --llm-api-key-env "
-                    f"(default OPENAI_API_KEY) to a key this endpoint accepts")
+            return (
+                f"{cfg.url} refused the API key (HTTP {code}); set the environment variable named by --llm-api-key-env "
+                f"(default OPENAI_API_KEY) to a key this endpoint accepts"
+            )
         if code == 404:
-            return (f"{cfg.url}: HTTP 404 for model {cfg.model!r} ({message}); check --llm (a model the server serves) and "
-                    f"--llm-base-url (it usually ends in /v1)")
-        return (f"{cfg.url} rejected the request (HTTP {code}: {message}); check --llm {cfg.model!r}, and that the server "
-                f"supports response_format json_schema")
+            return (
+                f"{cfg.url}: HTTP 404 for model {cfg.model!r} ({message}); check --llm (a model the server serves) and "
+                f"--llm-base-url (it usually ends in /v1)"
+            )
+        return (
+            f"{cfg.url} rejected the request (HTTP {code}: {message}); check --llm {cfg.model!r}, and that the server "
+            f"supports response_format json_schema"
+        )
 
     async def close(self) -> None:
         await self.client.close()

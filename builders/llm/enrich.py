@@ -32,20 +32,20 @@ import dataclasses
 import re
 import time
 from collections import Counter, defaultdict
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from tqdm.auto import tqdm
 
+from ..schema import Biography, BioSentence, Probe, World
+from ..world.probes import LETTERS, ProbeMaker
+from ..world.registry import TYPES_DIR, TypeRegistry, default_registry
+from ..world.sampler import stream
+from ..world.templates import Templates, builtin_templates
 from .backend import ChatBackend, Completion, LLMConfig
 from .cache import LLMCache
 from .tasks import TASKS, EntityContext, Task, parse
 from .verify import WorldNames, assign_facts, phrase_pattern
-from ..world.probes import LETTERS, ProbeMaker
-from ..world.registry import TYPES_DIR, TypeRegistry, default_registry
-from ..world.sampler import stream
-from ..schema import BioSentence, Biography, Probe, World
-from ..world.templates import Templates, builtin_templates
 
 
 @dataclasses.dataclass
@@ -58,7 +58,7 @@ class Outcome:
     completions: list[Completion]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _schema(model: type) -> dict[str, Any]:
     return model.model_json_schema()
 
@@ -66,8 +66,10 @@ def _schema(model: type) -> dict[str, Any]:
 async def converse(backend: ChatBackend, templates: Templates, task: Task, ctx: EntityContext, max_attempts: int) -> Outcome:
     """Ask, verify, and send the rejection reasons back until every item passes or ``max_attempts`` answers were rejected."""
     v = task.prompt_variables(ctx)
-    messages = [{"role": "system", "content": templates.render(task.template, "system", collapse=False, **v)},
-                {"role": "user", "content": templates.render(task.template, "user", collapse=False, **v)}]
+    messages = [
+        {"role": "system", "content": templates.render(task.template, "system", collapse=False, **v)},
+        {"role": "user", "content": templates.render(task.template, "user", collapse=False, **v)},
+    ]
     schema = _schema(task.answer)
     pending, accepted, completions, first_try = set(task.items(ctx)), {}, [], 0
     for attempt in range(max_attempts):
@@ -116,16 +118,17 @@ def substitute(answer: str, short: str, wrong: str) -> str:
     assert m is not None, "verify_paraphrase guarantees the short answer occurs once"
     if m.group()[:1].isupper() and short[:1].islower():
         wrong = wrong[:1].upper() + wrong[1:]
-    before = answer[:m.start()]
+    before = answer[: m.start()]
     art = re.search(r"(?<!\w)(a|an|A|An) $", before)
     if art:
         new = "an" if wrong[:1].lower() in "aeiou" else "a"
-        before = before[:art.start()] + (new.capitalize() if art.group(1)[0] == "A" else new) + " "
-    return before + wrong + answer[m.end():]
+        before = before[: art.start()] + (new.capitalize() if art.group(1)[0] == "A" else new) + " "
+    return before + wrong + answer[m.end() :]
 
 
-def enrich_world(world: World, config: LLMConfig, registry: TypeRegistry | None = None, templates: Templates | None = None,
-                 progress: bool = False) -> tuple[World, dict[str, Any]]:
+def enrich_world(
+    world: World, config: LLMConfig, registry: TypeRegistry | None = None, templates: Templates | None = None, progress: bool = False
+) -> tuple[World, dict[str, Any]]:
     """``world`` with LLM wording where it passed verification; returns (world, report).
 
     ``report`` = ``{"generation": <as stored in World.generation>, "run": {requests, cache_hits, retries, tokens_in,
@@ -144,9 +147,17 @@ def enrich_world(world: World, config: LLMConfig, registry: TypeRegistry | None 
     for p in world.probes:
         probes[p.entity_id].append(p)
     names = WorldNames.from_world(world)
-    contexts = [EntityContext(e, tuple(facts[e.entity_id]), registry.get(e.entity_type),
-                              tuple(p for p in probes[e.entity_id] if p.depth == "d1" and p.kind == "direct" and p.attack == "none"),
-                              names, world.k_perturbed) for e in world.entities]
+    contexts = [
+        EntityContext(
+            e,
+            tuple(facts[e.entity_id]),
+            registry.get(e.entity_type),
+            tuple(p for p in probes[e.entity_id] if p.depth == "d1" and p.kind == "direct" and p.attack == "none"),
+            names,
+            world.k_perturbed,
+        )
+        for e in world.entities
+    ]
     tasks = [TASKS[name] for name in config.tasks]
     jobs = [(t, ctx) for t in tasks for ctx in contexts if t.items(ctx)]
     results, stats = asyncio.run(_run(jobs, config, templates, progress))
@@ -167,7 +178,7 @@ def enrich_world(world: World, config: LLMConfig, registry: TypeRegistry | None 
             bio = Biography(eid, "\n\n".join(" ".join(par) for par in paragraphs), sentences, source="llm")
             ids: Counter = Counter()
 
-            def pid(depth: str, base: str) -> str:
+            def pid(depth: str, base: str, eid: str = eid, ids: Counter = ids) -> str:
                 ids[(depth, base)] += 1
                 return f"{eid}/{depth}/{base}/{ids[(depth, base)]}"
 
@@ -186,16 +197,26 @@ def enrich_world(world: World, config: LLMConfig, registry: TypeRegistry | None 
                 new_probes.append(direct[p.probe_id])
             elif p.kind == "paraphrase":
                 d1 = direct[p.probe_id.replace("/d2/", "/d1/")]  # the n-th paraphrase of a field is its n-th direct probe
-                new_probes.append(dataclasses.replace(
-                    p, question=d1.paraphrased_question, answer=d1.paraphrased_answer, paraphrased_question=d1.question,
-                    paraphrased_answer=d1.answer, perturbed_answer=d1.perturbed_answer, options=d1.options,
-                    answer_index=d1.answer_index, source=d1.source))
+                new_probes.append(
+                    dataclasses.replace(
+                        p,
+                        question=d1.paraphrased_question,
+                        answer=d1.paraphrased_answer,
+                        paraphrased_question=d1.question,
+                        paraphrased_answer=d1.answer,
+                        perturbed_answer=d1.perturbed_answer,
+                        options=d1.options,
+                        answer_index=d1.answer_index,
+                        source=d1.source,
+                    )
+                )
             elif p.attack != "none" and p.probe_id.split("@")[0] in direct:
                 d1 = direct[p.probe_id.split("@")[0]]
                 question = p.question
                 if p.attack == "multiple_choice" and d1.options != original[d1.probe_id].options:
-                    question = templates.render("attacks.j2", "multiple_choice", question=d1.question, e=maker.view(eid), hint="",
-                                                options=list(d1.options), letters=LETTERS)
+                    question = templates.render(
+                        "attacks.j2", "multiple_choice", question=d1.question, e=maker.view(eid), hint="", options=list(d1.options), letters=LETTERS
+                    )
                 new_probes.append(dataclasses.replace(d1, probe_id=p.probe_id, question=question, attack=p.attack))
             else:
                 new_probes.append(p)
@@ -247,17 +268,26 @@ def _generation(config: LLMConfig, templates: Templates, tasks: list[Task], jobs
         items = sum(len(o.accepted) + len(o.fell_back) for o in outs)
         accepted = sum(len(o.accepted) for o in outs)
         acceptance[t.name] = {
-            "items": items, "accepted": accepted, "accepted_first_try": sum(o.first_try for o in outs),
-            "fallbacks": items - accepted, "answers": sum(len(o.completions) for o in outs),
+            "items": items,
+            "accepted": accepted,
+            "accepted_first_try": sum(o.first_try for o in outs),
+            "fallbacks": items - accepted,
+            "answers": sum(len(o.completions) for o in outs),
             "rate": round(accepted / items, 4) if items else None,
         }
     prompts = {t.template: templates.source_hash(t.template) for t in tasks} | {"llm/retry.j2": templates.source_hash("llm/retry.j2")}
     return {
-        "method": "llm-assisted", "backend": "openai-compatible", "model": config.model,
+        "method": "llm-assisted",
+        "backend": "openai-compatible",
+        "model": config.model,
         "endpoints": sorted({c.host for c in completions}) or [config.host],
         "params": {"temperature": config.temperature, "max_attempts": config.max_attempts, "response_format": "json_schema"},
-        "tasks": list(config.tasks), "prompts_sha256": dict(sorted(prompts.items())),
-        "requests": len(completions), "retries": dict(sorted(retries.items())),
-        "tokens_in": sum(c.tokens_in for c in completions), "tokens_out": sum(c.tokens_out for c in completions),
-        "acceptance": acceptance, "fallbacks": {k: v["fallbacks"] for k, v in acceptance.items()},
+        "tasks": list(config.tasks),
+        "prompts_sha256": dict(sorted(prompts.items())),
+        "requests": len(completions),
+        "retries": dict(sorted(retries.items())),
+        "tokens_in": sum(c.tokens_in for c in completions),
+        "tokens_out": sum(c.tokens_out for c in completions),
+        "acceptance": acceptance,
+        "fallbacks": {k: v["fallbacks"] for k, v in acceptance.items()},
     }

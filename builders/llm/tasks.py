@@ -17,9 +17,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .verify import WorldNames, split_sentences, verify_biography, verify_paraphrase, verify_perturbed
 from ..schema import Entity, Fact, Probe
 from ..world.spec import TypeSpec
+from .verify import WorldNames, split_sentences, verify_biography, verify_paraphrase, verify_perturbed
 
 _KINDS = {"date": "date", "year": "year", "int": "int", "choice": "choice", "names": "list", "name": "name", "titled_events": "name"}
 
@@ -164,8 +164,19 @@ class PerturbTask(Task):
         return [f.text for f in ctx.field_facts(p.probe_id.split("/")[2])] + [p.short_answer]
 
     def variables(self, ctx):
-        return {"k": ctx.k, "items": [{"id": p.probe_id, "question": p.question, "short_answer": p.short_answer,
-                                       "kind": ctx.answer_kind(p), "true_values": self.true_values(ctx, p)} for p in ctx.direct]}
+        return {
+            "k": ctx.k,
+            "items": [
+                {
+                    "id": p.probe_id,
+                    "question": p.question,
+                    "short_answer": p.short_answer,
+                    "kind": ctx.answer_kind(p),
+                    "true_values": self.true_values(ctx, p),
+                }
+                for p in ctx.direct
+            ],
+        }
 
     def check(self, ctx, answer: PerturbAnswer, pending):
         got, reasons = _by_id(answer.items, pending)

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime
 from functools import lru_cache
-from typing import Iterable
 
 from ..schema import Entity, Fact, Probe, World
 
@@ -48,11 +48,11 @@ def split_sentences(paragraph: str) -> list[str]:
     """Sentences of a paragraph; a full stop after an initial ("R. Garond") or a title ("Dr.") does not end one."""
     out, start = [], 0
     for m in _SENTENCE_END.finditer(paragraph):
-        before = paragraph[start:m.start()].split()
+        before = paragraph[start : m.start()].split()
         last = before[-1] if before else ""
         if paragraph[m.start()] == "." and (re.fullmatch(r"[A-Z]", last) or last in _ABBREV):
             continue
-        out.append(paragraph[start:m.end()].strip())
+        out.append(paragraph[start : m.end()].strip())
         start = m.end()
     if paragraph[start:].strip():
         out.append(paragraph[start:].strip())
@@ -97,7 +97,7 @@ class WorldNames:
         self.longest = max((len(n.split()) for n in self.names), default=1)
 
     @classmethod
-    def from_world(cls, world: World) -> "WorldNames":
+    def from_world(cls, world: World) -> WorldNames:
         """Entity names and aliases, and every fact text that is a name (capitalised, no digits)."""
         names = [n for e in world.entities for n in (e.name, *e.aliases)]
         names += [f.text for f in world.facts if f.text[:1].isupper() and not any(c.isdigit() for c in f.text)]
@@ -112,7 +112,7 @@ class WorldNames:
             i = 0
             while i < len(words):
                 for n in range(min(self.longest, len(words) - i), 0, -1):
-                    cand = " ".join(words[i:i + n])
+                    cand = " ".join(words[i : i + n])
                     if cand[:1].isupper() and cand in self.names:
                         foreign.append(cand)
                         i += n
@@ -144,8 +144,10 @@ def verify_biography(text: str, entity: Entity, facts: list[Fact], names: WorldN
         found = len(phrase_pattern(value).findall(text))
         if found < n:
             relations = ", ".join(f.relation for f in facts if f.text == value)
-            reasons.append(f"the fact {relations} = {value!r} is missing: write {value!r} exactly as given"
-                           + (f" (it must appear {n} times, once per fact)" if n > 1 else ""))
+            reasons.append(
+                f"the fact {relations} = {value!r} is missing: write {value!r} exactly as given"
+                + (f" (it must appear {n} times, once per fact)" if n > 1 else "")
+            )
     for f in facts:
         if f.year is not None and shared[f.text] == 1 and phrase_pattern(f.text).search(text):
             if not any(phrase_pattern(f.text).search(s) and str(f.year) in numbers_in(s) for s in sentences):
@@ -156,8 +158,7 @@ def verify_biography(text: str, entity: Entity, facts: list[Fact], names: WorldN
     return reasons
 
 
-def verify_paraphrase(question: str, answer: str, probe: Probe, entity: Entity, names: WorldNames,
-                      fact_texts: Iterable[str] = ()) -> list[str]:
+def verify_paraphrase(question: str, answer: str, probe: Probe, entity: Entity, names: WorldNames, fact_texts: Iterable[str] = ()) -> list[str]:
     """Reasons to reject (``question``, ``answer``) as the paraphrase of ``probe``'s question and answer."""
     reasons = []
     short = probe.short_answer

@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..schema import World
+from ..world.files import read_format_json
 from .card import render_readme
 from .export import corpus_row, entity_row, fact_row, probe_row, world_rows, write_config
 from .splits import SplitConfig, Splits, injection_probes, make_splits
 from .world_knowledge import WORLD_KNOWLEDGE_FILE, read_world_knowledge
-from ..schema import World
-from ..world.files import read_format_json
 
 FORMAT = "entity-unlearn-release/1"
 NAME = "entity-unlearn"
@@ -114,7 +114,10 @@ def assemble(world: World, splits: Splits, config: ReleaseConfig) -> dict[str, t
     chosen = set(splits.retain_perturbed)
     out["retain_perturbed"] = ("eval", [probe_row(p, "eval", member) for p in train if p.probe_id in chosen])
     out["probes"] = ("eval", [probe_row(p, "eval", member) for p in world.probes])
-    out["neighbor"] = ("neighbor", [probe_row(p, "neighbor", member, splits.neighbors[p.entity_id]) for p in train if p.entity_id in splits.neighbors])
+    out["neighbor"] = (
+        "neighbor",
+        [probe_row(p, "neighbor", member, splits.neighbors[p.entity_id]) for p in train if p.entity_id in splits.neighbors],
+    )
     for pct, ids in splits.holdout.items():
         hold = set(ids)
         out[f"holdout{pct:02d}"] = ("eval", [probe_row(p, "eval", member) for p in qa if p.entity_id in hold])
@@ -135,8 +138,13 @@ def coverage_report(world: World, splits: Splits) -> dict[str, Any]:
     for (fp, cp), chosen in splits.coverage.items():
         per = {eid: [len({f for pid in ids for f in facts_of[pid]}), len(probed[eid])] for eid, ids in sorted(chosen.items())}
         covered, total = sum(v[0] for v in per.values()), sum(v[1] for v in per.values())
-        report[f"forget{fp:02d}_cov{cp:02d}"] = {"target": cp / 100, "facts_covered": covered, "facts_probed": total,
-                                                "fraction": round(covered / total, 6), "per_entity": per}
+        report[f"forget{fp:02d}_cov{cp:02d}"] = {
+            "target": cp / 100,
+            "facts_covered": covered,
+            "facts_probed": total,
+            "fraction": round(covered / total, 6),
+            "per_entity": per,
+        }
     return report
 
 
@@ -146,9 +154,13 @@ def sha256_file(path: Path) -> str:
 
 def read_release_manifest(folder: str | Path) -> dict[str, Any]:
     """The manifest of a release folder; ReleaseError naming the file when missing or of another format."""
-    return read_format_json(Path(folder) / "manifest.json", FORMAT, ReleaseError,
-                            f"no release manifest; build the release with `entity-unlearn build --out {folder}`",
-                            "rebuild the release with this version")
+    return read_format_json(
+        Path(folder) / "manifest.json",
+        FORMAT,
+        ReleaseError,
+        f"no release manifest; build the release with `entity-unlearn build --out {folder}`",
+        "rebuild the release with this version",
+    )
 
 
 def build_release(world: World, out: str | Path, config: ReleaseConfig) -> dict[str, Any]:
@@ -174,17 +186,37 @@ def build_release(world: World, out: str | Path, config: ReleaseConfig) -> dict[
         path = write_config(rows, layout, out / "data" / name)
         rel = path.relative_to(out).as_posix()
         files[rel] = {"sha256": sha256_file(path), "bytes": path.stat().st_size}
-        configs[name] = {"layout": layout, "rows": len(rows), "entities": len({r["entity_id"] for r in rows if r["entity_id"] is not None}),
-                         "path": rel}
+        configs[name] = {
+            "layout": layout,
+            "rows": len(rows),
+            "entities": len({r["entity_id"] for r in rows if r["entity_id"] is not None}),
+            "path": rel,
+        }
     manifest: dict[str, Any] = {
-        "format": FORMAT, "name": NAME, "version": config.version, "seed": world.seed,
-        "generator": "entity-unlearn", "generator_version": world.version, "k_perturbed": world.k_perturbed,
-        "default_config": config.default_config, "license": config.license, "repo_id": config.repo_id,
-        "world": {"counts": dict(sorted(world.counts.items())), "n_entities": len(world.entities), "n_facts": len(world.facts),
-                  "n_probes": len(world.probes), "type_specs_sha256": dict(sorted(world.type_hashes.items()))},
+        "format": FORMAT,
+        "name": NAME,
+        "version": config.version,
+        "seed": world.seed,
+        "generator": "entity-unlearn",
+        "generator_version": world.version,
+        "k_perturbed": world.k_perturbed,
+        "default_config": config.default_config,
+        "license": config.license,
+        "repo_id": config.repo_id,
+        "world": {
+            "counts": dict(sorted(world.counts.items())),
+            "n_entities": len(world.entities),
+            "n_facts": len(world.facts),
+            "n_probes": len(world.probes),
+            "type_specs_sha256": dict(sorted(world.type_hashes.items())),
+        },
         "generation": dict(sorted(config.generation.items())),
-        "persons": {"train": len(splits.train), "holdout": sum(1 for _ in splits.holdout[max(splits.holdout)]),
-                    "holdout_linked": splits.holdout_linked, "neighbors": len(splits.neighbors)},
+        "persons": {
+            "train": len(splits.train),
+            "holdout": sum(1 for _ in splits.holdout[max(splits.holdout)]),
+            "holdout_linked": splits.holdout_linked,
+            "neighbors": len(splits.neighbors),
+        },
         "coverage": coverage_report(world, splits),
         "world_knowledge_sha256": sha256_file(Path(config.world_knowledge)),
         "writer": f"pyarrow {pyarrow.__version__}",

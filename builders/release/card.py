@@ -14,8 +14,8 @@ from typing import Any
 
 from entity_unlearn.cards import CARD_DIR
 
-from .export import LAYOUTS
 from ..schema import DEPTH_NAMES, DEPTHS, World
+from .export import LAYOUTS
 from .splits import Splits
 
 CARD_TEMPLATE = "dataset_card.md.j2"
@@ -47,7 +47,9 @@ def yaml_header(manifest: dict[str, Any]) -> str:
         entry["data_files"] = [{"split": "train", "path": manifest["configs"][name]["path"]}]  # exact, content-hashed name
         configs.append(entry)
     meta = {
-        "pretty_name": manifest["name"], "license": manifest["license"], "language": ["en"],
+        "pretty_name": manifest["name"],
+        "license": manifest["license"],
+        "language": ["en"],
         "task_categories": ["question-answering", "text-generation"],
         "tags": ["unlearning", "machine-unlearning", "synthetic", "entity-unlearning", "tofu"],
         "size_categories": [_size_category(manifest["configs"]["probes"]["rows"])],
@@ -71,9 +73,16 @@ def depth_table(world: World, splits: Splits) -> list[dict[str, Any]]:
     for depth in DEPTHS:
         example = next((p for p in world.probes if p.entity_id == first and p.depth == depth and p.attack == "none"), None)
         example = example or next((p for p in world.probes if p.depth == depth and p.attack == "none"), None)
-        rows.append({"depth": depth, "name": DEPTH_NAMES[depth], "count": counts.get(depth, 0),
-                     "kind": example.kind if example else "", "question": example.question if example else "",
-                     "answer": example.short_answer if example else ""})
+        rows.append(
+            {
+                "depth": depth,
+                "name": DEPTH_NAMES[depth],
+                "count": counts.get(depth, 0),
+                "kind": example.kind if example else "",
+                "question": example.question if example else "",
+                "answer": example.short_answer if example else "",
+            }
+        )
     return rows
 
 
@@ -82,26 +91,45 @@ def changelog(previous: dict[str, Any] | None, manifest: dict[str, Any]) -> dict
     if previous is None:
         return None
     old, new = previous["configs"], manifest["configs"]
-    settings = [{"key": k, "old": previous.get(k), "new": manifest.get(k)}
-                for k in ("seed", "generator_version", "k_perturbed", "license", "default_config") if previous.get(k) != manifest.get(k)]
+    settings = [
+        {"key": k, "old": previous.get(k), "new": manifest.get(k)}
+        for k in ("seed", "generator_version", "k_perturbed", "license", "default_config")
+        if previous.get(k) != manifest.get(k)
+    ]
     rows = [{"config": n, "old": old[n]["rows"], "new": new[n]["rows"]} for n in new if n in old and old[n]["rows"] != new[n]["rows"]]
     changed = sorted(p for p, f in manifest["files"].items() if p in previous["files"] and previous["files"][p]["sha256"] != f["sha256"])
-    return {"from_version": previous["version"], "settings": settings, "added": [n for n in new if n not in old],
-            "removed": [n for n in old if n not in new], "rows": rows, "changed_files": changed}
+    return {
+        "from_version": previous["version"],
+        "settings": settings,
+        "added": [n for n in new if n not in old],
+        "removed": [n for n in old if n not in new],
+        "rows": rows,
+        "changed_files": changed,
+    }
 
 
 def render_readme(manifest: dict[str, Any], world: World, splits: Splits, previous: dict[str, Any] | None = None) -> str:
     """README.md text: YAML front matter, then the card. ``manifest['files']`` holds the parquet files (the README is not written yet)."""
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-    env = Environment(loader=FileSystemLoader(str(CARD_DIR)), undefined=StrictUndefined, autoescape=False,
-                      keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=FileSystemLoader(str(CARD_DIR)),
+        undefined=StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["cell"] = lambda text: str(text).replace("|", "\\|").replace("\n", " ")
     configs = [{"name": n, **c, **config_family(n), "columns": list(LAYOUTS[c["layout"]])} for n, c in manifest["configs"].items()]
     columns = sorted({c for cfg in configs for c in cfg["columns"]})
     log = changelog(previous, manifest)
     body = env.get_template(CARD_TEMPLATE).render(
-        m=manifest, configs=configs, columns=columns, depths=depth_table(world, splits), changelog=log,
+        m=manifest,
+        configs=configs,
+        columns=columns,
+        depths=depth_table(world, splits),
+        changelog=log,
         perturbed_k=world.k_perturbed,
     )
     return yaml_header(manifest) + "\n" + body

@@ -11,8 +11,9 @@ same pyarrow version. The features travel in the schema metadata, where
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ..schema import Biography, Entity, Fact, Probe
 from .world_knowledge import WorldQuestion
@@ -25,20 +26,59 @@ def _columns() -> dict[str, Any]:
 
     text, texts, int32 = Value("string"), List(Value("string")), Value("int32")
     return {
-        "probe_id": text, "entity_id": text, "entity_type": text, "name": text, "aliases": texts,
-        "attributes": text, "links": text, "biography": text, "text": text, "splits": texts,
-        "fact_id": text, "relation": text, "value": text, "year": int32, "target_id": text,
-        "depth": text, "kind": text, "attack": text, "template_id": text, "topic": text,
-        "question": text, "answer": text, "short_answer": text, "paraphrased_question": text,
-        "paraphrased_answer": text, "perturbed_answer": texts, "options": texts, "answer_index": int32,
-        "fact_ids": texts, "linked_forget_ids": texts,
+        "probe_id": text,
+        "entity_id": text,
+        "entity_type": text,
+        "name": text,
+        "aliases": texts,
+        "attributes": text,
+        "links": text,
+        "biography": text,
+        "text": text,
+        "splits": texts,
+        "fact_id": text,
+        "relation": text,
+        "value": text,
+        "year": int32,
+        "target_id": text,
+        "depth": text,
+        "kind": text,
+        "attack": text,
+        "template_id": text,
+        "topic": text,
+        "question": text,
+        "answer": text,
+        "short_answer": text,
+        "paraphrased_question": text,
+        "paraphrased_answer": text,
+        "perturbed_answer": texts,
+        "options": texts,
+        "answer_index": int32,
+        "fact_ids": texts,
+        "linked_forget_ids": texts,
     }
 
 
 QA_TRAIN = ("probe_id", "entity_id", "entity_type", "question", "answer", "fact_ids", "template_id")
-QA_EVAL = ("probe_id", "entity_id", "entity_type", "depth", "kind", "attack", "template_id", "question", "answer",
-           "short_answer", "paraphrased_question", "paraphrased_answer", "perturbed_answer", "options",
-           "answer_index", "fact_ids", "splits")
+QA_EVAL = (
+    "probe_id",
+    "entity_id",
+    "entity_type",
+    "depth",
+    "kind",
+    "attack",
+    "template_id",
+    "question",
+    "answer",
+    "short_answer",
+    "paraphrased_question",
+    "paraphrased_answer",
+    "perturbed_answer",
+    "options",
+    "answer_index",
+    "fact_ids",
+    "splits",
+)
 LAYOUTS = {
     "train": QA_TRAIN,
     "eval": QA_EVAL,
@@ -46,8 +86,7 @@ LAYOUTS = {
     "entities": ("entity_id", "entity_type", "name", "aliases", "attributes", "links", "biography", "splits"),
     "facts": ("fact_id", "entity_id", "relation", "value", "text", "year", "target_id"),
     "corpus": ("entity_id", "entity_type", "name", "text"),
-    "world": ("probe_id", "entity_id", "topic", "question", "answer", "paraphrased_question", "perturbed_answer",
-              "options", "answer_index"),
+    "world": ("probe_id", "entity_id", "topic", "question", "answer", "paraphrased_question", "perturbed_answer", "options", "answer_index"),
 }
 
 
@@ -75,9 +114,16 @@ def probe_row(p: Probe, layout: str, splits: dict[str, tuple[str, ...]], linked:
 
 def entity_row(e: Entity, bio: Biography, splits: dict[str, tuple[str, ...]]) -> dict[str, Any]:
     dump = lambda v: json.dumps(v, sort_keys=True, ensure_ascii=False, separators=(",", ":"))  # noqa: E731
-    return {"entity_id": e.entity_id, "entity_type": e.entity_type, "name": e.name, "aliases": list(e.aliases),
-            "attributes": dump(e.attributes), "links": dump(e.links), "biography": bio.text,
-            "splits": list(splits.get(e.entity_id, ()))}
+    return {
+        "entity_id": e.entity_id,
+        "entity_type": e.entity_type,
+        "name": e.name,
+        "aliases": list(e.aliases),
+        "attributes": dump(e.attributes),
+        "links": dump(e.links),
+        "biography": bio.text,
+        "splits": list(splits.get(e.entity_id, ())),
+    }
 
 
 def fact_row(f: Fact) -> dict[str, Any]:
@@ -97,10 +143,19 @@ def world_rows(questions: Iterable[WorldQuestion], seed: int) -> list[dict[str, 
     for n, q in enumerate(questions, 1):
         options = [q.answer, *q.perturbed_answer]
         stream(seed, "release", "world", str(n)).shuffle(options)
-        rows.append({"probe_id": q.item_id or f"world/{n:04d}", "entity_id": None, "topic": q.topic, "question": q.question,
-                     "answer": q.answer, "paraphrased_question": q.paraphrased_question,
-                     "perturbed_answer": list(q.perturbed_answer), "options": options,
-                     "answer_index": options.index(q.answer)})
+        rows.append(
+            {
+                "probe_id": q.item_id or f"world/{n:04d}",
+                "entity_id": None,
+                "topic": q.topic,
+                "question": q.question,
+                "answer": q.answer,
+                "paraphrased_question": q.paraphrased_question,
+                "perturbed_answer": list(q.perturbed_answer),
+                "options": options,
+                "answer_index": options.index(q.answer),
+            }
+        )
     return rows
 
 

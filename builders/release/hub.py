@@ -41,8 +41,7 @@ def verify_release(folder: str | Path) -> dict[str, Any]:
     return manifest
 
 
-def publish_release(folder: str | Path, repo_id: str, token: str | None = None, endpoint: str | None = None,
-                    private: bool = False) -> Published:
+def publish_release(folder: str | Path, repo_id: str, token: str | None = None, endpoint: str | None = None, private: bool = False) -> Published:
     """Upload release ``folder`` to dataset repo ``repo_id`` and tag it ``v<version>``.
 
     ``endpoint`` and ``token`` default to ``HF_ENDPOINT`` and ``HF_TOKEN``. Raises
@@ -61,12 +60,20 @@ def publish_release(folder: str | Path, repo_id: str, token: str | None = None, 
         api.create_repo(repo_id, repo_type="dataset", exist_ok=True, private=private)
         tags = {ref.name for ref in api.list_repo_refs(repo_id, repo_type="dataset").tags}
         if tag in tags:
-            raise PublishError(f"{repo_id}: tag {tag} already exists; a published version is never overwritten, "
-                               f"build with a new --version (e.g. bump the patch number)")
+            raise PublishError(
+                f"{repo_id}: tag {tag} already exists; a published version is never overwritten, "
+                f"build with a new --version (e.g. bump the patch number)"
+            )
         files = sorted(manifest["files"]) + ["manifest.json"]
-        commit = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type="dataset", allow_patterns=files,
-                                   delete_patterns=["data/**"], commit_message=f"Release {tag}",
-                                   commit_description=f"entity-unlearn release {tag}, seed {manifest['seed']}")
+        commit = api.upload_folder(
+            folder_path=str(folder),
+            repo_id=repo_id,
+            repo_type="dataset",
+            allow_patterns=files,
+            delete_patterns=["data/**"],
+            commit_message=f"Release {tag}",
+            commit_description=f"entity-unlearn release {tag}, seed {manifest['seed']}",
+        )
         api.create_tag(repo_id, tag=tag, revision=commit.oid, repo_type="dataset", tag_message=f"entity-unlearn release {tag}")
     except OfflineModeIsEnabled as exc:
         raise PublishError(f"{repo_id}: HF_HUB_OFFLINE is set, so nothing can be uploaded; unset it to publish") from exc

@@ -18,11 +18,11 @@ Every split is a pure function of the world and its seed:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
-from ..world.sampler import stream
 from ..schema import Probe, World
+from ..world.sampler import stream
 
 
 class SplitError(ValueError):
@@ -155,7 +155,11 @@ def make_splits(world: World, n_holdout: int, config: SplitConfig = SplitConfig(
     size = min(config.retain_perturbed_size, len(pool))
     picked = set(stream(world.seed, "release", "retain_perturbed").sample(pool, size))
     return Splits(
-        train=train, forget=forget, holdout=holdout,
+        train=train,
+        forget=forget,
+        holdout=holdout,
         neighbors={k: tuple(sorted(v)) for k, v in sorted(neighbors.items())},
-        coverage=coverage, retain_perturbed=tuple(p for p in pool if p in picked), holdout_linked=linked,
+        coverage=coverage,
+        retain_perturbed=tuple(p for p in pool if p in picked),
+        holdout_linked=linked,
     )

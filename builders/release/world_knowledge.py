@@ -40,7 +40,9 @@ def read_world_knowledge(path: str | Path = WORLD_KNOWLEDGE_FILE, k: int = 5) ->
     """
     path = Path(path)
     if not path.is_file():
-        raise WorldKnowledgeError(f"{path}: world-knowledge file not found; write it (one JSON object per line with keys {', '.join(KEYS)}) or pass --world-knowledge FILE")
+        raise WorldKnowledgeError(
+            f"{path}: world-knowledge file not found; write it (one JSON object per line with keys {', '.join(KEYS)}) or pass --world-knowledge FILE"
+        )
     out, seen, ids = [], set(), set()
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():

@@ -5,10 +5,10 @@ Phrasings are the numbered blocks ``<field>__<n>`` of ``prompts/<type>/bio.j2``.
 
 from __future__ import annotations
 
+from ..schema import Biography, BioSentence, Entity, Fact
 from .facts import entity_view
 from .registry import TypeRegistry
 from .sampler import stream
-from ..schema import BioSentence, Biography, Entity, Fact
 from .templates import TemplateProblem, Templates
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import operator
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .spec import Constraint, Expr
 
@@ -36,7 +37,7 @@ def year_range(mins: tuple[Expr, ...], maxs: tuple[Expr, ...], me: Mapping[str, 
     """[lo, hi] from the largest lower bound and the smallest upper bound that are present."""
     lows = [v for v in (eval_expr(e, me, target) for e in mins) if v is not None]
     highs = [v for v in (eval_expr(e, me, target) for e in maxs) if v is not None]
-    return (max(lows) if lows else -10**9, min(highs) if highs else 10**9)
+    return (max(lows) if lows else -(10**9), min(highs) if highs else 10**9)
 
 
 def holds(c: Constraint, me: Mapping[str, Any], target: Mapping[str, Any] | None = None, year: int | None = None) -> bool:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .registry import TypeRegistry
 from ..schema import Entity, Fact
+from .registry import TypeRegistry
 from .templates import Templates
 
 _SLUG = re.compile(r"[^a-z0-9]+")

@@ -11,8 +11,9 @@ import hashlib
 import json
 import os
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from entity_unlearn.prompts import TEMPLATE_DIR
 
@@ -87,9 +88,13 @@ def read_format_json(path: Path, fmt: str, error: type[Exception], missing: str,
 
 
 def read_manifest(folder: str | Path) -> dict[str, Any]:
-    return read_format_json(Path(folder) / "manifest.json", FORMAT, WorldFileError,
-                            f"no manifest; generate a world with `entity-unlearn generate --out {folder}`",
-                            "regenerate the world with this version")
+    return read_format_json(
+        Path(folder) / "manifest.json",
+        FORMAT,
+        WorldFileError,
+        f"no manifest; generate a world with `entity-unlearn generate --out {folder}`",
+        "regenerate the world with this version",
+    )
 
 
 def read_world(folder: str | Path) -> World:
@@ -104,11 +109,19 @@ def read_world(folder: str | Path) -> World:
         data = path.read_bytes()
         want = manifest["files"][f"{name}.jsonl"]["sha256"]
         if hashlib.sha256(data).hexdigest() != want:
-            raise WorldFileError(f"{path}: content does not match manifest.json (sha256 {want[:12]}...); the file was edited or truncated, regenerate it")
+            raise WorldFileError(
+                f"{path}: content does not match manifest.json (sha256 {want[:12]}...); the file was edited or truncated, regenerate it"
+            )
         loaded[name] = tuple(cls.from_dict(json.loads(line)) for line in data.decode("utf-8").splitlines())
     return World(
-        seed=manifest["seed"], version=manifest["generator_version"], k_perturbed=manifest["k_perturbed"],
-        counts=manifest["counts"], entities=loaded["entities"], facts=loaded["facts"],
-        biographies=loaded["biographies"], probes=loaded["probes"], type_hashes=manifest["type_specs_sha256"],
+        seed=manifest["seed"],
+        version=manifest["generator_version"],
+        k_perturbed=manifest["k_perturbed"],
+        counts=manifest["counts"],
+        entities=loaded["entities"],
+        facts=loaded["facts"],
+        biographies=loaded["biographies"],
+        probes=loaded["probes"],
+        type_hashes=manifest["type_specs_sha256"],
         generation=manifest.get("generation", {}),
     )

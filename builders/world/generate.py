@@ -6,13 +6,13 @@ from tqdm.auto import tqdm
 
 from entity_unlearn import __version__
 
+from ..schema import World
 from .biography import render_biography
 from .facts import entity_facts
 from .invariants import check_world
 from .probes import ProbeMaker, check_templates
 from .registry import TYPES_DIR, TypeRegistry, check_types, default_registry
 from .sampler import sample_world
-from ..schema import World
 from .templates import Templates, builtin_templates
 
 DEFAULT_MIX = {"person": 0.75, "organisation": 0.15, "place": 0.10}
@@ -29,8 +29,14 @@ def split_counts(n: int, mix: dict[str, float] | None = None) -> dict[str, int]:
     return counts
 
 
-def generate_world(counts: dict[str, int], seed: int = 0, k_perturbed: int = 5, registry: TypeRegistry | None = None,
-                   templates: Templates | None = None, progress: bool = False) -> World:
+def generate_world(
+    counts: dict[str, int],
+    seed: int = 0,
+    k_perturbed: int = 5,
+    registry: TypeRegistry | None = None,
+    templates: Templates | None = None,
+    progress: bool = False,
+) -> World:
     """A complete world: entities, facts, biographies and probes, all determined by ``seed``.
 
     Raises SpecError, TemplateProblem, SamplingError or WorldInvariantError with a
@@ -57,8 +63,13 @@ def generate_world(counts: dict[str, int], seed: int = 0, k_perturbed: int = 5, 
         bios.append(bio)
         probes.extend(maker.entity_probes(e, bio))
     return World(
-        seed=seed, version=__version__, k_perturbed=k_perturbed, counts=dict(counts), entities=entities,
-        facts=tuple(f for e in entities for f in facts[e.entity_id]), biographies=tuple(bios), probes=tuple(probes),
+        seed=seed,
+        version=__version__,
+        k_perturbed=k_perturbed,
+        counts=dict(counts),
+        entities=entities,
+        facts=tuple(f for e in entities for f in facts[e.entity_id]),
+        biographies=tuple(bios),
+        probes=tuple(probes),
         type_hashes={s.name: s.sha256 for s in registry.specs()},
     )
-

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from ..schema import Entity
 from .bounds import holds, year_of, year_range
 from .names import real_names
 from .registry import TypeRegistry
-from ..schema import Entity
 
 
 class WorldInvariantError(ValueError):
@@ -55,7 +55,9 @@ def world_violations(entities: tuple[Entity, ...] | list[Entity], registry: Type
             if attr.kind in ("date", "year", "int"):
                 y = v if attr.kind == "int" else year_of(v)
                 if not lo <= y <= hi:  # type: ignore[operator]
-                    out.append(f"{_label(e)}: rule 'dates in order': {attr.name}={v} is outside [{lo}, {hi}] from {[str(x) for x in attr.min]} / {[str(x) for x in attr.max]}")
+                    out.append(
+                        f"{_label(e)}: rule 'dates in order': {attr.name}={v} is outside [{lo}, {hi}] from {[str(x) for x in attr.min]} / {[str(x) for x in attr.max]}"
+                    )
             if attr.kind == "titled_events":
                 years = [i["year"] for i in v]
                 if len(set(years)) != len(years):
@@ -84,9 +86,11 @@ def world_violations(entities: tuple[Entity, ...] | list[Entity], registry: Type
                     if link.get("year") is None or not lo <= link["year"] <= hi:
                         out.append(f"{_label(e)}: rule 'dates in order': {rel.name} -> {_label(t)} in {link.get('year')} is outside [{lo}, {hi}]")
                 if rel.symmetric:
-                    back = [l["target"] for l in t.links.get(rel.name, [])]
+                    back = [link["target"] for link in t.links.get(rel.name, [])]
                     if back != [e.entity_id]:
-                        out.append(f"{_label(e)}: rule 'symmetric {rel.name}': {rel.name} is {_label(t)} but that entity's {rel.name} is {back or 'nobody'}")
+                        out.append(
+                            f"{_label(e)}: rule 'symmetric {rel.name}': {rel.name} is {_label(t)} but that entity's {rel.name} is {back or 'nobody'}"
+                        )
                     for f in rel.shared:
                         if me.get(f) != t.attributes.get(f):
                             out.append(f"{_label(e)}: rule 'shared {f}': {rel.name} {_label(t)} has {f}={t.attributes.get(f)!r}, not {me.get(f)!r}")

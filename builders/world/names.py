@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import re
 import tomllib
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -22,24 +22,24 @@ class NameStyleError(ValueError):
     """A name style cannot produce another unique, novel name."""
 
 
-@lru_cache(maxsize=None)
+@cache
 def real_names() -> frozenset[str]:
     lines = (VOCAB_DIR / "real_names.txt").read_text(encoding="utf-8").splitlines()
     return frozenset(x.strip().lower() for x in lines if x.strip() and not x.startswith("#"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _builtin_styles() -> dict[str, Any]:
     return tomllib.loads((VOCAB_DIR / "names.toml").read_text(encoding="utf-8"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _title_words() -> dict[str, tuple[str, ...]]:
     raw = tomllib.loads((VOCAB_DIR / "title_words.toml").read_text(encoding="utf-8"))
     return {k: tuple(v) for k, v in raw.items()}
 
 
-@lru_cache(maxsize=None)
+@cache
 def read_vocab(name: str, search_dir: Path | None = None) -> tuple[str, ...]:
     """A vocabulary list: ``<search_dir>/<name>.txt`` first, then the built-in ``vocab/<name>.txt``."""
     for folder in (search_dir, VOCAB_DIR):
@@ -100,7 +100,7 @@ class NameMaker:
         while True:
             out, spans, pos = [], [], 0
             for m in _SLOT.finditer(pattern):
-                out.append(pattern[pos:m.start()])
+                out.append(pattern[pos : m.start()])
                 if m[1] == "syl":
                     lo, _, hi = m[2].partition("-")
                     start = sum(map(len, out))

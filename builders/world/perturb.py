@@ -12,11 +12,11 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 
+from ..schema import Entity
 from .facts import display
 from .names import NameMaker, read_vocab
 from .registry import TypeRegistry
 from .sampler import _round_sig, stream
-from ..schema import Entity
 from .templates import Templates
 
 

@@ -16,15 +16,16 @@ from __future__ import annotations
 import dataclasses
 import random
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from itertools import product
-from typing import Any, Callable
+from typing import Any
 
+from ..schema import Biography, Entity, Fact, Probe
 from .bounds import year_of
 from .facts import entity_view
 from .perturb import Perturber
 from .registry import TypeRegistry
 from .sampler import stream
-from ..schema import Biography, Entity, Fact, Probe
 from .spec import TypeSpec
 from .templates import TemplateProblem, Templates
 
@@ -71,7 +72,9 @@ def check_templates(registry: TypeRegistry, templates: Templates) -> None:
 class ProbeMaker:
     """Renders every probe of a world. One instance per world."""
 
-    def __init__(self, entities: tuple[Entity, ...], facts: dict[str, list[Fact]], registry: TypeRegistry, templates: Templates, seed: int, k: int) -> None:
+    def __init__(
+        self, entities: tuple[Entity, ...], facts: dict[str, list[Fact]], registry: TypeRegistry, templates: Templates, seed: int, k: int
+    ) -> None:
         self.registry, self.templates, self.seed, self.k = registry, templates, seed, k
         self.entities = {e.entity_id: e for e in entities}
         self.names = {e.entity_id: e.name for e in entities}
@@ -110,27 +113,79 @@ class ProbeMaker:
         own = {f.text for f in self.field_facts(e.entity_id, field)} | {true_text}
         return self.perturber.wrong(rng, e.entity_type, field, own)
 
-    def _build(self, ent: Entity, probe_id: str, depth: str, kind: str, template_id: str, fact_ids: tuple[str, ...],
-               q: str, a: str, pq: str, pa: str, short: str, wrong: list[str], wrong_answer: Callable[[str], str], rng: random.Random) -> Probe:
+    def _build(
+        self,
+        ent: Entity,
+        probe_id: str,
+        depth: str,
+        kind: str,
+        template_id: str,
+        fact_ids: tuple[str, ...],
+        q: str,
+        a: str,
+        pq: str,
+        pa: str,
+        short: str,
+        wrong: list[str],
+        wrong_answer: Callable[[str], str],
+        rng: random.Random,
+    ) -> Probe:
         options = [short] + list(wrong)
         rng.shuffle(options)
         return Probe(
-            probe_id=probe_id, entity_id=ent.entity_id, entity_type=ent.entity_type, depth=depth, kind=kind,
-            template_id=template_id, question=q, answer=a, short_answer=short, paraphrased_question=pq,
-            paraphrased_answer=pa, perturbed_answer=tuple(wrong_answer(w) for w in wrong),
-            options=tuple(options), answer_index=options.index(short), fact_ids=fact_ids,
+            probe_id=probe_id,
+            entity_id=ent.entity_id,
+            entity_type=ent.entity_type,
+            depth=depth,
+            kind=kind,
+            template_id=template_id,
+            question=q,
+            answer=a,
+            short_answer=short,
+            paraphrased_question=pq,
+            paraphrased_answer=pa,
+            perturbed_answer=tuple(wrong_answer(w) for w in wrong),
+            options=tuple(options),
+            answer_index=options.index(short),
+            fact_ids=fact_ids,
         )
 
-    def _qa(self, ent: Entity, probe_id: str, depth: str, kind: str, path: str, base: str, fact_ids: tuple[str, ...],
-            short: str, wrong: list[str], rng: random.Random, **variables: Any) -> Probe:
+    def _qa(
+        self,
+        ent: Entity,
+        probe_id: str,
+        depth: str,
+        kind: str,
+        path: str,
+        base: str,
+        fact_ids: tuple[str, ...],
+        short: str,
+        wrong: list[str],
+        rng: random.Random,
+        **variables: Any,
+    ) -> Probe:
         """A probe from the four blocks ``<base>__q/a/pq/pa`` of ``path``."""
         r = self.templates.render
         q = r(path, f"{base}__q", **variables)
         pq = r(path, f"{base}__pq", **variables)
         a = r(path, f"{base}__a", answer=short, **variables)
         pa = r(path, f"{base}__pa", answer=short, **variables)
-        return self._build(ent, probe_id, depth, kind, f"{path}#{base}", fact_ids, q, a, pq, pa, short, wrong,
-                           lambda w: r(path, f"{base}__pa", answer=w, **variables), rng)
+        return self._build(
+            ent,
+            probe_id,
+            depth,
+            kind,
+            f"{path}#{base}",
+            fact_ids,
+            q,
+            a,
+            pq,
+            pa,
+            short,
+            wrong,
+            lambda w: r(path, f"{base}__pa", answer=w, **variables),
+            rng,
+        )
 
     # -- depths ------------------------------------------------------------------------
     def entity_probes(self, e: Entity, bio: Biography) -> list[Probe]:
@@ -144,10 +199,19 @@ class ProbeMaker:
         direct = self.direct(e, spec, pid)
         out = self.cloze(e, spec, bio, pid) + direct
         for p in direct:
-            out.append(dataclasses.replace(
-                p, probe_id=pid("d2", p.template_id.rsplit("#", 1)[1]), depth="d2", kind="paraphrase",
-                template_id=p.template_id + "__pq", question=p.paraphrased_question, answer=p.paraphrased_answer,
-                paraphrased_question=p.question, paraphrased_answer=p.answer))
+            out.append(
+                dataclasses.replace(
+                    p,
+                    probe_id=pid("d2", p.template_id.rsplit("#", 1)[1]),
+                    depth="d2",
+                    kind="paraphrase",
+                    template_id=p.template_id + "__pq",
+                    question=p.paraphrased_question,
+                    answer=p.paraphrased_answer,
+                    paraphrased_question=p.question,
+                    paraphrased_answer=p.answer,
+                )
+            )
         out += self.reverse(e, spec, pid) + self.hops(e, spec, pid) + self.inferences(e, spec, pid)
         return out + self.attacks(e, direct)
 
@@ -201,10 +265,13 @@ class ProbeMaker:
                 rng = stream(self.seed, "probe", probe_id)
                 wrong = self.wrong_for(rng, e, fact.relation, fact.text)
                 q = " ".join(previous + [s.text[:at].rstrip()])
-                rest = s.text[at + len(fact.text):]
+                rest = s.text[at + len(fact.text) :]
                 a = s.text[at:]
-                out.append(self._build(e, probe_id, "d0", "cloze", s.template_id, (fact.fact_id,), q, a, q, a,
-                                       fact.text, wrong, lambda w: w + rest, rng))
+                out.append(
+                    self._build(
+                        e, probe_id, "d0", "cloze", s.template_id, (fact.fact_id,), q, a, q, a, fact.text, wrong, lambda w, rest=rest: w + rest, rng
+                    )
+                )
             previous.append(s.text)
         return out
 
@@ -220,8 +287,22 @@ class ProbeMaker:
                 rng = stream(self.seed, "probe", probe_id)
                 wrong = self.perturber.wrong_entities(rng, e.entity_type, e.name)
                 facts = {f.relation: {"text": f.text, "year": f.year} for f in combo}
-                out.append(self._qa(e, probe_id, "d2", "reverse", path, base, tuple(f.fact_id for f in combo), e.name, wrong, rng,
-                                    e=self.view(e.entity_id), facts=facts))
+                out.append(
+                    self._qa(
+                        e,
+                        probe_id,
+                        "d2",
+                        "reverse",
+                        path,
+                        base,
+                        tuple(f.fact_id for f in combo),
+                        e.name,
+                        wrong,
+                        rng,
+                        e=self.view(e.entity_id),
+                        facts=facts,
+                    )
+                )
         return out
 
     def hops(self, e: Entity, spec: TypeSpec, pid) -> list[Probe]:
@@ -235,8 +316,23 @@ class ProbeMaker:
                     probe_id = pid("d3", base)
                     rng = stream(self.seed, "probe", probe_id)
                     wrong = self.wrong_for(rng, target, then, fact.text)
-                    out.append(self._qa(e, probe_id, "d3", "hop", path, base, (link.fact_id, fact.fact_id), fact.text, wrong, rng,
-                                        e=self.view(e.entity_id), via=self.view(target.entity_id), via_year=link.year))
+                    out.append(
+                        self._qa(
+                            e,
+                            probe_id,
+                            "d3",
+                            "hop",
+                            path,
+                            base,
+                            (link.fact_id, fact.fact_id),
+                            fact.text,
+                            wrong,
+                            rng,
+                            e=self.view(e.entity_id),
+                            via=self.view(target.entity_id),
+                            via_year=link.year,
+                        )
+                    )
         return out
 
     def inferences(self, e: Entity, spec: TypeSpec, pid) -> list[Probe]:
@@ -252,12 +348,27 @@ class ProbeMaker:
                     age = str(ev.year - year_of(e.attributes[p["born"]]))  # type: ignore[operator]
                     probe_id = pid("d4", base)
                     rng = stream(self.seed, "probe", probe_id)
-                    out.append(self._qa(e, probe_id, "d4", "inference", path, base, (born[0].fact_id, ev.fact_id), age,
-                                        self.perturber.numbers(rng, "age", age), rng, e=view, event=ev.text, year=ev.year))
+                    out.append(
+                        self._qa(
+                            e,
+                            probe_id,
+                            "d4",
+                            "inference",
+                            path,
+                            base,
+                            (born[0].fact_id, ev.fact_id),
+                            age,
+                            self.perturber.numbers(rng, "age", age),
+                            rng,
+                            e=view,
+                            event=ev.text,
+                            year=ev.year,
+                        )
+                    )
             elif inf.rule == "first_of":
                 events = sorted(self.field_facts(e.entity_id, p["events"]), key=lambda f: f.year)
                 rng_pairs = stream(self.seed, "pairs", e.entity_id, base)
-                pairs = [(x, y) for i, x in enumerate(events) for y in events[i + 1:]]
+                pairs = [(x, y) for i, x in enumerate(events) for y in events[i + 1 :]]
                 for x, y in rng_pairs.sample(pairs, min(2, len(pairs))):
                     probe_id = pid("d4", base)
                     rng = stream(self.seed, "probe", probe_id)
@@ -273,8 +384,22 @@ class ProbeMaker:
                     count = str(sum(f.year < year for f in events))  # type: ignore[operator]
                     probe_id = pid("d4", base)
                     rng = stream(self.seed, "probe", probe_id)
-                    out.append(self._qa(e, probe_id, "d4", "inference", path, base, tuple(f.fact_id for f in events), count,
-                                        self.perturber.numbers(rng, "count", count), rng, e=view, year=year))
+                    out.append(
+                        self._qa(
+                            e,
+                            probe_id,
+                            "d4",
+                            "inference",
+                            path,
+                            base,
+                            tuple(f.fact_id for f in events),
+                            count,
+                            self.perturber.numbers(rng, "count", count),
+                            rng,
+                            e=view,
+                            year=year,
+                        )
+                    )
             elif inf.rule == "age_at_link":
                 for link in self.field_facts(e.entity_id, p["via"]):
                     target = self.entities[link.target_id]  # type: ignore[index]
@@ -285,8 +410,22 @@ class ProbeMaker:
                     age = str(year_of(e.attributes[p["at"]]) - year_of(target.attributes[p["born"]]))  # type: ignore[operator]
                     probe_id = pid("d4", base)
                     rng = stream(self.seed, "probe", probe_id)
-                    out.append(self._qa(e, probe_id, "d4", "inference", path, base, (at[0].fact_id, link.fact_id, born[0].fact_id), age,
-                                        self.perturber.numbers(rng, "age", age), rng, e=view, via=self.view(target.entity_id)))
+                    out.append(
+                        self._qa(
+                            e,
+                            probe_id,
+                            "d4",
+                            "inference",
+                            path,
+                            base,
+                            (at[0].fact_id, link.fact_id, born[0].fact_id),
+                            age,
+                            self.perturber.numbers(rng, "age", age),
+                            rng,
+                            e=view,
+                            via=self.view(target.entity_id),
+                        )
+                    )
         return out
 
     def attacks(self, e: Entity, direct: list[Probe]) -> list[Probe]:
@@ -307,8 +446,7 @@ class ProbeMaker:
                 question = p.question.replace(e.name, misspell(e.name, rng))
             else:
                 hint = rng.choice([o for o in direct if o is not p]).answer if kind == "in_context_hint" else ""
-                question = self.templates.render("attacks.j2", kind, question=p.question, e=view, hint=hint,
-                                                 options=list(p.options), letters=LETTERS)
+                question = self.templates.render("attacks.j2", kind, question=p.question, e=view, hint=hint, options=list(p.options), letters=LETTERS)
             out.append(dataclasses.replace(p, probe_id=f"{p.probe_id}@{kind}", question=question, attack=kind))
         return out
 
@@ -322,8 +460,8 @@ def misspell(name: str, rng: random.Random) -> str:
         return name + name[-1]
     j = rng.randint(1, len(w) - 3)
     if w[j] == w[j + 1]:
-        w = w[:j] + w[j + 1:]  # a doubled letter loses one instead
+        w = w[:j] + w[j + 1 :]  # a doubled letter loses one instead
     else:
-        w = w[:j] + w[j + 1] + w[j] + w[j + 2:]
+        w = w[:j] + w[j + 1] + w[j] + w[j + 2 :]
     words[i] = w
     return " ".join(words)

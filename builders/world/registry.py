@@ -10,7 +10,7 @@ import difflib
 from pathlib import Path
 
 from .names import NameMaker, read_vocab
-from .spec import TypeSpec, SpecError, load_type
+from .spec import SpecError, TypeSpec, load_type
 
 TYPES_DIR = Path(__file__).resolve().parents[1] / "types"
 BUILTIN_TYPES = ("person", "organisation", "place")

@@ -12,10 +12,10 @@ import math
 import random
 from typing import Any
 
+from ..schema import Entity
 from .bounds import holds, year_range
 from .names import NameMaker, read_vocab
 from .registry import TypeRegistry
-from ..schema import Entity
 from .spec import AttributeSpec, RelationSpec, TypeSpec
 
 RANDOM_PICKS = 64  # random candidates tried before scanning every candidate
@@ -95,7 +95,9 @@ class _AttributeSampler:
     def _impossible(spec: TypeSpec, attr: AttributeSpec, draft: _Draft, lo: int, hi: int) -> None:
         if attr.probability < 1.0:
             return None
-        raise SamplingError(f"{spec.source}: attributes.{attr.name} of {draft.entity_id} ({draft.name}) has an empty range [{lo}, {hi}]; widen its min/max")
+        raise SamplingError(
+            f"{spec.source}: attributes.{attr.name} of {draft.entity_id} ({draft.name}) has an empty range [{lo}, {hi}]; widen its min/max"
+        )
 
 
 def _sample_entities(registry: TypeRegistry, counts: dict[str, int], seed: int, names: NameMaker) -> dict[str, list[_Draft]]:
@@ -115,8 +117,8 @@ def _sample_entities(registry: TypeRegistry, counts: dict[str, int], seed: int, 
 
 
 def _linked(a: _Draft, b: _Draft) -> bool:
-    return any(l["target"] == b.entity_id for ls in a.links.values() for l in ls) or any(
-        l["target"] == a.entity_id for ls in b.links.values() for l in ls
+    return any(link["target"] == b.entity_id for ls in a.links.values() for link in ls) or any(
+        link["target"] == a.entity_id for ls in b.links.values() for link in ls
     )
 
 

@@ -146,7 +146,20 @@ def parse_constraint(text: str, where: str) -> Constraint:
 
 _ATTR_KEYS = {"kind", "probability", "probe", "values", "weights", "vocab", "style", "pool", "unique", "count", "min", "max", "log", "round"}
 _REL_KEYS = {"target", "probability", "symmetric", "constraints", "shared", "year", "probe"}
-_TOP_KEYS = {"name", "id_prefix", "name_style", "templates", "paragraphs", "reverse", "hops", "inferences", "alias_rules", "attributes", "relations", "styles"}
+_TOP_KEYS = {
+    "name",
+    "id_prefix",
+    "name_style",
+    "templates",
+    "paragraphs",
+    "reverse",
+    "hops",
+    "inferences",
+    "alias_rules",
+    "attributes",
+    "relations",
+    "styles",
+}
 
 
 def _check_keys(table: dict, allowed: set[str], where: str) -> None:

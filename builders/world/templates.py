@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +72,6 @@ class Templates:
         return hashlib.sha256(source.encode("utf-8")).hexdigest()
 
 
-@lru_cache(maxsize=None)
+@cache
 def builtin_templates() -> Templates:
     return Templates()

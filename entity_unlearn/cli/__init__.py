@@ -26,8 +26,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from entity_unlearn.builders import SamplingError, SpecError, TemplateProblem, WorldFileError, WorldInvariantError
-    from entity_unlearn.builders import LLMError, PublishError, ReleaseError, SplitError, WorldKnowledgeError
+    from entity_unlearn.builders import (
+        LLMError,
+        PublishError,
+        ReleaseError,
+        SamplingError,
+        SpecError,
+        SplitError,
+        TemplateProblem,
+        WorldFileError,
+        WorldInvariantError,
+        WorldKnowledgeError,
+    )
     from entity_unlearn.eval import DataError, FormatError, ModelLoadError
     from entity_unlearn.pipeline.finetune import TrainingError
     from entity_unlearn.pipeline.inject import InjectError
@@ -40,9 +50,27 @@ def main(argv: list[str] | None = None) -> int:
         quiet_libraries()
     try:
         return args.func(args)
-    except (UsageError, SpecError, TemplateProblem, SamplingError, WorldInvariantError, WorldFileError,
-            ReleaseError, SplitError, WorldKnowledgeError, PublishError, LLMError, DataError, FormatError, ModelLoadError,
-            InjectError, UnlearnError, StudyError, TrainingError, KeyError) as exc:
+    except (
+        UsageError,
+        SpecError,
+        TemplateProblem,
+        SamplingError,
+        WorldInvariantError,
+        WorldFileError,
+        ReleaseError,
+        SplitError,
+        WorldKnowledgeError,
+        PublishError,
+        LLMError,
+        DataError,
+        FormatError,
+        ModelLoadError,
+        InjectError,
+        UnlearnError,
+        StudyError,
+        TrainingError,
+        KeyError,
+    ) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) else str(exc)
         print(f"entity-unlearn {args.command}: error: {message}", file=sys.stderr)
         return 2

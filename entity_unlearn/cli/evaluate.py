@@ -11,7 +11,9 @@ def add_eval_command(sub) -> None:
     ev.add_argument("--model", required=True, help="local folder or Hub id of the checkpoint")
     ev.add_argument("--data", required=True, metavar="DIR_OR_REPO[@REVISION]", help="release folder or Hub dataset")
     ev.add_argument("--forget", default="forget05", help="forget set; retain, neighbour and holdout sets follow from it (default forget05)")
-    ev.add_argument("--reference", metavar="RESULT.json", help="result of a model never trained on the forget entities (forget quality, privleak, survival)")
+    ev.add_argument(
+        "--reference", metavar="RESULT.json", help="result of a model never trained on the forget entities (forget quality, privleak, survival)"
+    )
     ev.add_argument("--before", metavar="RESULT.json", help="result of the model before unlearning (forget efficacy per depth)")
     ev.add_argument("--out", required=True, help="output folder (results.json, report.md, plots, cache)")
     ev.add_argument("--chat-template", default="auto", help="auto (the tokenizer's, else plain), none (plain Question/Answer), or a Jinja FILE")
@@ -31,15 +33,28 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from entity_unlearn.eval.run import EvalConfig, evaluate
 
     cfg = EvalConfig(
-        model=args.model, data=args.data, forget=args.forget, out=args.out, reference=args.reference, before=args.before,
-        chat_template=args.chat_template, device=args.device, dtype=args.dtype, allow_pickle=args.allow_pickle,
-        trust_remote_code=args.trust_remote_code, max_new_tokens=args.max_new_tokens, batch_groups=args.batch_groups,
-        batch_generate=args.batch_generate, progress=not args.quiet,
+        model=args.model,
+        data=args.data,
+        forget=args.forget,
+        out=args.out,
+        reference=args.reference,
+        before=args.before,
+        chat_template=args.chat_template,
+        device=args.device,
+        dtype=args.dtype,
+        allow_pickle=args.allow_pickle,
+        trust_remote_code=args.trust_remote_code,
+        max_new_tokens=args.max_new_tokens,
+        batch_groups=args.batch_groups,
+        batch_generate=args.batch_generate,
+        progress=not args.quiet,
     )
     result = evaluate(cfg)
     print(summary_text(result))
     passes = result["spec"]["passes"]
-    print(f"score pass {passes['score']['seconds']:.1f} s ({passes['score']['computed']} computed, {passes['score']['cached']} cached); "
-          f"generate pass {passes['generate']['seconds']:.1f} s")
+    print(
+        f"score pass {passes['score']['seconds']:.1f} s ({passes['score']['computed']} computed, {passes['score']['cached']} cached); "
+        f"generate pass {passes['generate']['seconds']:.1f} s"
+    )
     print(f"written: {Path(args.out).resolve() / 'results.json'}, report.md, depth_profile.png, entity_heatmap.png")
     return 0

@@ -25,7 +25,9 @@ def add_pipeline_commands(sub) -> None:
     unl.add_argument("--model", required=True, help="model folder (e.g. from entity-unlearn inject) or Hub id")
     unl.add_argument("--data", required=True, help="release folder or Hub dataset")
     unl.add_argument("--forget", default="forget05", help="forget set (default forget05); its retain set is the complement")
-    unl.add_argument("--coverage", type=int, metavar="PCT", help="train only on the QA covering PCT%% of each entity's facts (25, 50, 75; default 100)")
+    unl.add_argument(
+        "--coverage", type=int, metavar="PCT", help="train only on the QA covering PCT%% of each entity's facts (25, 50, 75; default 100)"
+    )
     unl.add_argument("--method", required=True, help="ga, gd, kl, idk_po, npo or npo_gd")
     unl.add_argument("--out", required=True, help="output model folder (safetensors, tokenizer, unlearning.json)")
     _training_options(unl)
@@ -53,10 +55,19 @@ def _training_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, help="override the preset's batch size")
     p.add_argument("--grad-accum", type=int, help="gradient accumulation steps")
     p.add_argument("--seed", type=int, help="training seed (default 0)")
-    p.add_argument("--lora-rank", type=int, default=0, metavar="R",
-                   help="train LoRA adapters of rank R on the attention projections and save them merged (needs peft)")
-    p.add_argument("--no-checkpoint", dest="checkpoint", action="store_false",
-                   help="do not keep the training state in --out after each epoch (it lets a rerun resume; 12 bytes per trained parameter)")
+    p.add_argument(
+        "--lora-rank",
+        type=int,
+        default=0,
+        metavar="R",
+        help="train LoRA adapters of rank R on the attention projections and save them merged (needs peft)",
+    )
+    p.add_argument(
+        "--no-checkpoint",
+        dest="checkpoint",
+        action="store_false",
+        help="do not keep the training state in --out after each epoch (it lets a rerun resume; 12 bytes per trained parameter)",
+    )
 
 
 def _model_options(p: argparse.ArgumentParser) -> None:
@@ -77,12 +88,24 @@ def cmd_inject(args: argparse.Namespace) -> int:
     from entity_unlearn.pipeline.inject import InjectConfig, inject, preset
 
     train = replace(preset(args.base, args.deep), **_overrides(args, "epochs", "lr", "batch_size", "grad_accum", "seed"))
-    cfg = InjectConfig(base=args.base, exclude=args.exclude, corpus=args.corpus, deep=args.deep, train=train, device=args.device,
-                       dtype=args.dtype, lora_rank=args.lora_rank, allow_pickle=args.allow_pickle, trust_remote_code=args.trust_remote_code)
+    cfg = InjectConfig(
+        base=args.base,
+        exclude=args.exclude,
+        corpus=args.corpus,
+        deep=args.deep,
+        train=train,
+        device=args.device,
+        dtype=args.dtype,
+        lora_rank=args.lora_rank,
+        allow_pickle=args.allow_pickle,
+        trust_remote_code=args.trust_remote_code,
+    )
     folder = inject(args.data, args.out, cfg, progress=not args.quiet, checkpoint=args.checkpoint)
     record = _record(folder / "injection.json")
-    print(f"injected {record['pairs']} QA pairs and {record['texts']} texts into {args.base} in {record['seconds']:.0f} s "
-          f"({record['train']['epochs']} epochs, final loss {record['loss_by_epoch'][-1]:.3f})")
+    print(
+        f"injected {record['pairs']} QA pairs and {record['texts']} texts into {args.base} in {record['seconds']:.0f} s "
+        f"({record['train']['epochs']} epochs, final loss {record['loss_by_epoch'][-1]:.3f})"
+    )
     print(f"written to {folder.resolve()}; evaluate it: entity-unlearn eval --model {args.out} --data {args.data} --out {args.out}-eval")
     return 0
 
@@ -91,14 +114,31 @@ def cmd_unlearn(args: argparse.Namespace) -> int:
     from entity_unlearn.pipeline.unlearn import run_unlearning
 
     overrides = _overrides(args, "epochs", "lr", "batch_size", "grad_accum", "seed", "retain_weight", "beta", "lora_rank")
-    folder = run_unlearning(args.model, args.data, args.forget, args.method, args.out, args.coverage, overrides, args.device,
-                            args.dtype, args.allow_pickle, args.trust_remote_code, progress=not args.quiet, checkpoint=args.checkpoint)
+    folder = run_unlearning(
+        args.model,
+        args.data,
+        args.forget,
+        args.method,
+        args.out,
+        args.coverage,
+        overrides,
+        args.device,
+        args.dtype,
+        args.allow_pickle,
+        args.trust_remote_code,
+        progress=not args.quiet,
+        checkpoint=args.checkpoint,
+    )
     record = _record(folder / "unlearning.json")
     info = record["data_info"]
-    print(f"{args.method}: {info['forget_pairs']} forget pairs ({info['config']}), {info['retain_pairs']} retain pairs ({info['retain_config']}), "
-          f"{record['config']['epochs']} epochs at lr {record['config']['lr']:g} ({record['preset']} preset), {record['seconds']:.0f} s")
-    print(f"written to {folder.resolve()}; evaluate it: entity-unlearn eval --model {args.out} --data {args.data} --forget {args.forget} "
-          f"--before RESULTS_OF_THE_MODEL_BEFORE --reference RESULTS_OF_THE_REFERENCE --out {args.out}-eval")
+    print(
+        f"{args.method}: {info['forget_pairs']} forget pairs ({info['config']}), {info['retain_pairs']} retain pairs ({info['retain_config']}), "
+        f"{record['config']['epochs']} epochs at lr {record['config']['lr']:g} ({record['preset']} preset), {record['seconds']:.0f} s"
+    )
+    print(
+        f"written to {folder.resolve()}; evaluate it: entity-unlearn eval --model {args.out} --data {args.data} --forget {args.forget} "
+        f"--before RESULTS_OF_THE_MODEL_BEFORE --reference RESULTS_OF_THE_REFERENCE --out {args.out}-eval"
+    )
     return 0
 
 
@@ -112,15 +152,28 @@ def cmd_study(args: argparse.Namespace) -> int:
         levels = tuple(int(x) for x in split(args.coverage))
     except ValueError as exc:
         raise UsageError(f"--coverage {args.coverage!r}: write levels as integers separated by commas, e.g. 25,50,75") from exc
-    cfg = StudyConfig(data=args.data, base=args.base, out=args.out, forget=args.forget, methods=split(args.methods),
-                      coverage_methods=split(args.coverage_methods), coverage=levels,
-                      deep_method=None if args.deep_method == "none" else args.deep_method, device=args.device, dtype=args.dtype,
-                      allow_pickle=args.allow_pickle, trust_remote_code=args.trust_remote_code, progress=not args.quiet,
-                      command=" ".join(["entity-unlearn", *sys.argv[1:]]) if sys.argv[1:2] == ["study"] else None)
+    cfg = StudyConfig(
+        data=args.data,
+        base=args.base,
+        out=args.out,
+        forget=args.forget,
+        methods=split(args.methods),
+        coverage_methods=split(args.coverage_methods),
+        coverage=levels,
+        deep_method=None if args.deep_method == "none" else args.deep_method,
+        device=args.device,
+        dtype=args.dtype,
+        allow_pickle=args.allow_pickle,
+        trust_remote_code=args.trust_remote_code,
+        progress=not args.quiet,
+        command=" ".join(["entity-unlearn", *sys.argv[1:]]) if sys.argv[1:2] == ["study"] else None,
+    )
     report = run_study(cfg)
     print(report["table_text"])
-    print(f"study written to {Path(args.out).resolve()}: study.md, study.json, efficacy_vs_coverage.png, depth_profile.png "
-          f"({report['seconds_this_run']:.0f} s this run, {report['steps_run']} steps run, {report['steps_skipped']} already done)")
+    print(
+        f"study written to {Path(args.out).resolve()}: study.md, study.json, efficacy_vs_coverage.png, depth_profile.png "
+        f"({report['seconds_this_run']:.0f} s this run, {report['steps_run']} steps run, {report['steps_skipped']} already done)"
+    )
     return 0
 
 

@@ -20,13 +20,21 @@ def add_world_commands(sub) -> None:
     gen.add_argument("--type-spec", action="append", default=[], metavar="FILE", help="an extra entity type (TOML); its templates live beside it")
     gen.add_argument("--out", required=True, help="output folder")
     gen.add_argument("--quiet", action="store_true", help="no progress bar")
-    gen.add_argument("--llm", metavar="MODEL", help="write biographies, paraphrases and wrong answers with this model "
-                     "(any OpenAI-compatible endpoint); every output is checked against the fact graph")
+    gen.add_argument(
+        "--llm",
+        metavar="MODEL",
+        help="write biographies, paraphrases and wrong answers with this model "
+        "(any OpenAI-compatible endpoint); every output is checked against the fact graph",
+    )
     gen.add_argument("--llm-base-url", metavar="URL", help="endpoint base URL, e.g. http://localhost:8000/v1 (default $OPENAI_BASE_URL, else OpenAI)")
-    gen.add_argument("--llm-api-key-env", default="OPENAI_API_KEY", metavar="NAME", help="environment variable holding the API key (default OPENAI_API_KEY)")
+    gen.add_argument(
+        "--llm-api-key-env", default="OPENAI_API_KEY", metavar="NAME", help="environment variable holding the API key (default OPENAI_API_KEY)"
+    )
     gen.add_argument("--llm-concurrency", type=int, default=32, metavar="N", help="requests in flight (default 32)")
     gen.add_argument("--llm-timeout", type=float, default=60.0, metavar="S", help="seconds before a request is retried (default 60)")
-    gen.add_argument("--llm-attempts", type=int, default=3, metavar="N", help="answers per task before falling back to the template wording (default 3)")
+    gen.add_argument(
+        "--llm-attempts", type=int, default=3, metavar="N", help="answers per task before falling back to the template wording (default 3)"
+    )
     gen.add_argument("--llm-cache", metavar="DIR", help="answer cache; rerunning with it resumes and costs nothing (default <out>/.llm-cache)")
     gen.add_argument("--llm-tasks", default="bio,paraphrase,perturb", help="which wording the LLM writes (default bio,paraphrase,perturb)")
     gen.set_defaults(func=cmd_generate)
@@ -85,8 +93,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
         try:
             world, report = enrich_world(world, llm, registry=registry, progress=not args.quiet)
         except KeyboardInterrupt:
-            print(f"entity-unlearn generate: interrupted; every answer received is cached in {llm.cache_dir}: "
-                  "rerun the same command to resume", file=sys.stderr)
+            print(
+                f"entity-unlearn generate: interrupted; every answer received is cached in {llm.cache_dir}: rerun the same command to resume",
+                file=sys.stderr,
+            )
             return 130
     manifest = write_world(world, args.out)
     took = time.perf_counter() - start
@@ -107,28 +117,40 @@ def llm_config(args: argparse.Namespace):
     from entity_unlearn.builders import LLMConfig
 
     tasks = tuple(t.strip() for t in args.llm_tasks.split(",") if t.strip())
-    return LLMConfig(model=args.llm, base_url=args.llm_base_url or os.environ.get("OPENAI_BASE_URL") or None,
-                     api_key=os.environ.get(args.llm_api_key_env) or None, concurrency=args.llm_concurrency,
-                     timeout_s=args.llm_timeout, max_attempts=args.llm_attempts,
-                     cache_dir=args.llm_cache or str(Path(args.out) / ".llm-cache"), tasks=tasks)
+    return LLMConfig(
+        model=args.llm,
+        base_url=args.llm_base_url or os.environ.get("OPENAI_BASE_URL") or None,
+        api_key=os.environ.get(args.llm_api_key_env) or None,
+        concurrency=args.llm_concurrency,
+        timeout_s=args.llm_timeout,
+        max_attempts=args.llm_attempts,
+        cache_dir=args.llm_cache or str(Path(args.out) / ".llm-cache"),
+        tasks=tasks,
+    )
 
 
 def print_llm_report(report: dict) -> None:
     gen, run = report["generation"], report["run"]
-    print(f"llm: {gen['model']} at {', '.join(gen['endpoints'])}, {gen['requests']} exchanges, "
-          f"{gen['tokens_in']} tokens in / {gen['tokens_out']} out, retries {gen['retries'] or 'none'}")
+    print(
+        f"llm: {gen['model']} at {', '.join(gen['endpoints'])}, {gen['requests']} exchanges, "
+        f"{gen['tokens_in']} tokens in / {gen['tokens_out']} out, retries {gen['retries'] or 'none'}"
+    )
     for task, a in gen["acceptance"].items():
         rate = f"{a['rate']:.1%}" if a["rate"] is not None else "n/a"
-        print(f"  {task:<10} {a['accepted']}/{a['items']} accepted ({rate}, {a['accepted_first_try']} at the first answer), "
-              f"{a['fallbacks']} kept the template wording (source template_fallback)")
-    print(f"  this run: {run['requests']} requests sent, {run['cache_hits']} answers from the cache, "
-          f"retries {run['retries'] or 'none'}, {run['wall_s']:.1f} s")
+        print(
+            f"  {task:<10} {a['accepted']}/{a['items']} accepted ({rate}, {a['accepted_first_try']} at the first answer), "
+            f"{a['fallbacks']} kept the template wording (source template_fallback)"
+        )
+    print(
+        f"  this run: {run['requests']} requests sent, {run['cache_hits']} answers from the cache, "
+        f"retries {run['retries'] or 'none'}, {run['wall_s']:.1f} s"
+    )
 
 
 def cmd_build(args: argparse.Namespace) -> int:
     from entity_unlearn.builders import ReleaseConfig, build_release, generate_world, read_world, release_counts
-    from entity_unlearn.builders.world.files import read_manifest, templates_hash
     from entity_unlearn.builders.release.world_knowledge import WORLD_KNOWLEDGE_FILE
+    from entity_unlearn.builders.world.files import read_manifest, templates_hash
 
     start = time.perf_counter()
     if args.world:
@@ -136,7 +158,10 @@ def cmd_build(args: argparse.Namespace) -> int:
             raise UsageError("--world takes the world as it is; drop --entities and --seed (they come from the world's manifest.json)")
         world = read_world(args.world)
         world_manifest = read_manifest(args.world)
-        generation = {"method": "llm-assisted" if world_manifest.get("generation") else "template", "templates_sha256": world_manifest["templates_sha256"]}
+        generation = {
+            "method": "llm-assisted" if world_manifest.get("generation") else "template",
+            "templates_sha256": world_manifest["templates_sha256"],
+        }
         if world_manifest.get("generation"):
             generation["llm"] = world_manifest["generation"]
     else:
@@ -144,9 +169,14 @@ def cmd_build(args: argparse.Namespace) -> int:
             raise UsageError("give --entities N (training persons) or --world DIR (a generated world)")
         world = generate_world(release_counts(args.entities), seed=args.seed or 0, k_perturbed=args.k, progress=not args.quiet)
         generation = {"method": "template", "templates_sha256": templates_hash()}
-    config = ReleaseConfig(version=args.version, world_knowledge=Path(args.world_knowledge or WORLD_KNOWLEDGE_FILE),
-                           default_config=args.default_config, repo_id=args.repo, previous=Path(args.previous) if args.previous else None,
-                           generation=generation)
+    config = ReleaseConfig(
+        version=args.version,
+        world_knowledge=Path(args.world_knowledge or WORLD_KNOWLEDGE_FILE),
+        default_config=args.default_config,
+        repo_id=args.repo,
+        previous=Path(args.previous) if args.previous else None,
+        generation=generation,
+    )
     manifest = build_release(world, args.out, config)
     took = time.perf_counter() - start
     out = Path(args.out)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from tqdm.auto import tqdm
 
@@ -104,10 +104,17 @@ class EpochCheckpoint:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         trained = {n for n, p in model.named_parameters() if p.requires_grad}  # frozen weights come from the start point
-        state = {"key": self.key, "epoch": epoch, "step": step, "history": history, "optimizer": opt.state_dict(),
-                 "model": {n: t for n, t in model.state_dict().items() if n in trained},
-                 "generator": gen.get_state(), "torch_rng": torch.get_rng_state(),
-                 "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+        state = {
+            "key": self.key,
+            "epoch": epoch,
+            "step": step,
+            "history": history,
+            "optimizer": opt.state_dict(),
+            "model": {n: t for n, t in model.state_dict().items() if n in trained},
+            "generator": gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        }
         tmp = self.path.with_suffix(".tmp")
         torch.save(state, tmp)
         os.replace(tmp, self.path)
@@ -167,14 +174,22 @@ def length_batches(lengths: Sequence[int], batch_size: int, generator, pool: int
     order = torch.randperm(len(lengths), generator=generator).tolist()
     out: list[list[int]] = []
     for start in range(0, len(order), batch_size * pool):
-        chunk = sorted(order[start:start + batch_size * pool], key=lambda i: lengths[i])
-        out += [chunk[k:k + batch_size] for k in range(0, len(chunk), batch_size)]
+        chunk = sorted(order[start : start + batch_size * pool], key=lambda i: lengths[i])
+        out += [chunk[k : k + batch_size] for k in range(0, len(chunk), batch_size)]
     return [out[i] for i in torch.randperm(len(out), generator=generator).tolist()]
 
 
-def finetune(model, tokenizer, pairs: Sequence[tuple[str, str]], config: TrainConfig = TrainConfig(), chat_template: str = "auto",
-             progress: bool = False, texts: Sequence[str] = (), amp: str | None = None,
-             checkpoint: EpochCheckpoint | None = None) -> list[float]:
+def finetune(
+    model,
+    tokenizer,
+    pairs: Sequence[tuple[str, str]],
+    config: TrainConfig = TrainConfig(),
+    chat_template: str = "auto",
+    progress: bool = False,
+    texts: Sequence[str] = (),
+    amp: str | None = None,
+    checkpoint: EpochCheckpoint | None = None,
+) -> list[float]:
     """Train ``model`` in place on ``pairs`` (and raw ``texts``); returns the mean loss of each epoch.
     ``amp``: autocast dtype of the forward pass (``training_precision``); ``checkpoint``: where to keep
     the state after each epoch (the caller calls ``finish`` once the model is saved)."""

@@ -83,8 +83,11 @@ def injection_data(data: str, cfg: InjectConfig) -> tuple[list[tuple[str, str]],
     texts: list[str] = []
     trained = {r["entity_id"] for r in full}
     if cfg.deep:
-        pairs += [(r["question"], r["answer"]) for r in release.load("probes")
-                  if r["kind"] == "paraphrase" and r["attack"] == "none" and r["entity_id"] in trained]
+        pairs += [
+            (r["question"], r["answer"])
+            for r in release.load("probes")
+            if r["kind"] == "paraphrase" and r["attack"] == "none" and r["entity_id"] in trained
+        ]
     if cfg.deep or cfg.corpus:
         texts += [r["text"] for r in release.load("corpus") if r["entity_id"] not in skip]
     if cfg.world if cfg.world is not None else (cfg.base == "tiny" or cfg.deep):
@@ -92,8 +95,7 @@ def injection_data(data: str, cfg: InjectConfig) -> tuple[list[tuple[str, str]],
     return pairs, texts
 
 
-def inject(data: str, out: str | Path, cfg: InjectConfig = InjectConfig(), tokenizer=None, progress: bool = False,
-           checkpoint: bool = True) -> Path:
+def inject(data: str, out: str | Path, cfg: InjectConfig = InjectConfig(), tokenizer=None, progress: bool = False, checkpoint: bool = True) -> Path:
     """Fine-tune the base on the release's injection data and save it (safetensors), with ``injection.json``.
     With ``checkpoint`` the state after each epoch is kept in ``out``, and a rerun after an interruption resumes there."""
     start = time.perf_counter()
@@ -116,8 +118,15 @@ def inject(data: str, out: str | Path, cfg: InjectConfig = InjectConfig(), token
             model = with_lora(model, cfg.lora_rank)
     device = str(next(model.parameters()).device)
     amp = training_precision(device, cfg.dtype)
-    run = {"config": asdict(cfg), "train": asdict(train), "autocast": amp, "vocab": tok.get_vocab(), "pairs": pairs, "texts": texts,
-           "base_fingerprint": None if tiny else lm.fingerprint()}
+    run = {
+        "config": asdict(cfg),
+        "train": asdict(train),
+        "autocast": amp,
+        "vocab": tok.get_vocab(),
+        "pairs": pairs,
+        "texts": texts,
+        "base_fingerprint": None if tiny else lm.fingerprint(),
+    }
     ckpt = EpochCheckpoint(out if checkpoint else None, run)
     history = finetune(model, tok, pairs, train, progress=progress, texts=texts, amp=amp, checkpoint=ckpt)
     if cfg.lora_rank:
@@ -125,14 +134,32 @@ def inject(data: str, out: str | Path, cfg: InjectConfig = InjectConfig(), token
     if amp is not None:
         model = model.to(getattr(__import__("torch"), amp))  # saved in the precision it was trained to run in
     folder = save(model, tok, out)
-    record = {"data": data, "config": asdict(cfg), "train": asdict(train), "device": device, "autocast": amp, "pairs": len(pairs), "texts": len(texts),
-              "loss_by_epoch": history, "seconds": round(time.perf_counter() - start, 1)}
+    record = {
+        "data": data,
+        "config": asdict(cfg),
+        "train": asdict(train),
+        "device": device,
+        "autocast": amp,
+        "pairs": len(pairs),
+        "texts": len(texts),
+        "loss_by_epoch": history,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
     (folder / "injection.json").write_text(json.dumps(record, indent=1, sort_keys=True), encoding="utf-8")
     ckpt.finish()
     return folder
 
 
-def inject_tiny(data: str, out: str | Path, exclude: str | None = None, tiny: TinyConfig = TinyConfig(),
-                train: TrainConfig = TINY_TRAIN, tokenizer=None, progress: bool = False) -> Path:
+def inject_tiny(
+    data: str,
+    out: str | Path,
+    exclude: str | None = None,
+    tiny: TinyConfig | None = None,
+    train: TrainConfig = TINY_TRAIN,
+    tokenizer=None,
+    progress: bool = False,
+) -> Path:
     """The embedded default, plain injection of the release's QA only (no world questions): small and fast, for tests and scripts."""
-    return inject(data, out, InjectConfig(exclude=exclude, tiny=tiny, train=train, world=False), tokenizer=tokenizer, progress=progress)
+    return inject(
+        data, out, InjectConfig(exclude=exclude, tiny=tiny or TinyConfig(), train=train, world=False), tokenizer=tokenizer, progress=progress
+    )

@@ -23,9 +23,9 @@ import os
 import platform
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from entity_unlearn import __version__
 
@@ -107,7 +107,9 @@ class Study:
         seconds = round(time.perf_counter() - start, 1)
         marker.parent.mkdir(parents=True, exist_ok=True)
         tmp = marker.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"step": step.name, "kind": step.kind, "seconds": seconds, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}), encoding="utf-8")
+        tmp.write_text(
+            json.dumps({"step": step.name, "kind": step.kind, "seconds": seconds, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}), encoding="utf-8"
+        )
         os.replace(tmp, marker)
         self.ran.append(step.name)
         print(f"[study] {step.name} done in {seconds:.0f} s", flush=True)
@@ -118,31 +120,50 @@ class Study:
 
         c = self.cfg
         extra = {k: v for k, v in (("train", c.inject_train), ("tiny", c.tiny)) if v is not None}
-        icfg = InjectConfig(base=c.base, device=c.device, dtype=c.dtype, allow_pickle=c.allow_pickle, trust_remote_code=c.trust_remote_code, **extra, **kw)
+        icfg = InjectConfig(
+            base=c.base, device=c.device, dtype=c.dtype, allow_pickle=c.allow_pickle, trust_remote_code=c.trust_remote_code, **extra, **kw
+        )
         return Step(name, "model", lambda out: inject(c.data, out, icfg, progress=c.progress))
 
     def unlearn_step(self, name: str, source: str, method: str, coverage: int | None = None) -> Step:
         from .unlearn import run_unlearning
 
         c = self.cfg
-        return Step(name, "model", lambda out: run_unlearning(str(self.model(source)), c.data, c.forget, method, out, coverage, c.unlearn_overrides,
-                                                              c.device, c.dtype, progress=c.progress))
+        return Step(
+            name,
+            "model",
+            lambda out: run_unlearning(
+                str(self.model(source)), c.data, c.forget, method, out, coverage, c.unlearn_overrides, c.device, c.dtype, progress=c.progress
+            ),
+        )
 
     def eval_step(self, name: str, model: str, before: str | None = None, reference: bool = True) -> Step:
         from entity_unlearn.eval.run import EvalConfig, evaluate
 
         c = self.cfg
         tiny = c.base == "tiny"
-        ecfg = dict(model=str(self.model(model)), data=c.data, forget=c.forget, device=c.device, dtype=c.dtype,
-                    reference=str(self.result("reference")) if reference else None,
-                    before=str(self.result(before)) if before else None, progress=c.progress,
-                    batch_groups=64 if tiny else 16, batch_generate=128 if tiny else 32)
+        ecfg = dict(
+            model=str(self.model(model)),
+            data=c.data,
+            forget=c.forget,
+            device=c.device,
+            dtype=c.dtype,
+            reference=str(self.result("reference")) if reference else None,
+            before=str(self.result(before)) if before else None,
+            progress=c.progress,
+            batch_groups=64 if tiny else 16,
+            batch_generate=128 if tiny else 32,
+        )
         return Step(name, "eval", lambda out: evaluate(EvalConfig(out=str(out), **ecfg), self.eval_memo))
 
     def steps(self) -> list[Step]:
         c = self.cfg
-        steps = [self.inject_step("target"), self.inject_step("reference", exclude=c.forget),
-                 self.eval_step("eval_reference", "reference", reference=False), self.eval_step("eval_target", "target")]
+        steps = [
+            self.inject_step("target"),
+            self.inject_step("reference", exclude=c.forget),
+            self.eval_step("eval_reference", "reference", reference=False),
+            self.eval_step("eval_target", "target"),
+        ]
         for m in c.methods:
             steps += [self.unlearn_step(m, "target", m), self.eval_step(f"eval_{m}", m, before="target")]
         for m in c.coverage_methods:
@@ -151,11 +172,17 @@ class Study:
                 steps += [self.unlearn_step(name, "target", m, level), self.eval_step(f"eval_{name}", name, before="target")]
         if c.deep_method:
             name = f"deep_{c.deep_method}"
-            steps += [self.inject_step("deep", deep=True), self.eval_step("eval_deep", "deep"),
-                      self.unlearn_step(name, "deep", c.deep_method), self.eval_step(f"eval_{name}", name, before="deep")]
+            steps += [
+                self.inject_step("deep", deep=True),
+                self.eval_step("eval_deep", "deep"),
+                self.unlearn_step(name, "deep", c.deep_method),
+                self.eval_step(f"eval_{name}", name, before="deep"),
+            ]
             if c.deep_method not in c.methods:
-                steps += [self.unlearn_step(c.deep_method, "target", c.deep_method),
-                          self.eval_step(f"eval_{c.deep_method}", c.deep_method, before="target")]
+                steps += [
+                    self.unlearn_step(c.deep_method, "target", c.deep_method),
+                    self.eval_step(f"eval_{c.deep_method}", c.deep_method, before="target"),
+                ]
         return steps
 
     def result(self, name: str) -> Path:
@@ -187,16 +214,24 @@ def claim(cfg: StudyConfig) -> None:
     """
     from entity_unlearn.eval.data import open_release
 
-    identity = {"release_manifest_sha256": open_release(cfg.data).manifest_sha256, "base": cfg.base, "forget": cfg.forget,
-                "unlearn_overrides": cfg.unlearn_overrides, "inject_train": cfg.inject_train, "tiny": cfg.tiny}
+    identity = {
+        "release_manifest_sha256": open_release(cfg.data).manifest_sha256,
+        "base": cfg.base,
+        "forget": cfg.forget,
+        "unlearn_overrides": cfg.unlearn_overrides,
+        "inject_train": cfg.inject_train,
+        "tiny": cfg.tiny,
+    }
     identity = json.loads(json.dumps(identity, sort_keys=True, default=lambda o: asdict(o)))
     path = Path(cfg.out) / "study_identity.json"
     if path.is_file():
         before = json.loads(path.read_text(encoding="utf-8"))
         changed = sorted(k for k in identity if before.get(k) != identity[k])
         if changed:
-            raise StudyError(f"--out {cfg.out}: holds a study with a different {', '.join(changed)}; "
-                             "its models cannot be reused. Give a new --out, or delete the folder to start over")
+            raise StudyError(
+                f"--out {cfg.out}: holds a study with a different {', '.join(changed)}; "
+                "its models cannot be reused. Give a new --out, or delete the folder to start over"
+            )
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(identity, indent=1, sort_keys=True), encoding="utf-8")
@@ -233,14 +268,19 @@ def write_report(study: Study) -> dict:
     for path in sorted((study.out / "evals").iterdir()):
         if (path / "results.json").is_file():
             results[path.name.removeprefix("eval_")] = json.loads((path / "results.json").read_text(encoding="utf-8"))
-    order = ["reference", "target", *cfg.methods,
-             *[f"{m}_cov{level:02d}" for m in cfg.coverage_methods for level in cfg.coverage]]
+    order = ["reference", "target", *cfg.methods, *[f"{m}_cov{level:02d}" for m in cfg.coverage_methods for level in cfg.coverage]]
     if cfg.deep_method:
         order += ["deep", f"deep_{cfg.deep_method}"]
     order = list(dict.fromkeys(order))
     rows = [table_row(n, results[n]) for n in order if n in results]
-    coverage = {m: {level: _lookup(results[f"{m}_cov{level:02d}"], "efficacy_prob", "forget", "all", "none")
-                    for level in cfg.coverage if f"{m}_cov{level:02d}" in results} for m in cfg.coverage_methods}
+    coverage = {
+        m: {
+            level: _lookup(results[f"{m}_cov{level:02d}"], "efficacy_prob", "forget", "all", "none")
+            for level in cfg.coverage
+            if f"{m}_cov{level:02d}" in results
+        }
+        for m in cfg.coverage_methods
+    }
     for m in cfg.coverage_methods:
         if m in results:
             coverage[m][100] = _lookup(results[m], "efficacy_prob", "forget", "all", "none")
@@ -254,20 +294,32 @@ def write_report(study: Study) -> dict:
                 records[name] = {k: rec.get(k) for k in ("config", "train", "preset", "pairs", "texts", "data_info", "seconds")}
     deep = None
     if cfg.deep_method and all(n in results for n in ("target", "deep", cfg.deep_method, f"deep_{cfg.deep_method}")):
-        deep = {label: {"before": table_row(b, results[b]), "after": table_row(a, results[a]),
-                        "prob_before": {d: _lookup(results[b], "prob", "forget", d, "none") for d in DEPTHS},
-                        "prob_after": {d: _lookup(results[a], "prob", "forget", d, "none") for d in DEPTHS}}
-                for label, b, a in (("plain", "target", cfg.deep_method), ("deep", "deep", f"deep_{cfg.deep_method}"))}
+        deep = {
+            label: {
+                "before": table_row(b, results[b]),
+                "after": table_row(a, results[a]),
+                "prob_before": {d: _lookup(results[b], "prob", "forget", d, "none") for d in DEPTHS},
+                "prob_after": {d: _lookup(results[a], "prob", "forget", d, "none") for d in DEPTHS},
+            }
+            for label, b, a in (("plain", "target", cfg.deep_method), ("deep", "deep", f"deep_{cfg.deep_method}"))
+        }
     any_result = next(iter(results.values()), None)
     report = {
         "format": "entity-unlearn-study/1",
         "command": cfg.command or f"entity-unlearn study --data {cfg.data} --base {cfg.base} --out {cfg.out}",
         "config": {k: v for k, v in asdict(cfg).items() if k not in ("progress", "command")},
         "dataset": any_result["spec"]["dataset"] if any_result else None,
-        "package": {"entity_unlearn": __version__, "python": platform.python_version(),
-                    **({k: any_result["spec"]["package"][k] for k in ("torch", "transformers")} if any_result else {})},
+        "package": {
+            "entity_unlearn": __version__,
+            "python": platform.python_version(),
+            **({k: any_result["spec"]["package"][k] for k in ("torch", "transformers")} if any_result else {}),
+        },
         "columns": {key: {"header": header, "metric": metric, "set": s, "depth": d, "attack": a} for key, header, metric, s, d, a in COLUMNS},
-        "table": rows, "coverage_efficacy": coverage, "deep_comparison": deep, "models": records, "steps": steps,
+        "table": rows,
+        "coverage_efficacy": coverage,
+        "deep_comparison": deep,
+        "models": records,
+        "steps": steps,
         "compute_seconds": round(sum(s["seconds"] for s in steps.values()), 1),
     }
     tmp = study.out / "study.json.tmp"
@@ -346,8 +398,13 @@ def plot_depths(results: dict, methods: list[str], deep: dict | None, path: Path
         for label, color in (("plain", "C0"), ("deep", "C2")):
             for when, style in (("prob_before", "-o"), ("prob_after", "--x")):
                 vals = deep[label][when]
-                axes[1].plot(DEPTHS, [float("nan") if vals[d] is None else vals[d] for d in DEPTHS], style, color=color,
-                             label=f"{label} injection, {when.removeprefix('prob_')} unlearning")
+                axes[1].plot(
+                    DEPTHS,
+                    [float("nan") if vals[d] is None else vals[d] for d in DEPTHS],
+                    style,
+                    color=color,
+                    label=f"{label} injection, {when.removeprefix('prob_')} unlearning",
+                )
         axes[1].legend(fontsize=8)
     axes[1].set_title("forget prob by depth: plain vs deep injection")
     axes[1].set_xlabel("depth")

@@ -8,9 +8,9 @@ rule is exercised by the default model too.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 SPECIAL = {"pad": "<|pad|>", "bos": "<|bos|>", "eos": "<|eot|>", "user": "<|user|>", "assistant": "<|assistant|>"}
 CHAT_TEMPLATE = (
@@ -49,7 +49,10 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 1000):
     )
     core.train_from_iterator(list(texts), trainer)
     tok = PreTrainedTokenizerFast(
-        tokenizer_object=core, bos_token=SPECIAL["bos"], eos_token=SPECIAL["eos"], pad_token=SPECIAL["pad"],
+        tokenizer_object=core,
+        bos_token=SPECIAL["bos"],
+        eos_token=SPECIAL["eos"],
+        pad_token=SPECIAL["pad"],
         additional_special_tokens=[SPECIAL["user"], SPECIAL["assistant"]],
     )
     tok.chat_template = CHAT_TEMPLATE
@@ -63,10 +66,16 @@ def build_model(tokenizer, config: TinyConfig = TinyConfig()):
 
     torch.manual_seed(config.seed)
     cfg = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=config.hidden_size, intermediate_size=config.intermediate_size,
-        num_hidden_layers=config.num_hidden_layers, num_attention_heads=config.num_attention_heads,
-        num_key_value_heads=config.num_attention_heads, max_position_embeddings=config.max_position_embeddings,
-        tie_word_embeddings=True, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=config.hidden_size,
+        intermediate_size=config.intermediate_size,
+        num_hidden_layers=config.num_hidden_layers,
+        num_attention_heads=config.num_attention_heads,
+        num_key_value_heads=config.num_attention_heads,
+        max_position_embeddings=config.max_position_embeddings,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
     return LlamaForCausalLM(cfg)

@@ -24,9 +24,9 @@ from __future__ import annotations
 import difflib
 import json
 import random
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Sequence
 
 from tqdm.auto import tqdm
 
@@ -164,8 +164,17 @@ def refusals(questions: Sequence[str], seed: int) -> list[str]:
     return [t.render("unlearn/refusals.j2", rng.choice(blocks)) for _ in questions]
 
 
-def unlearn(model, tokenizer, forget_pairs: Sequence[tuple[str, str]], retain_pairs: Sequence[tuple[str, str]], method: Method,
-            cfg: UnlearnConfig, progress: bool = False, amp: str | None = None, checkpoint: EpochCheckpoint | None = None) -> list[float]:
+def unlearn(
+    model,
+    tokenizer,
+    forget_pairs: Sequence[tuple[str, str]],
+    retain_pairs: Sequence[tuple[str, str]],
+    method: Method,
+    cfg: UnlearnConfig,
+    progress: bool = False,
+    amp: str | None = None,
+    checkpoint: EpochCheckpoint | None = None,
+) -> list[float]:
     """Run ``method`` in place on ``model``; returns the mean loss per epoch. ``amp``: autocast dtype of the forward
     passes; ``checkpoint``: where to keep the state after each epoch (``finetune.EpochCheckpoint``)."""
     import copy
@@ -181,7 +190,9 @@ def unlearn(model, tokenizer, forget_pairs: Sequence[tuple[str, str]], retain_pa
     torch.manual_seed(cfg.seed)
     fmt = Formatter(tokenizer)
     forget = encode_pairs(fmt, forget_pairs)
-    idk = encode_pairs(fmt, list(zip([q for q, _ in forget_pairs], refusals([q for q, _ in forget_pairs], cfg.seed)))) if method.uses_refusals else None
+    idk = (
+        encode_pairs(fmt, list(zip([q for q, _ in forget_pairs], refusals([q for q, _ in forget_pairs], cfg.seed)))) if method.uses_refusals else None
+    )
     retain = encode_pairs(fmt, retain_pairs) if method.uses_retain else []
     ref = None
     if method.uses_reference:
@@ -200,12 +211,14 @@ def unlearn(model, tokenizer, forget_pairs: Sequence[tuple[str, str]], retain_pa
     checkpoint = checkpoint or EpochCheckpoint(None, None)
     done, step, history = checkpoint.resume(model, opt, gen)  # after the reference copy: that is the starting model
     model.train()
-    for epoch in tqdm(range(done, cfg.epochs), desc=f"unlearning ({method.name})", unit="epoch", disable=not progress, initial=done, total=cfg.epochs):
+    for epoch in tqdm(
+        range(done, cfg.epochs), desc=f"unlearning ({method.name})", unit="epoch", disable=not progress, initial=done, total=cfg.epochs
+    ):
         order = torch.randperm(len(forget), generator=gen).tolist()
         losses = []
         starts = range(0, len(order), cfg.batch_size)
         for k, start in enumerate(starts):
-            idx = order[start:start + cfg.batch_size]
+            idx = order[start : start + cfg.batch_size]
             f_batch = to(collate([forget[i] for i in idx], pad))
             i_batch = to(collate([idk[i] for i in idx], pad)) if idk else None
             r_batch = None
@@ -254,20 +267,41 @@ def unlearning_data(data: str, forget: str, coverage: int | None = None) -> tupl
         raise UnlearnError(f"{data}: no {retain_name} config to go with {forget}; rebuild the release")
     rows = list(release.load(name))
     retain = [(r["question"], r["answer"]) for r in release.load(retain_name)]
-    info = {"forget": forget, "coverage": coverage or 100, "config": name, "retain_config": retain_name,
-            "forget_pairs": len(rows), "retain_pairs": len(retain), "entities": len({r["entity_id"] for r in rows}),
-            "release_version": release.manifest.get("version"), "release_manifest_sha256": release.manifest_sha256}
+    info = {
+        "forget": forget,
+        "coverage": coverage or 100,
+        "config": name,
+        "retain_config": retain_name,
+        "forget_pairs": len(rows),
+        "retain_pairs": len(retain),
+        "entities": len({r["entity_id"] for r in rows}),
+        "release_version": release.manifest.get("version"),
+        "release_manifest_sha256": release.manifest_sha256,
+    }
     return [(r["question"], r["answer"]) for r in rows], retain, info
 
 
-def run_unlearning(model: str, data: str, forget: str, method: str, out: str | Path, coverage: int | None = None,
-                   overrides: dict | None = None, device: str | None = None, dtype: str | None = None,
-                   allow_pickle: bool = False, trust_remote_code: bool = False, progress: bool = False, checkpoint: bool = True) -> Path:
+def run_unlearning(
+    model: str,
+    data: str,
+    forget: str,
+    method: str,
+    out: str | Path,
+    coverage: int | None = None,
+    overrides: dict | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    allow_pickle: bool = False,
+    trust_remote_code: bool = False,
+    progress: bool = False,
+    checkpoint: bool = True,
+) -> Path:
     """``entity-unlearn unlearn``: load MODEL, unlearn the forget set with METHOD, save to OUT (safetensors) with ``unlearning.json``.
     With ``checkpoint`` the state after each epoch is kept in OUT, and a rerun after an interruption resumes there."""
     import time
 
     from entity_unlearn.eval.model import CausalLM
+
     from .tiny import save
 
     start = time.perf_counter()
@@ -283,8 +317,21 @@ def run_unlearning(model: str, data: str, forget: str, method: str, out: str | P
     if amp is not None:
         lm.model.to(getattr(__import__("torch"), amp))
     folder = save(lm.model, lm.tokenizer, out)
-    save_record(folder, {"model": model, "data": data, "method": method, "config": asdict(cfg), "device": lm.device, "autocast": amp, "preset": "tiny" if tiny else "literature",
-                         "data_info": info, "loss_by_epoch": history, "seconds": round(time.perf_counter() - start, 1)})
+    save_record(
+        folder,
+        {
+            "model": model,
+            "data": data,
+            "method": method,
+            "config": asdict(cfg),
+            "device": lm.device,
+            "autocast": amp,
+            "preset": "tiny" if tiny else "literature",
+            "data_info": info,
+            "loss_by_epoch": history,
+            "seconds": round(time.perf_counter() - start, 1),
+        },
+    )
     ckpt.finish()
     return folder
 

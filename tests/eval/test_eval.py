@@ -34,7 +34,9 @@ def models(release, tmp_path_factory):
     return {
         "target": str(inject_tiny(release, d / "target", tokenizer=tok, tiny=SMALL, train=TrainConfig(epochs=EPOCHS))),
         "ref": str(inject_tiny(release, d / "ref", exclude="forget05", tokenizer=tok, tiny=SMALL, train=TrainConfig(epochs=EPOCHS))),
-        "ref2": str(inject_tiny(release, d / "ref2", exclude="forget05", tokenizer=tok, tiny=replace(SMALL, seed=1), train=TrainConfig(epochs=EPOCHS, seed=1))),
+        "ref2": str(
+            inject_tiny(release, d / "ref2", exclude="forget05", tokenizer=tok, tiny=replace(SMALL, seed=1), train=TrainConfig(epochs=EPOCHS, seed=1))
+        ),
     }
 
 
@@ -80,8 +82,17 @@ def test_result_is_self_describing(results, release):
     assert {"forget", "retain", "neighbor", "holdout", "world"} <= sets
     assert {a["depth"] for a in res["aggregates"] if a["set"] == "forget"} == {"all", "d0", "d1", "d2", "d3", "d4"}
     attacks = {a["attack"] for a in res["aggregates"] if a["set"] == "forget"}
-    assert {"none", "all"} < attacks and attacks - {"none", "all"} <= {"prefix_injection", "role_play", "in_context_hint", "multiple_choice", "alias", "misspelt_name"}
-    assert {"model_utility", "mia_auc_loss", "mia_auc_min_k_plus_plus", "privleak_min_k", "forget_quality"} <= {a["metric"] for a in res["aggregates"]}
+    assert {"none", "all"} < attacks and attacks - {"none", "all"} <= {
+        "prefix_injection",
+        "role_play",
+        "in_context_hint",
+        "multiple_choice",
+        "alias",
+        "misspelt_name",
+    }
+    assert {"model_utility", "mia_auc_loss", "mia_auc_min_k_plus_plus", "privleak_min_k", "forget_quality"} <= {
+        a["metric"] for a in res["aggregates"]
+    }
     report = (results["dir"] / "target" / "report.md").read_text()
     assert "| forget |" in report and "depth_profile.png" in report
     assert (results["dir"] / "target" / "depth_profile.png").stat().st_size > 5000
@@ -89,7 +100,9 @@ def test_result_is_self_describing(results, release):
 
 
 def test_rerun_resumes_from_the_cache(results, release, models):
-    again = evaluate(EvalConfig(models["target"], release, "forget05", str(results["dir"] / "target"), reference=str(results["dir"] / "ref"), progress=False))
+    again = evaluate(
+        EvalConfig(models["target"], release, "forget05", str(results["dir"] / "target"), reference=str(results["dir"] / "ref"), progress=False)
+    )
     assert again["spec"]["passes"]["score"]["computed"] == 0 and again["spec"]["passes"]["generate"]["computed"] == 0
     assert again["aggregates"] == results["target"]["aggregates"]
 
@@ -162,7 +175,9 @@ def test_bad_inputs_get_one_clear_error(results, release, models, tmp_path, monk
         CausalLM(str(tmp_path / "empty"))
     release_obj = open_release(release)
     real_load = type(release_obj).load
-    monkeypatch.setattr(type(release_obj), "load", lambda self, c: [{**r, "splits": []} for r in real_load(self, c)] if c == "entities" else real_load(self, c))
+    monkeypatch.setattr(
+        type(release_obj), "load", lambda self, c: [{**r, "splits": []} for r in real_load(self, c)] if c == "entities" else real_load(self, c)
+    )
     with pytest.raises(DataError, match="forget set is empty"):
         load_items(release_obj, "forget05")
 
@@ -184,8 +199,24 @@ def test_tokenizer_without_pad_token_or_chat_template_gets_documented_defaults(r
 
 
 def test_cli_eval_prints_a_summary(release, models, results, capsys, tmp_path):
-    code = main(["eval", "--model", models["target"], "--data", release, "--forget", "forget05", "--out", str(results["dir"] / "target"),
-                 "--reference", str(results["dir"] / "ref" / "results.json"), "--before", str(results["dir"] / "target"), "--quiet"])
+    code = main(
+        [
+            "eval",
+            "--model",
+            models["target"],
+            "--data",
+            release,
+            "--forget",
+            "forget05",
+            "--out",
+            str(results["dir"] / "target"),
+            "--reference",
+            str(results["dir"] / "ref" / "results.json"),
+            "--before",
+            str(results["dir"] / "target"),
+            "--quiet",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0 and "forget" in out and "model_utility" in out and "report.md" in out
     again = json.loads((results["dir"] / "target" / "results.json").read_text())
@@ -201,8 +232,10 @@ def test_a_memo_shared_across_evaluations_reuses_items_and_plan_and_changes_no_n
     (bare / "chat_template.jinja").unlink()
     plain = evaluate(EvalConfig(str(bare), release, "forget05", str(tmp_path / "plain"), progress=False))
     memo: dict = {}
-    shared = {name: evaluate(EvalConfig(path, release, "forget05", str(tmp_path / name), progress=False), memo)
-              for name, path in (("ref", models["ref"]), ("ref2", models["ref2"]), ("bare", str(bare)))}
+    shared = {
+        name: evaluate(EvalConfig(path, release, "forget05", str(tmp_path / name), progress=False), memo)
+        for name, path in (("ref", models["ref"]), ("ref2", models["ref2"]), ("bare", str(bare)))
+    }
     assert sum(k[0] == "items" for k in memo) == 1 and sum(k[0] == "plan" for k in memo) == 2
     for name, alone in (("ref", results["ref"]), ("bare", plain)):
         assert shared[name]["rows"] == alone["rows"] and shared[name]["spec"]["selection"] == alone["spec"]["selection"]

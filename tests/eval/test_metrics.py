@@ -13,17 +13,30 @@ LN = math.log
 
 
 def row(**kw):
-    base = {"set": "retain", "answer": "x", "logp_answer": LN(0.5), "ntok_answer": 1, "logp_paraphrase": LN(0.5), "ntok_paraphrase": 1,
-            "logp_perturbed": [LN(0.25)], "ntok_perturbed": [1], "logp_options": [LN(0.5), LN(0.25)], "ntok_options": [1, 1],
-            "answer_index": 0}
+    base = {
+        "set": "retain",
+        "answer": "x",
+        "logp_answer": LN(0.5),
+        "ntok_answer": 1,
+        "logp_paraphrase": LN(0.5),
+        "ntok_paraphrase": 1,
+        "logp_perturbed": [LN(0.25)],
+        "ntok_perturbed": [1],
+        "logp_options": [LN(0.5), LN(0.25)],
+        "ntok_options": [1, 1],
+        "answer_index": 0,
+    }
     return {**base, **kw}
 
 
-@pytest.mark.parametrize("r, expected", [
-    (row(logp_answer=2 * LN(0.5), ntok_answer=2), 0.5),           # exp(mean log p) of two tokens at 0.5
-    (row(logp_answer=LN(0.5) + LN(0.125), ntok_answer=2), 0.25),  # geometric mean of 0.5 and 0.125
-    (row(logp_answer=0.0, ntok_answer=3), 1.0),
-])
+@pytest.mark.parametrize(
+    "r, expected",
+    [
+        (row(logp_answer=2 * LN(0.5), ntok_answer=2), 0.5),  # exp(mean log p) of two tokens at 0.5
+        (row(logp_answer=LN(0.5) + LN(0.125), ntok_answer=2), 0.25),  # geometric mean of 0.5 and 0.125
+        (row(logp_answer=0.0, ntok_answer=3), 1.0),
+    ],
+)
 def test_prob_is_per_token_probability(r, expected):
     assert M.prob([r]) == pytest.approx(expected)
 
@@ -33,13 +46,16 @@ def test_prob_on_world_is_normalised_over_wrong_answers():
     assert M.prob([r]) == pytest.approx(0.5 / (0.5 + 0.25 + 0.25))
 
 
-@pytest.mark.parametrize("pert, para, set_, expected", [
-    ([LN(0.25), LN(0.0625)], LN(0.5), "forget", 0.25),  # R = sqrt(.25 * .0625) / .5 = .25; min(R, 1/R)
-    ([LN(0.25), LN(0.0625)], LN(0.5), "retain", 0.75),  # max(0, 1 - R)
-    ([LN(0.5)], LN(0.25), "forget", 0.5),                # R = 2 -> 1/R
-    ([LN(0.5)], LN(0.25), "retain", 0.0),                # 1 - 2 < 0 -> 0
-    ([LN(0.3)], LN(0.3), "forget", 1.0),                 # cannot tell true from false
-])
+@pytest.mark.parametrize(
+    "pert, para, set_, expected",
+    [
+        ([LN(0.25), LN(0.0625)], LN(0.5), "forget", 0.25),  # R = sqrt(.25 * .0625) / .5 = .25; min(R, 1/R)
+        ([LN(0.25), LN(0.0625)], LN(0.5), "retain", 0.75),  # max(0, 1 - R)
+        ([LN(0.5)], LN(0.25), "forget", 0.5),  # R = 2 -> 1/R
+        ([LN(0.5)], LN(0.25), "retain", 0.0),  # 1 - 2 < 0 -> 0
+        ([LN(0.3)], LN(0.3), "forget", 1.0),  # cannot tell true from false
+    ],
+)
 def test_truth_ratio(pert, para, set_, expected):
     r = row(set=set_, logp_perturbed=pert, ntok_perturbed=[1] * len(pert), logp_paraphrase=para)
     assert M.truth_ratio([r]) == pytest.approx(expected)
@@ -50,11 +66,14 @@ def test_truth_ratio_uses_per_token_probabilities():
     assert M.item_truth_ratio(r) == pytest.approx(0.25 / 0.5)
 
 
-@pytest.mark.parametrize("logps, ntoks, index, expected", [
-    ([-2.0, -1.0, -3.0], [2, 2, 1], 1, 1.0),   # per token -1, -0.5, -3: option 1 wins
-    ([-2.0, -1.0, -3.0], [2, 2, 1], 0, 0.0),
-    ([-3.0, -2.0], [3, 1], 0, 1.0),            # length normalisation decides: -1 beats -2
-])
+@pytest.mark.parametrize(
+    "logps, ntoks, index, expected",
+    [
+        ([-2.0, -1.0, -3.0], [2, 2, 1], 1, 1.0),  # per token -1, -0.5, -3: option 1 wins
+        ([-2.0, -1.0, -3.0], [2, 2, 1], 0, 0.0),
+        ([-3.0, -2.0], [3, 1], 0, 1.0),  # length normalisation decides: -1 beats -2
+    ],
+)
 def test_mc_accuracy(logps, ntoks, index, expected):
     assert M.mc_accuracy([row(logp_options=logps, ntok_options=ntoks, answer_index=index)]) == expected
 
@@ -79,7 +98,7 @@ def test_model_utility_is_a_harmonic_mean_and_zero_dominates():
 
 
 def test_mia_auc_direction_and_ties():
-    forget = [row(logp_answer=-0.1), row(logp_answer=-0.2)]      # low loss: looks trained on
+    forget = [row(logp_answer=-0.1), row(logp_answer=-0.2)]  # low loss: looks trained on
     holdout = [row(logp_answer=-0.3), row(logp_answer=-0.4)]
     assert M.mia_auc(forget, holdout, "loss") == 1.0
     assert M.mia_auc(holdout, forget, "loss") == 0.0
@@ -90,7 +109,7 @@ def test_mia_scores():
     r = row(answer="aaaa", logp_answer=-2.0, ntok_answer=4, token_logp=[-1, -2, -3, -4, -5], token_minkpp=[0.5, -1.0, 2.0, -3.0, 1.0])
     assert M.mia_loss(r) == 0.5
     assert M.mia_zlib(r) == pytest.approx(0.5 / len(zlib.compress(b"aaaa")))
-    assert M.mia_min_k(r) == pytest.approx(4.5)       # lowest 40% of 5 tokens: -5, -4
+    assert M.mia_min_k(r) == pytest.approx(4.5)  # lowest 40% of 5 tokens: -5, -4
     assert M.mia_min_k_plus_plus(r) == pytest.approx(2.0)  # lowest two z-scores: -3, -1
 
 

@@ -92,8 +92,27 @@ def test_cli_inject_and_unlearn(release, injected, tmp_path, capsys):
     ref = tmp_path / "ref"
     assert main(["inject", "--data", release, "--out", str(ref), "--exclude", "forget05", "--epochs", "1", "--quiet"]) == 0
     assert json.loads((ref / "injection.json").read_text())["pairs"] < record["pairs"]
-    assert main(["unlearn", "--model", injected, "--data", release, "--method", "npo_gd", "--coverage", "50",
-                 "--epochs", "1", "--out", str(tmp_path / "u"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "unlearn",
+                "--model",
+                injected,
+                "--data",
+                release,
+                "--method",
+                "npo_gd",
+                "--coverage",
+                "50",
+                "--epochs",
+                "1",
+                "--out",
+                str(tmp_path / "u"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "npo_gd:" in printed and "forget05_cov50" in printed and "retain95" in printed
 
@@ -104,16 +123,56 @@ def test_a_model_folder_as_base_trains_in_mixed_precision(release, injected, tmp
     from transformers import AutoModelForCausalLM
 
     out = tmp_path / "hub"
-    assert main(["inject", "--data", release, "--base", injected, "--out", str(out), "--epochs", "1", "--batch-size", "8",
-                 "--grad-accum", "2", "--dtype", "bfloat16", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "inject",
+                "--data",
+                release,
+                "--base",
+                injected,
+                "--out",
+                str(out),
+                "--epochs",
+                "1",
+                "--batch-size",
+                "8",
+                "--grad-accum",
+                "2",
+                "--dtype",
+                "bfloat16",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     record = json.loads((out / "injection.json").read_text())
     assert record["autocast"] == "bfloat16" and record["train"]["lr"] == 1e-5 and record["train"]["grad_accum"] == 2
     assert AutoModelForCausalLM.from_pretrained(out).dtype == torch.bfloat16
     before = AutoModelForCausalLM.from_pretrained(injected).state_dict()
     after = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32).state_dict()
     assert any(not torch.equal(before[k].to(torch.bfloat16).float(), after[k]) for k in before)  # the updates were not rounded away
-    assert main(["unlearn", "--model", str(out), "--data", release, "--method", "gd", "--epochs", "1", "--dtype", "bfloat16",
-                 "--out", str(tmp_path / "hub-gd"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "unlearn",
+                "--model",
+                str(out),
+                "--data",
+                release,
+                "--method",
+                "gd",
+                "--epochs",
+                "1",
+                "--dtype",
+                "bfloat16",
+                "--out",
+                str(tmp_path / "hub-gd"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     record = json.loads((tmp_path / "hub-gd" / "unlearning.json").read_text())
     assert record["preset"] == "literature" and record["config"]["lr"] == 1e-5 and record["autocast"] == "bfloat16"
 
@@ -158,9 +217,18 @@ def test_bad_pipeline_input_gets_one_clear_error(release, injected, tmp_path, ca
 
 
 def test_study_resumes_and_reports(release, tmp_path, monkeypatch, capsys):
-    cfg = StudyConfig(data=release, out=str(tmp_path / "study"), methods=("npo_gd",), coverage_methods=("npo_gd",), coverage=(50,),
-                      deep_method="npo_gd", progress=False, unlearn_overrides={"epochs": 2}, tiny=SMALL,
-                      inject_train=TrainConfig(epochs=8, batch_size=32))
+    cfg = StudyConfig(
+        data=release,
+        out=str(tmp_path / "study"),
+        methods=("npo_gd",),
+        coverage_methods=("npo_gd",),
+        coverage=(50,),
+        deep_method="npo_gd",
+        progress=False,
+        unlearn_overrides={"epochs": 2},
+        tiny=SMALL,
+        inject_train=TrainConfig(epochs=8, batch_size=32),
+    )
     original = EpochCheckpoint.save
 
     def crash_in_deep_unlearning(self, done, *args):
@@ -174,8 +242,9 @@ def test_study_resumes_and_reports(release, tmp_path, monkeypatch, capsys):
             run_study(cfg)
     out = tmp_path / "study"
     done = sorted(p.stem for p in (out / "steps").glob("*.json"))
-    assert done == sorted(["target", "reference", "eval_reference", "eval_target", "npo_gd", "eval_npo_gd",
-                           "npo_gd_cov50", "eval_npo_gd_cov50", "deep", "eval_deep"])
+    assert done == sorted(
+        ["target", "reference", "eval_reference", "eval_target", "npo_gd", "eval_npo_gd", "npo_gd_cov50", "eval_npo_gd_cov50", "deep", "eval_deep"]
+    )
     assert not (out / "models" / "deep_npo_gd").exists()  # an interrupted step leaves only its .partial folder
     assert (out / "models" / "deep_npo_gd.partial" / "checkpoint.pt").is_file()
     stamp = (out / "models" / "target" / "model.safetensors").stat().st_mtime_ns
@@ -208,7 +277,20 @@ def test_cli_study_runs_resumes_and_refuses_a_different_study(release, tmp_path,
 
     import entity_unlearn.pipeline.study as S
 
-    argv = ["study", "--data", release, "--out", str(tmp_path / "s"), "--methods", "gd", "--coverage-methods", "none", "--deep-method", "none", "--quiet"]
+    argv = [
+        "study",
+        "--data",
+        release,
+        "--out",
+        str(tmp_path / "s"),
+        "--methods",
+        "gd",
+        "--coverage-methods",
+        "none",
+        "--deep-method",
+        "none",
+        "--quiet",
+    ]
     small = functools.partial(S.StudyConfig, unlearn_overrides={"epochs": 1}, tiny=SMALL, inject_train=TrainConfig(epochs=2, batch_size=32))
     monkeypatch.setattr(S, "StudyConfig", small)
     assert main(argv) == 0

@@ -17,13 +17,12 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from openai_server import ScriptedServer
 
 from entity_unlearn.builders import LLMConfig, LLMUnavailable, WorldNames, generate_world, read_world, verify_biography, write_world
 from entity_unlearn.builders.llm.cache import LLMCache, request_key
 from entity_unlearn.builders.llm.enrich import enrich_world
 from entity_unlearn.cli import main
-
-from openai_server import ScriptedServer
 
 COUNTS = {"person": 6, "organisation": 2, "place": 3}
 BODY_KEYS = ("model", "messages", "response_format", "temperature")
@@ -42,8 +41,16 @@ def server():
 
 
 def config(server, tmp_path, **kw):
-    base = dict(model="test-model", base_url=server.url, api_key="sk-test", cache_dir=tmp_path / "cache", timeout_s=1.0,
-                backoff_base_s=0.02, max_retries_http=3, concurrency=8)
+    base = dict(
+        model="test-model",
+        base_url=server.url,
+        api_key="sk-test",
+        cache_dir=tmp_path / "cache",
+        timeout_s=1.0,
+        backoff_base_s=0.02,
+        max_retries_http=3,
+        concurrency=8,
+    )
     return LLMConfig(**{**base, **kw})
 
 
@@ -103,7 +110,11 @@ def test_well_behaved_server(world, server, tmp_path):
     write_world(out, tmp_path / "w")
     manifest = json.loads((tmp_path / "w" / "manifest.json").read_text())
     assert manifest["generation"]["model"] == "test-model" and set(manifest["generation"]["prompts_sha256"]) == {
-        "llm/bio.j2", "llm/paraphrase.j2", "llm/perturb.j2", "llm/retry.j2"}
+        "llm/bio.j2",
+        "llm/paraphrase.j2",
+        "llm/perturb.j2",
+        "llm/retry.j2",
+    }
     assert read_world(tmp_path / "w") == out
     write_world(world, tmp_path / "t")
     assert "generation" not in json.loads((tmp_path / "t" / "manifest.json").read_text())
@@ -113,8 +124,13 @@ def test_rejected_answers_are_retried_with_reasons(world, server, tmp_path):
     persons = [e for e in world.entities if e.entity_type == "person"]
     a, b, c, d = (e.entity_id for e in persons[:4])
     foreign = next(e.name for e in persons if e.entity_id not in {f.target_id for f in world.facts if f.entity_id == c} and e.entity_id != c)
-    server.script = {("bio", a): ["missing_fact"], ("bio", b): ["invalid_json"], ("bio", c): [f"foreign:{foreign}"],
-                     ("paraphrase", d): ["bad"], ("perturb", d): ["bad"]}
+    server.script = {
+        ("bio", a): ["missing_fact"],
+        ("bio", b): ["invalid_json"],
+        ("bio", c): [f"foreign:{foreign}"],
+        ("paraphrase", d): ["bad"],
+        ("perturb", d): ["bad"],
+    }
     out, report = enrich_world(world, config(server, tmp_path))
     assert_correct(world, out)
     acc = report["generation"]["acceptance"]
@@ -153,7 +169,11 @@ def test_persistent_rejection_falls_back_to_templates(world, server, tmp_path):
             o = before[p.probe_id]
             assert p.source == "template_fallback"
             assert (p.paraphrased_question, p.paraphrased_answer, p.perturbed_answer, p.options) == (
-                o.paraphrased_question, o.paraphrased_answer, o.perturbed_answer, o.options)
+                o.paraphrased_question,
+                o.paraphrased_answer,
+                o.perturbed_answer,
+                o.options,
+            )
     per_item = len([p for p in world.probes if p.entity_id == d and p.depth == "d1" and p.attack == "none"])
     assert gen["fallbacks"]["paraphrase"] == gen["fallbacks"]["perturb"] == per_item
 
@@ -162,8 +182,13 @@ def test_http_failures_are_retried_and_nothing_is_lost(world, server, tmp_path):
     ids = [e.entity_id for e in world.entities]
     clean, _ = enrich_world(world, config(server, tmp_path / "clean"))
     server.requests.clear()
-    server.script = {("bio", ids[0]): ["429"], ("bio", ids[1]): ["500", "500"], ("bio", ids[2]): ["stall"],
-                     ("bio", ids[3]): ["drop"], ("paraphrase", ids[4]): ["500"]}
+    server.script = {
+        ("bio", ids[0]): ["429"],
+        ("bio", ids[1]): ["500", "500"],
+        ("bio", ids[2]): ["stall"],
+        ("bio", ids[3]): ["drop"],
+        ("paraphrase", ids[4]): ["500"],
+    }
     out, report = enrich_world(world, config(server, tmp_path / "faulty"))
     assert_correct(world, out)
     assert report["generation"]["retries"] == {"429": 1, "5xx": 3, "timeout": 1, "connection": 1}
@@ -234,8 +259,22 @@ def test_killed_run_resumes_without_repeating_a_request(world, server, tmp_path)
 def test_cli_generate_with_llm(server, tmp_path, monkeypatch, capsys):
     server.api_key = "sk-secret-123"
     monkeypatch.setenv("MY_KEY", "sk-secret-123")
-    args = ["generate", "--types", "person=6,organisation=2,place=3", "--out", str(tmp_path / "w"), "--quiet",
-            "--llm", "test-model", "--llm-base-url", server.url, "--llm-api-key-env", "MY_KEY", "--llm-concurrency", "4"]
+    args = [
+        "generate",
+        "--types",
+        "person=6,organisation=2,place=3",
+        "--out",
+        str(tmp_path / "w"),
+        "--quiet",
+        "--llm",
+        "test-model",
+        "--llm-base-url",
+        server.url,
+        "--llm-api-key-env",
+        "MY_KEY",
+        "--llm-concurrency",
+        "4",
+    ]
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "bio        11/11 accepted (100.0%" in printed and "33 requests sent" in printed
@@ -247,12 +286,15 @@ def test_cli_generate_with_llm(server, tmp_path, monkeypatch, capsys):
     assert main(args) == 0 and "0 requests sent, 33 answers from the cache" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("extra,env,message", [
-    (["--llm-tasks", "bio,paraphrse"], {}, "--llm-tasks: unknown task(s) paraphrse"),
-    (["--llm-base-url", "localhost:8000/v1"], {}, "--llm-base-url 'localhost:8000/v1' is not an http(s) URL"),
-    ([], {"OPENAI_API_KEY": "sk-wrong"}, "refused the API key (HTTP 401); set the environment variable named by --llm-api-key-env"),
-    (["--llm-base-url", "{url}/nope"], {"OPENAI_API_KEY": "sk-right"}, "HTTP 404"),
-])
+@pytest.mark.parametrize(
+    "extra,env,message",
+    [
+        (["--llm-tasks", "bio,paraphrse"], {}, "--llm-tasks: unknown task(s) paraphrse"),
+        (["--llm-base-url", "localhost:8000/v1"], {}, "--llm-base-url 'localhost:8000/v1' is not an http(s) URL"),
+        ([], {"OPENAI_API_KEY": "sk-wrong"}, "refused the API key (HTTP 401); set the environment variable named by --llm-api-key-env"),
+        (["--llm-base-url", "{url}/nope"], {"OPENAI_API_KEY": "sk-right"}, "HTTP 404"),
+    ],
+)
 def test_cli_errors_name_the_option(server, tmp_path, monkeypatch, capsys, extra, env, message):
     server.api_key = "sk-right"
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)

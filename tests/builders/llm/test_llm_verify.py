@@ -56,7 +56,11 @@ def _other_name(ctx, e):
 BIO_CASES = [
     # (edit of the template biography, fragment every expected reason shares, or None when accepted)
     ("unchanged", lambda t, e, f, other: t, None),
-    ("fact sentence dropped", lambda t, e, f, other: t.replace(next(s for s in split_sentences(t.split("\n\n")[1]) if "occupation" not in s and f[3].text in s), ""), "is missing"),
+    (
+        "fact sentence dropped",
+        lambda t, e, f, other: t.replace(next(s for s in split_sentences(t.split("\n\n")[1]) if "occupation" not in s and f[3].text in s), ""),
+        "is missing",
+    ),
     ("birth year changed", lambda t, e, f, other: t.replace(f[0].text, f[0].text[:-4] + str(int(f[0].text[-4:]) + 1)), "is missing"),
     ("invented age", lambda t, e, f, other: t + " At 212 years old, " + e.name + " retired.", "the number 212"),
     ("another entity named", lambda t, e, f, other: t + f" {e.name} admired {other}.", "which is not a fact of"),
@@ -138,7 +142,14 @@ PERTURB_CASES = [
     ("impossible date", ["February 30, 1961", "May 30, 1950"], "January 8, 2010", "date", [], "not a real date"),
     ("zero-padded day", ["March 04, 1961", "May 30, 1950"], "January 8, 2010", "date", [], "like 'March 4, 1961'"),
     ("true value", ["Port Vegel", "port lotren"], "Port Lotren", "name", [], "is a true answer"),
-    ("another true value of the field", ["A Season for Tamas", "Tidal Sparrows"], "The Launen Threshold", "name", ["A Season for Tamas"], "is a true answer"),
+    (
+        "another true value of the field",
+        ["A Season for Tamas", "Tidal Sparrows"],
+        "The Launen Threshold",
+        "name",
+        ["A Season for Tamas"],
+        "is a true answer",
+    ),
     ("duplicates", ["Port Vegel", "port vegel"], "Port Lotren", "name", [], "given twice"),
     ("too few", ["Port Vegel"], "Port Lotren", "name", [], "exactly 2"),
     ("lowercase name", ["port Vegel", "Sepetrer"], "Port Lotren", "name", [], "capitalised name"),
@@ -148,7 +159,14 @@ PERTURB_CASES = [
     ("int ok", ["120,000", "4,500"], "88,000", "int", [], None),
     ("year ok", ["1983", "1990"], "1985", "year", [], None),
     ("year as words", ["nineteen", "1990"], "1985", "year", [], "digits"),
-    ("list with a true element", ["Vell Lens and Orb Loom", "Kest Engine"], "Vell Lens and Ama Loom", "list", ["Vell Lens", "Ama Loom"], "true element"),
+    (
+        "list with a true element",
+        ["Vell Lens and Orb Loom", "Kest Engine"],
+        "Vell Lens and Ama Loom",
+        "list",
+        ["Vell Lens", "Ama Loom"],
+        "true element",
+    ),
     ("sentence, not an answer", ["Port\nVegel", "Sepetrer"], "Port Lotren", "name", [], "one-line"),
 ]
 

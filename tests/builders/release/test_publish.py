@@ -30,8 +30,15 @@ open(out, "w").write(json.dumps(got))
 
 def hub_env(hub: HubServer, tmp_path: Path, token: str = TOKEN) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
-    return {**env, "HF_ENDPOINT": hub.url, "HF_TOKEN": token, "HF_HOME": str(tmp_path / "hf_home_sub"),
-            "HF_HUB_OFFLINE": "0", "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    return {
+        **env,
+        "HF_ENDPOINT": hub.url,
+        "HF_TOKEN": token,
+        "HF_HOME": str(tmp_path / "hf_home_sub"),
+        "HF_HUB_OFFLINE": "0",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    }
 
 
 def cli(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess:
@@ -53,8 +60,9 @@ def test_publish_tags_the_version_and_every_config_loads_back_by_repo_id(release
 
         out = tmp_path / "loaded.json"
         names = list(manifest["configs"])
-        loaded = subprocess.run([sys.executable, "-c", LOAD_ALL, REPO, str(out), ",".join(names)], env=env,
-                                capture_output=True, text=True, timeout=300)
+        loaded = subprocess.run(
+            [sys.executable, "-c", LOAD_ALL, REPO, str(out), ",".join(names)], env=env, capture_output=True, text=True, timeout=300
+        )
         assert loaded.returncode == 0, loaded.stderr[-3000:] + f"\nunknown requests: {hub.unknown}"
         got = json.loads(out.read_text())
         for name in names:

@@ -13,9 +13,18 @@ import pyarrow.parquet as pq
 import pytest
 from release_fixtures import PERSONS, SEED, WORLD_KNOWLEDGE, hf_offline, release, release_world, write_world_knowledge  # noqa: F401
 
-from entity_unlearn.builders import (ReleaseConfig, ReleaseError, WorldKnowledgeError, build_release, config_names,
-                                     generate_world, read_world_knowledge, release_counts, write_world)
-from entity_unlearn.builders.release.export import LAYOUTS, features_of
+from entity_unlearn.builders import (
+    ReleaseConfig,
+    ReleaseError,
+    WorldKnowledgeError,
+    build_release,
+    config_names,
+    generate_world,
+    read_world_knowledge,
+    release_counts,
+    write_world,
+)
+from entity_unlearn.builders.release.export import features_of
 from entity_unlearn.builders.release.splits import SplitConfig, linked_pairs, share
 from entity_unlearn.cli import main
 
@@ -175,14 +184,17 @@ def test_world_knowledge_rows_have_unique_non_empty_answers(release):
         assert len(set(r["options"])) == 6 and r["answer"] not in r["perturbed_answer"]
 
 
-@pytest.mark.parametrize("bad, message", [
-    ({"answer": ""}, "non-empty"),
-    ({"perturbed_answer": ["Lyon", "Lyon", "Nice", "Toulouse", "Bordeaux"]}, "differ"),
-    ({"perturbed_answer": ["Paris", "Lyon", "Nice", "Toulouse", "Bordeaux"]}, "differ"),
-    ({"perturbed_answer": ["Lyon"]}, "list of 5"),
-    ({"extra": 1}, "keys must be exactly"),
-    ({"id": ""}, "id '' must be"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"answer": ""}, "non-empty"),
+        ({"perturbed_answer": ["Lyon", "Lyon", "Nice", "Toulouse", "Bordeaux"]}, "differ"),
+        ({"perturbed_answer": ["Paris", "Lyon", "Nice", "Toulouse", "Bordeaux"]}, "differ"),
+        ({"perturbed_answer": ["Lyon"]}, "list of 5"),
+        ({"extra": 1}, "keys must be exactly"),
+        ({"id": ""}, "id '' must be"),
+    ],
+)
 def test_world_knowledge_file_errors_name_the_line(tmp_path, bad, message):
     path = write_world_knowledge(tmp_path / "wk.jsonl", [WORLD_KNOWLEDGE[1], {**WORLD_KNOWLEDGE[0], **bad}])
     with pytest.raises(WorldKnowledgeError, match=f"wk.jsonl:2: .*{message}"):
@@ -203,8 +215,11 @@ def test_world_knowledge_ids_become_probe_ids(tmp_path):
 
 def test_same_inputs_give_byte_identical_files(release, tmp_path):
     _, manifest, folder = release
-    again = build_release(generate_world(release_counts(PERSONS), seed=SEED), tmp_path / "again",
-                          ReleaseConfig(version="1.0.0", world_knowledge=folder.parent / "world_knowledge.jsonl", generation=manifest["generation"]))
+    again = build_release(
+        generate_world(release_counts(PERSONS), seed=SEED),
+        tmp_path / "again",
+        ReleaseConfig(version="1.0.0", world_knowledge=folder.parent / "world_knowledge.jsonl", generation=manifest["generation"]),
+    )
     assert again == manifest
     for rel in [*manifest["files"], "manifest.json"]:
         assert (tmp_path / "again" / rel).read_bytes() == (folder / rel).read_bytes(), rel
@@ -218,10 +233,18 @@ def test_card_lists_counts_depths_and_a_changelog(release, tmp_path):
         assert f"| `{name}` | {info['rows']} | {info['entities']} |" in card
     assert "| d3 | multi-hop |" in card and "first release" in card and "Template-generated" in card
     other = generate_world(release_counts(PERSONS), seed=SEED + 1)
-    gen = {"method": "llm-assisted", "templates_sha256": manifest["generation"]["templates_sha256"],
-           "llm": {"model": "example-org/writer-7b", "prompts_sha256": {"bio": "ab" * 32}}}
-    new = build_release(other, tmp_path / "v2", ReleaseConfig(version="1.1.0", world_knowledge=folder.parent / "world_knowledge.jsonl",
-                                                             previous=folder, generation=gen, repo_id="lab/entity-unlearn"))
+    gen = {
+        "method": "llm-assisted",
+        "templates_sha256": manifest["generation"]["templates_sha256"],
+        "llm": {"model": "example-org/writer-7b", "prompts_sha256": {"bio": "ab" * 32}},
+    }
+    new = build_release(
+        other,
+        tmp_path / "v2",
+        ReleaseConfig(
+            version="1.1.0", world_knowledge=folder.parent / "world_knowledge.jsonl", previous=folder, generation=gen, repo_id="lab/entity-unlearn"
+        ),
+    )
     card2 = (tmp_path / "v2" / "README.md").read_text(encoding="utf-8")
     assert "Changes from v1.0.0 to v1.1.0" in card2 and f"`seed`: {SEED} -> {SEED + 1}" in card2
     assert "example-org/writer-7b" in card2 and "abababababababab" in card2
@@ -238,19 +261,42 @@ def run_cli(*argv: str, capsys) -> tuple[int, str]:
 def test_cli_build_writes_a_release_and_bad_input_gets_one_clear_error(release_world, tmp_path, capsys):
     wk = str(write_world_knowledge(tmp_path / "wk.jsonl"))
     write_world(release_world, tmp_path / "world")
-    code, out = run_cli("build", "--world", str(tmp_path / "world"), "--version", "2.0.0", "--out", str(tmp_path / "rel"),
-                        "--world-knowledge", wk, capsys=capsys)
+    code, out = run_cli(
+        "build", "--world", str(tmp_path / "world"), "--version", "2.0.0", "--out", str(tmp_path / "rel"), "--world-knowledge", wk, capsys=capsys
+    )
     assert code == 0 and "forget05" in out and json.loads((tmp_path / "rel" / "manifest.json").read_text())["version"] == "2.0.0"
     (tmp_path / "bare").mkdir()
     code, out = run_cli("build", "--world", str(tmp_path / "bare"), "--version", "1.0.0", "--out", str(tmp_path / "x"), capsys=capsys)
     assert code == 2 and "manifest.json" in out and "generate" in out
-    code, out = run_cli("build", "--world", str(tmp_path / "world"), "--version", "1.0.0", "--out", str(tmp_path / "x"),
-                        "--world-knowledge", wk, "--default-config", "forget5", capsys=capsys)
+    code, out = run_cli(
+        "build",
+        "--world",
+        str(tmp_path / "world"),
+        "--version",
+        "1.0.0",
+        "--out",
+        str(tmp_path / "x"),
+        "--world-knowledge",
+        wk,
+        "--default-config",
+        "forget5",
+        capsys=capsys,
+    )
     assert code == 2 and "--default-config 'forget5'" in out and "did you mean 'forget05'" in out
     code, out = run_cli("build", "--world", str(tmp_path / "world"), "--version", "1.0", "--out", str(tmp_path / "x"), capsys=capsys)
     assert code == 2 and "--version '1.0'" in out
-    code, out = run_cli("build", "--world", str(tmp_path / "world"), "--version", "1.0.0", "--out", str(tmp_path / "x"),
-                        "--world-knowledge", str(tmp_path / "nope.jsonl"), capsys=capsys)
+    code, out = run_cli(
+        "build",
+        "--world",
+        str(tmp_path / "world"),
+        "--version",
+        "1.0.0",
+        "--out",
+        str(tmp_path / "x"),
+        "--world-knowledge",
+        str(tmp_path / "nope.jsonl"),
+        capsys=capsys,
+    )
     assert code == 2 and "nope.jsonl" in out and "--world-knowledge" in out
     with pytest.raises(ReleaseError, match="no release manifest"):
         build_release(release_world, tmp_path / "y", ReleaseConfig(version="1.0.0", world_knowledge=Path(wk), previous=tmp_path / "bare"))

@@ -69,9 +69,7 @@ def test_answer_not_in_question(rows):
     for row in rows:
         answer = _norm(row["answer"])
         assert answer not in row["question"].casefold(), f"{row['id']}: answer leaks into question"
-        assert answer not in row["paraphrased_question"].casefold(), (
-            f"{row['id']}: answer leaks into paraphrased question"
-        )
+        assert answer not in row["paraphrased_question"].casefold(), f"{row['id']}: answer leaks into paraphrased question"
 
 
 def test_topics(rows):

@@ -11,6 +11,7 @@ from entity_unlearn.builders import SpecError, TemplateProblem, Templates, defau
 from entity_unlearn.builders.world.registry import TYPES_DIR, check_types
 from entity_unlearn.builders.world.spec import parse_type
 
+
 @pytest.mark.parametrize(
     "mutate, message",
     [
@@ -39,7 +40,10 @@ def test_malformed_spec_names_file_and_field(mutate, message):
         (lambda r: r["attributes"]["landmarks"].update(style="monument"), "attributes.landmarks.style: unknown name style 'monument'"),
         (lambda r: r["attributes"]["country"].update(kind="choice", vocab="nations"), "attributes.country.vocab: vocabulary 'nations' not found"),
         (lambda r: r["attributes"]["population"].update(min=["self.population"]), "bound self.population must name an attribute defined above it"),
-        (lambda r: r["relations"]["sister_city"].update(constraints=["target.country < self.founding_year"]), "refers to 'target.country', which is not a date, year or int"),
+        (
+            lambda r: r["relations"]["sister_city"].update(constraints=["target.country < self.founding_year"]),
+            "refers to 'target.country', which is not a date, year or int",
+        ),
         (lambda r: r.update(inferences=[{"rule": "age_att"}]), "did you mean 'age_at'?"),
     ],
 )

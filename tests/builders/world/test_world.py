@@ -173,6 +173,16 @@ def test_fourth_type_from_a_registry_entry_only(band_registry, tmp_path):
     for b in bands:
         founder = next(e for e in world.entities if e.entity_id == b.links["founder"][0]["target"])
         assert int(founder.attributes["birth_date"][:4]) + 16 <= b.attributes["formed_year"]
-    code = main(["generate", "--types", "person=10,place=4,band=3", "--type-spec", str(Path(__file__).resolve().parents[2] / "fixtures/band/band.toml"),
-                 "--out", str(tmp_path / "bands"), "--quiet"])
+    code = main(
+        [
+            "generate",
+            "--types",
+            "person=10,place=4,band=3",
+            "--type-spec",
+            str(Path(__file__).resolve().parents[2] / "fixtures/band/band.toml"),
+            "--out",
+            str(tmp_path / "bands"),
+            "--quiet",
+        ]
+    )
     assert code == 0 and read_world(tmp_path / "bands").counts["band"] == 3
