@@ -104,6 +104,12 @@ class Probe(_Record):
     ``options[answer_index] == short_answer``. ``source`` says what wrote the
     wording: ``template``, ``llm`` or ``template_fallback`` (an LLM output was
     rejected and the template's wording kept).
+
+    ``relation`` is the field the probe asks about, as its template blocks name it:
+    an attribute or relation of the entity's type (d0, d1, d2 paraphrase), the
+    given fields joined by ``_and_`` (reverse), ``<via>__<field>`` (hop) or
+    ``<rule>__<field>`` (inference). ``parent_id`` is the probe this one rewords:
+    the d1 probe of a d2 paraphrase or of an attacked variant; None otherwise.
     """
 
     probe_id: str
@@ -121,8 +127,10 @@ class Probe(_Record):
     options: tuple[str, ...]
     answer_index: int
     fact_ids: tuple[str, ...]
+    relation: str
     attack: str = "none"
     source: str = "template"
+    parent_id: str | None = None
 
 
 @dataclass(frozen=True)

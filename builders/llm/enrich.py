@@ -196,7 +196,7 @@ def enrich_world(
             if p.probe_id in direct:
                 new_probes.append(direct[p.probe_id])
             elif p.kind == "paraphrase":
-                d1 = direct[p.probe_id.replace("/d2/", "/d1/")]  # the n-th paraphrase of a field is its n-th direct probe
+                d1 = direct[p.parent_id]
                 new_probes.append(
                     dataclasses.replace(
                         p,
@@ -210,14 +210,14 @@ def enrich_world(
                         source=d1.source,
                     )
                 )
-            elif p.attack != "none" and p.probe_id.split("@")[0] in direct:
-                d1 = direct[p.probe_id.split("@")[0]]
+            elif p.attack != "none" and p.parent_id in direct:
+                d1 = direct[p.parent_id]
                 question = p.question
                 if p.attack == "multiple_choice" and d1.options != original[d1.probe_id].options:
                     question = templates.render(
                         "attacks.j2", "multiple_choice", question=d1.question, e=maker.view(eid), hint="", options=list(d1.options), letters=LETTERS
                     )
-                new_probes.append(dataclasses.replace(d1, probe_id=p.probe_id, question=question, attack=p.attack))
+                new_probes.append(dataclasses.replace(d1, probe_id=p.probe_id, question=question, attack=p.attack, parent_id=d1.probe_id))
             else:
                 new_probes.append(p)
     generation = _generation(config, templates, tasks, jobs, results)
@@ -250,8 +250,7 @@ def _direct(p: Probe, ctx: EntityContext, outcome: dict, maker: ProbeMaker, temp
         new["perturbed_answer"] = tuple(substitute(pq_pa[1], p.short_answer, w) for w in wrong)
     elif "options" in new:
         path, base = p.template_id.split("#")
-        relation = p.probe_id.split("/")[2]
-        attr = ctx.spec.attribute(relation)
+        attr = ctx.spec.attribute(p.relation)
         year = None if attr is not None and attr.kind == "names" else next(f.year for f in ctx.facts if f.fact_id == p.fact_ids[0])
         new["perturbed_answer"] = tuple(templates.render(path, f"{base}__pa", answer=w, e=maker.view(eid), year=year) for w in wrong)
     return dataclasses.replace(p, source="template_fallback" if failed else "llm", **new)

@@ -67,8 +67,7 @@ class EntityContext:
         return [f for f in self.facts if f.relation == relation]
 
     def answer_kind(self, probe: Probe) -> str:
-        relation = probe.probe_id.split("/")[2]
-        attr = self.spec.attribute(relation)
+        attr = self.spec.attribute(probe.relation)
         return _KINDS.get(attr.kind, "name") if attr is not None else "name"
 
     def entity_data(self) -> dict[str, Any]:
@@ -161,7 +160,7 @@ class PerturbTask(Task):
         return [p.probe_id for p in ctx.direct]
 
     def true_values(self, ctx: EntityContext, p: Probe) -> list[str]:
-        return [f.text for f in ctx.field_facts(p.probe_id.split("/")[2])] + [p.short_answer]
+        return [f.text for f in ctx.field_facts(p.relation)] + [p.short_answer]
 
     def variables(self, ctx):
         return {

@@ -129,6 +129,7 @@ class ProbeMaker:
         wrong: list[str],
         wrong_answer: Callable[[str], str],
         rng: random.Random,
+        relation: str,
     ) -> Probe:
         options = [short] + list(wrong)
         rng.shuffle(options)
@@ -148,6 +149,7 @@ class ProbeMaker:
             options=tuple(options),
             answer_index=options.index(short),
             fact_ids=fact_ids,
+            relation=relation,
         )
 
     def _qa(
@@ -185,6 +187,7 @@ class ProbeMaker:
             wrong,
             lambda w: r(path, f"{base}__pa", answer=w, **variables),
             rng,
+            base,
         )
 
     # -- depths ------------------------------------------------------------------------
@@ -202,7 +205,7 @@ class ProbeMaker:
             out.append(
                 dataclasses.replace(
                     p,
-                    probe_id=pid("d2", p.template_id.rsplit("#", 1)[1]),
+                    probe_id=pid("d2", p.relation),
                     depth="d2",
                     kind="paraphrase",
                     template_id=p.template_id + "__pq",
@@ -210,6 +213,7 @@ class ProbeMaker:
                     answer=p.paraphrased_answer,
                     paraphrased_question=p.question,
                     paraphrased_answer=p.answer,
+                    parent_id=p.probe_id,
                 )
             )
         out += self.reverse(e, spec, pid) + self.hops(e, spec, pid) + self.inferences(e, spec, pid)
@@ -269,7 +273,21 @@ class ProbeMaker:
                 a = s.text[at:]
                 out.append(
                     self._build(
-                        e, probe_id, "d0", "cloze", s.template_id, (fact.fact_id,), q, a, q, a, fact.text, wrong, lambda w, rest=rest: w + rest, rng
+                        e,
+                        probe_id,
+                        "d0",
+                        "cloze",
+                        s.template_id,
+                        (fact.fact_id,),
+                        q,
+                        a,
+                        q,
+                        a,
+                        fact.text,
+                        wrong,
+                        lambda w, rest=rest: w + rest,
+                        rng,
+                        fact.relation,
                     )
                 )
             previous.append(s.text)
@@ -447,7 +465,7 @@ class ProbeMaker:
             else:
                 hint = rng.choice([o for o in direct if o is not p]).answer if kind == "in_context_hint" else ""
                 question = self.templates.render("attacks.j2", kind, question=p.question, e=view, hint=hint, options=list(p.options), letters=LETTERS)
-            out.append(dataclasses.replace(p, probe_id=f"{p.probe_id}@{kind}", question=question, attack=kind))
+            out.append(dataclasses.replace(p, probe_id=f"{p.probe_id}@{kind}", question=question, attack=kind, parent_id=p.probe_id))
         return out
 
 

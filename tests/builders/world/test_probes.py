@@ -146,7 +146,7 @@ def test_attacks_keep_the_answer_and_change_the_question(small_world):
     for p in small_world.probes:
         if p.attack == "none":
             continue
-        base = plain[p.probe_id.split("@")[0]]
+        base = plain[p.parent_id]
         assert (p.answer, p.perturbed_answer, p.options, p.fact_ids) == (base.answer, base.perturbed_answer, base.options, base.fact_ids)
         assert p.question != base.question
         name = entities[p.entity_id].name
@@ -154,6 +154,22 @@ def test_attacks_keep_the_answer_and_change_the_question(small_world):
             assert name not in p.question
         if p.attack == "multiple_choice":
             assert all(o in p.question for o in p.options)
+
+
+def test_typed_relation_and_parent(small_world):
+    """``relation`` names the field a probe asks about and ``parent_id`` the probe it rewords: nothing is parsed from ids."""
+    probes = {p.probe_id: p for p in small_world.probes}
+    facts = {f.fact_id: f for f in small_world.facts}
+    for p in small_world.probes:
+        assert p.template_id.endswith(p.relation) or p.kind in ("cloze", "paraphrase"), p.probe_id
+        if p.kind in ("cloze", "direct", "paraphrase"):
+            assert {facts[f].relation for f in p.fact_ids} == {p.relation}, p.probe_id
+        if p.kind == "paraphrase" or p.attack != "none":
+            parent = probes[p.parent_id]
+            assert parent.depth == "d1" and parent.attack == "none" and parent.relation == p.relation
+            assert parent.fact_ids == p.fact_ids and parent.short_answer == p.short_answer
+        else:
+            assert p.parent_id is None
 
 
 def test_misspelling_is_a_small_change():
