@@ -4,6 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# A second, small venv with only the older datasets that OpenUnlearning pins (no torch, no project):
+# the tests load every config of a release built by .venv with it (tests/builders/release/test_datasets_compat.py).
+# Created once (about 40 s, 340 MB), then reused.
+DS3 := .venv-ds3
+DS3_STAMP := $(DS3)/.installed-stamp
 
 .PHONY: demo test clean
 
@@ -12,15 +17,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-compile "torch==2.13.0" -e ".[model,llm,test]"
 	touch $(STAMP)
 
+$(DS3_STAMP):
+	test -x $(DS3)/bin/python || $(PYTHON) -m venv $(DS3)
+	$(DS3)/bin/python -m pip install --quiet --no-compile "datasets==3.0.1"
+	touch $(DS3_STAMP)
+
 demo: $(STAMP)
 	$(BIN)/entity-unlearn build --entities 200 --seed 0 --version 1.0.0 --out entity-unlearn --quiet
 	HF_HUB_OFFLINE=1 $(BIN)/entity-unlearn study --data entity-unlearn --base tiny --out study
 	@echo "Release: entity-unlearn/ (README.md is the dataset card, manifest.json lists seed, counts and hashes)."
 	@echo "Study report: study/study.md, study/efficacy_vs_coverage.png, study/depth_profile.png; every number in study/study.json."
 
-test: $(STAMP)
+test: $(STAMP) $(DS3_STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
-	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
+	HF_HUB_OFFLINE=1 DATASETS3_PYTHON=$(CURDIR)/$(DS3)/bin/python $(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) world entity-unlearn study
+	rm -rf $(VENV) $(DS3) world entity-unlearn study

@@ -5,7 +5,8 @@ shared by two configs has one declaration (``COLUMNS``), so its type is the same
 everywhere. Parquet files are written with pyarrow, one file per config, fixed
 row groups, zstd, and no timestamps: the same rows give the same bytes under the
 same pyarrow version. The features travel in the schema metadata, where
-``datasets`` reads them back.
+``datasets`` reads them back; lists are written there in the legacy ``Sequence``
+form, which every ``datasets`` from 2.x on reads (``List`` exists only from 4.0).
 """
 
 from __future__ import annotations
@@ -13,18 +14,21 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..schema import Biography, Entity, Fact, Probe
 from .world_knowledge import WorldQuestion
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 ROW_GROUP_SIZE = 10_000
 
 
 def _columns() -> dict[str, Any]:
-    from datasets import List, Value
+    from datasets import Sequence, Value  # not List: datasets < 4 has none
 
-    text, texts, int32 = Value("string"), List(Value("string")), Value("int32")
+    text, texts, int32 = Value("string"), Sequence(Value("string")), Value("int32")
     return {
         "probe_id": text,
         "entity_id": text,
@@ -96,6 +100,27 @@ def features_of(layout: str):
 
     columns = _columns()
     return Features({name: columns[name] for name in LAYOUTS[layout]})
+
+
+def _legacy_lists(obj: Any) -> Any:
+    """``Features.to_dict()`` with every list as ``{"feature": ..., "_type": "Sequence"}``: datasets < 4 cannot
+    read ``"_type": "List"`` (TypeError: must be called with a dataclass type or instance); datasets >= 4 reads
+    ``Sequence`` back as ``List``. The written bytes no longer depend on the installed datasets version."""
+    if isinstance(obj, dict):
+        if obj.get("_type") in ("List", "Sequence"):
+            return {
+                "feature": _legacy_lists(obj["feature"]),
+                "_type": "Sequence",
+                **({"length": obj["length"]} if obj.get("length", -1) != -1 else {}),
+            }
+        return {key: _legacy_lists(value) for key, value in obj.items()}
+    return obj
+
+
+def arrow_schema(features) -> pa.Schema:
+    """``features.arrow_schema`` with the ``huggingface`` metadata in the form datasets 2.18 through 5.x load."""
+    meta = {"info": {"features": _legacy_lists(features.to_dict())}}
+    return features.arrow_schema.with_metadata({"huggingface": json.dumps(meta)})
 
 
 def probe_row(p: Probe, layout: str, splits: dict[str, tuple[str, ...]], linked: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -173,7 +198,7 @@ def write_config(rows: list[dict[str, Any]], layout: str, folder: str | Path) ->
 
     features = features_of(layout)
     columns = {name: [r[name] for r in rows] for name in features}
-    table = pa.Table.from_pydict(columns, schema=features.arrow_schema)
+    table = pa.Table.from_pydict(columns, schema=arrow_schema(features))
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / "train.parquet.tmp"
