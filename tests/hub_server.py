@@ -1,12 +1,26 @@
 """A small Hub-compatible HTTP server for tests, on 127.0.0.1.
 
 It implements just enough of the Hugging Face Hub API for ``huggingface_hub``'s
-``create_repo``, ``list_repo_refs``, ``preupload`` (every file answered
-``regular``), ``create_commit`` (NDJSON with base64 file contents, deletions),
-``create_tag``, tree listing and paths-info, and for ``datasets.load_dataset``
-by repo id: dataset info by revision and ``resolve/<rev>/<path>`` (HEAD, GET,
-byte ranges). Repos live in memory. Unknown requests get 404 and are recorded
-in ``HubServer.unknown`` so a test can show what is missing.
+``create_repo`` (public or private), ``repo_info``, ``list_repo_refs``,
+``preupload``, ``create_commit`` (NDJSON with base64 file contents, LFS
+pointers, deletions), ``create_tag``, tree listing and paths-info, and for
+``datasets.load_dataset`` by repo id: dataset info by revision and
+``resolve/<rev>/<path>`` (HEAD, GET, byte ranges). Repos live in memory.
+Unknown requests get 404 and are recorded in ``HubServer.unknown`` so a test
+can show what is missing.
+
+Binary files take the Hub's git-LFS path, as parquet does on the real Hub:
+``preupload`` answers ``lfs`` for a file matching the Hub's default
+``.gitattributes`` LFS patterns, holding a NUL byte in its sample, or of 10 MB
+or more; the client then asks the LFS batch endpoint, PUTs the bytes to the
+upload URL it gets, calls verify, and commits an ``lfsFile`` pointer (an
+object never uploaded is refused). A commit that sends such a file inline is
+refused, as the Hub refuses binary files in git. Downloads of an LFS file
+redirect to a storage URL (another port: another origin) with ``X-Linked-Etag`` (its SHA-256) and
+``X-Linked-Size``, as the Hub's do. The Xet transfer that ``huggingface_hub``
+prefers when ``hf_xet`` is installed is not emulated: a client of this server
+runs with ``HF_HUB_DISABLE_XET=1`` and so takes the LFS path, which the Hub
+still serves to clients without Xet.
 """
 
 from __future__ import annotations
@@ -21,10 +35,23 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
 REPO = r"(?P<repo>[^/]+/[^/]+)"
+# The LFS patterns of the .gitattributes the Hub gives a new dataset repo (the binary formats among them).
+LFS_SUFFIXES = (".parquet", ".arrow", ".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".npy", ".npz", ".h5", ".gz", ".zip", ".zst", ".tar")
+LFS_MIN_SIZE = 10 * 1024 * 1024
 
 
 def git_blob_sha1(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def needs_lfs(path: str, sample: bytes, size: int) -> bool:
+    """The Hub's choice between a git blob and git LFS: by .gitattributes pattern, binary content, or size."""
+    return path.endswith(LFS_SUFFIXES) or b"\0" in sample or size >= LFS_MIN_SIZE
+
+
+def lfs_pointer(data: bytes) -> bytes:
+    """The git-LFS pointer file git stores for ``data`` (its blob is what the Hub's tree ``oid`` names)."""
+    return f"version https://git-lfs.github.com/spec/v1\noid sha256:{hashlib.sha256(data).hexdigest()}\nsize {len(data)}\n".encode()
 
 
 @dataclass
@@ -32,6 +59,9 @@ class Repo:
     commits: dict[str, dict[str, bytes]] = field(default_factory=dict)
     branches: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    private: bool = False
+    lfs_objects: dict[str, bytes] = field(default_factory=dict)  # sha256 -> bytes, uploaded through the LFS endpoints
+    lfs_paths: set[str] = field(default_factory=set)  # paths committed as LFS pointers (in any commit)
 
     def resolve(self, rev: str) -> str | None:
         return self.branches.get(rev) or self.tags.get(rev) or (rev if rev in self.commits else None)
@@ -45,6 +75,7 @@ class HubServer:
         self.repos: dict[str, Repo] = {}
         self.unknown: list[str] = []
         self.requests: list[str] = []
+        self.lfs_uploads: list[str] = []  # SHA-256 of every object PUT to the LFS upload URL
         self.lock = threading.Lock()
         server = self
 
@@ -53,18 +84,24 @@ class HubServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        # LFS objects are uploaded to and served from another origin, as the Hub's storage and CDN are: clients
+        # follow the Hub's redirects only within the Hub, and send no token to storage.
+        self.storage = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.storage_url = f"http://127.0.0.1:{self.storage.server_address[1]}"
+        self.threads = [threading.Thread(target=server.serve_forever, daemon=True) for server in (self.httpd, self.storage)]
 
     def __enter__(self) -> HubServer:
-        self.thread.start()
+        for thread in self.threads:
+            thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        for server in (self.httpd, self.storage):
+            server.shutdown()
+            server.server_close()
 
-    def new_repo(self, repo_id: str) -> Repo:
-        repo = Repo()
+    def new_repo(self, repo_id: str, private: bool = False) -> Repo:
+        repo = Repo(private=private)
         empty = hashlib.sha1(f"init {repo_id}".encode()).hexdigest()
         repo.commits[empty] = {}
         repo.branches["main"] = empty
@@ -81,6 +118,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- plumbing ----------------------------------------------------------------------
     def _body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":  # a streamed upload
+            chunks = []
+            while size := int(self.rfile.readline().split(b";")[0], 16):
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            while self.rfile.readline() not in (b"\r\n", b"\n", b""):  # trailers
+                pass
+            return b"".join(chunks)
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n else b""
 
@@ -113,7 +158,8 @@ class _Handler(BaseHTTPRequestHandler):
             m = re.fullmatch(pattern, path)
             if verb == method or (verb == "GET" and method == "HEAD"):
                 if m:
-                    if method != "GET" and method != "HEAD" and not self._authorised():
+                    # an LFS upload URL is presigned (its signature is checked by the handler), as the Hub's storage URLs are
+                    if method not in ("GET", "HEAD") and handler is not _Handler.lfs_upload and not self._authorised():
                         return self._error(401, "Invalid credentials in Authorization header")
                     groups = {k: unquote(v) for k, v in m.groupdict().items() if v is not None}
                     with self.hub.lock:
@@ -130,6 +176,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._route("POST")
 
+    def do_PUT(self) -> None:
+        self._route("PUT")
+
     # -- helpers -----------------------------------------------------------------------
     def _repo(self, repo: str) -> Repo | None:
         found = self.hub.repos.get(repo)
@@ -145,9 +194,14 @@ class _Handler(BaseHTTPRequestHandler):
         return sha, repo.commits[sha]
 
     @staticmethod
-    def _entry(path: str, files: dict[str, bytes]) -> dict:
+    def _entry(path: str, files: dict[str, bytes], lfs: set[str]) -> dict:
         if path in files:
-            return {"type": "file", "path": path, "size": len(files[path]), "oid": git_blob_sha1(files[path])}
+            data = files[path]
+            if path in lfs:  # git holds the pointer; the Hub reports the object's size and SHA-256 beside it
+                pointer = lfs_pointer(data)
+                lfs_info = {"oid": hashlib.sha256(data).hexdigest(), "size": len(data), "pointerSize": len(pointer)}
+                return {"type": "file", "path": path, "size": len(data), "oid": git_blob_sha1(pointer), "lfs": lfs_info}
+            return {"type": "file", "path": path, "size": len(data), "oid": git_blob_sha1(data)}
         return {"type": "directory", "path": path, "oid": hashlib.sha1(path.encode()).hexdigest()}
 
     # -- endpoints ---------------------------------------------------------------------
@@ -162,7 +216,7 @@ class _Handler(BaseHTTPRequestHandler):
                 {"error": "You already created this dataset repo", "url": f"{self.hub.url}/datasets/{repo_id}"},
                 {"X-Error-Message": "You already created this dataset repo"},
             )
-        self.hub.new_repo(repo_id)
+        self.hub.new_repo(repo_id, private=data.get("visibility", "private" if data.get("private") else "public") == "private")
         self._json(200, {"url": f"{self.hub.url}/datasets/{repo_id}", "name": repo_id})
 
     def validate_yaml(self, body: bytes, query, **_) -> None:
@@ -194,7 +248,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "_id": repo,
                 "author": repo.split("/")[0],
                 "sha": sha,
-                "private": False,
+                "private": r.private,
                 "disabled": False,
                 "gated": False,
                 "downloads": 0,
@@ -222,21 +276,60 @@ class _Handler(BaseHTTPRequestHandler):
         r = self._repo(repo)
         found = r and self._files(r, rev)
         if found:
-            files = found[1]
-            self._json(
-                200,
-                {
-                    "files": [
-                        {
-                            "path": f["path"],
-                            "uploadMode": "regular",
-                            "shouldIgnore": False,
-                            "oid": git_blob_sha1(files[f["path"]]) if f["path"] in files else None,
-                        }
-                        for f in json.loads(body)["files"]
-                    ]
-                },
-            )
+            files, answer = found[1], []
+            for f in json.loads(body)["files"]:
+                lfs = needs_lfs(f["path"], base64.b64decode(f["sample"]), f["size"])
+                old = files.get(f["path"])  # the client skips a file whose oid it already has
+                oid = None if old is None else hashlib.sha256(old).hexdigest() if lfs else git_blob_sha1(old)
+                answer.append({"path": f["path"], "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False, "oid": oid})
+            self._json(200, {"files": answer})
+
+    def lfs_batch(self, repo: str, body: bytes, query) -> None:
+        """The git-LFS batch API (basic transfer): an upload URL for each object not stored yet, and a verify URL."""
+        r = self._repo(repo)
+        if not r:
+            return
+        data = json.loads(body)
+        if data.get("operation") != "upload" or "basic" not in data.get("transfers", ["basic"]):
+            return self._error(400, "the test hub takes LFS uploads with the basic transfer only")
+        objects = []
+        for obj in data["objects"]:
+            if obj["oid"] in r.lfs_objects:  # already stored: no actions, the client skips the upload
+                objects.append({"oid": obj["oid"], "size": obj["size"]})
+                continue
+            signature = hashlib.sha256(f"{self.hub.token}:{repo}:{obj['oid']}".encode()).hexdigest()
+            href = f"{self.hub.storage_url}/lfs-upload/{repo}/{obj['oid']}/{obj['size']}?X-Signature={signature}"
+            verify = f"{self.hub.url}/lfs-verify/{repo}"
+            objects.append({"oid": obj["oid"], "size": obj["size"], "actions": {"upload": {"href": href}, "verify": {"href": verify}}})
+        self._json(200, {"transfer": "basic", "objects": objects})
+
+    def lfs_upload(self, repo: str, oid: str, size: str, body: bytes, query) -> None:
+        r = self._repo(repo)
+        if not r:
+            return
+        if query.get("X-Signature") != [hashlib.sha256(f"{self.hub.token}:{repo}:{oid}".encode()).hexdigest()]:
+            return self._error(403, "LFS upload URL without a valid signature")
+        if hashlib.sha256(body).hexdigest() != oid or len(body) != int(size):
+            return self._error(400, f"LFS object {oid}: the uploaded bytes do not match its SHA-256 and size")
+        r.lfs_objects[oid] = body
+        self.hub.lfs_uploads.append(oid)
+        self._json(200, {})
+
+    def lfs_verify(self, repo: str, body: bytes, query) -> None:
+        r = self._repo(repo)
+        if r:
+            obj = json.loads(body)
+            stored = r.lfs_objects.get(obj["oid"])
+            if stored is None or len(stored) != obj["size"]:
+                return self._error(404, f"LFS object {obj['oid']} was not uploaded")
+            self._json(200, {})
+
+    def lfs_object(self, oid: str, body: bytes, query) -> None:
+        """The storage the Hub's resolve URL redirects LFS files to (byte ranges, as a CDN serves them)."""
+        for r in self.hub.repos.values():
+            if oid in r.lfs_objects:
+                return self._bytes(r.lfs_objects[oid], {"ETag": f'"{oid}"'})
+        self._error(404, f"no LFS object {oid}")
 
     def commit(self, repo: str, rev: str, body: bytes, query) -> None:
         r = self._repo(repo)
@@ -247,14 +340,23 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(400, f"cannot commit to {rev}: not a branch")
         parent, files = found
         files = dict(files)
-        summary = ""
+        summary, lfs_paths = "", set()
         for line in body.decode().splitlines():
             item = json.loads(line)
             key, value = item["key"], item["value"]
             if key == "header":
                 summary = value["summary"]
             elif key == "file":
-                files[value["path"]] = base64.b64decode(value["content"]) if value.get("encoding") == "base64" else value["content"].encode()
+                data = base64.b64decode(value["content"]) if value.get("encoding") == "base64" else value["content"].encode()
+                if needs_lfs(value["path"], data[:512], len(data)):
+                    return self._error(400, f"{value['path']}: binary files must be uploaded with git LFS (preupload said so)")
+                files[value["path"]] = data
+            elif key == "lfsFile":
+                stored = r.lfs_objects.get(value["oid"])
+                if value.get("algo") != "sha256" or stored is None:
+                    return self._error(400, f"{value['path']}: LFS pointer to object {value['oid']}, which was never uploaded")
+                files[value["path"]] = stored
+                lfs_paths.add(value["path"])
             elif key == "deletedFile":
                 files.pop(value["path"], None)
             elif key == "deletedFolder":
@@ -263,6 +365,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._error(400, f"the test hub does not take {key!r} operations")
         sha = hashlib.sha1(json.dumps([parent, summary, sorted((p, git_blob_sha1(c)) for p, c in files.items())]).encode()).hexdigest()
         r.commits[sha] = files
+        r.lfs_paths |= lfs_paths
         r.branches[rev] = sha
         self._json(200, {"commitUrl": f"{self.hub.url}/datasets/{repo}/commit/{sha}", "commitOid": sha, "success": True})
 
@@ -293,9 +396,9 @@ class _Handler(BaseHTTPRequestHandler):
             depth = len(rest) if recursive else 1
             for i in range(1, min(depth, len(rest) - 1) + 1):
                 folder = prefix + "/".join(rest[:i])
-                entries.setdefault(folder, self._entry(folder, files))
+                entries.setdefault(folder, self._entry(folder, files, r.lfs_paths))
             if recursive or len(rest) == 1:
-                entries[p] = self._entry(p, files)
+                entries[p] = self._entry(p, files, r.lfs_paths)
         if prefix and not entries:
             return self._send(404, b'{"error":"not found"}', {"X-Error-Code": "EntryNotFound", "X-Error-Message": f"{path} does not exist"})
         self._json(200, list(entries.values()))
@@ -311,7 +414,7 @@ class _Handler(BaseHTTPRequestHandler):
         for p in form.get("paths", []):
             p = p.strip("/")
             if p in files or any(f.startswith(p + "/") for f in files):
-                out.append(self._entry(p, files))
+                out.append(self._entry(p, files, r.lfs_paths))
         self._json(200, out)
 
     def resolve(self, repo: str, rev: str, path: str, body: bytes, query) -> None:
@@ -325,7 +428,14 @@ class _Handler(BaseHTTPRequestHandler):
                 404, b'{"error":"Entry not found"}', {"X-Error-Code": "EntryNotFound", "X-Error-Message": "Entry not found", "X-Repo-Commit": sha}
             )
         data = files[path]
-        headers = {"X-Repo-Commit": sha, "ETag": f'"{git_blob_sha1(data)}"', "Accept-Ranges": "bytes"}
+        if path in r.lfs_paths:  # the Hub redirects to its storage and names the object in X-Linked-* headers
+            oid = hashlib.sha256(data).hexdigest()
+            headers = {"X-Repo-Commit": sha, "X-Linked-Etag": f'"{oid}"', "X-Linked-Size": str(len(data)), "ETag": f'"{oid}"'}
+            return self._send(302, b"", {**headers, "Location": f"{self.hub.storage_url}/lfs-objects/{oid}"})
+        self._bytes(data, {"X-Repo-Commit": sha, "ETag": f'"{git_blob_sha1(data)}"'})
+
+    def _bytes(self, data: bytes, headers: dict[str, str]) -> None:
+        headers = {**headers, "Accept-Ranges": "bytes"}
         rng = re.fullmatch(r"bytes=(\d*)-(\d*)", self.headers.get("Range") or "")
         if rng and self.command == "GET":
             start = int(rng[1]) if rng[1] else max(0, len(data) - int(rng[2]))
@@ -342,6 +452,10 @@ ROUTES = [
     ("GET", rf"/api/datasets/{REPO}/revision/(?P<rev>[^/]+)", _Handler.info),
     ("GET", rf"/api/datasets/{REPO}/refs", _Handler.refs),
     ("POST", rf"/api/datasets/{REPO}/preupload/(?P<rev>[^/]+)", _Handler.preupload),
+    ("POST", rf"/datasets/{REPO}\.git/info/lfs/objects/batch", _Handler.lfs_batch),
+    ("PUT", rf"/lfs-upload/{REPO}/(?P<oid>[0-9a-f]{{64}})/(?P<size>\d+)", _Handler.lfs_upload),
+    ("POST", rf"/lfs-verify/{REPO}", _Handler.lfs_verify),
+    ("GET", r"/lfs-objects/(?P<oid>[0-9a-f]{64})", _Handler.lfs_object),
     ("POST", rf"/api/datasets/{REPO}/commit/(?P<rev>[^/]+)", _Handler.commit),
     ("POST", rf"/api/datasets/{REPO}/tag/(?P<rev>[^/]+)", _Handler.tag),
     ("GET", rf"/api/datasets/{REPO}/tree/(?P<rev>[^/]+)(?:/(?P<path>.*))?", _Handler.tree),

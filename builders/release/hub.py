@@ -1,9 +1,15 @@
 """Publishing a release folder to the Hugging Face Hub as a tagged dataset version.
 
 ``publish_release`` checks the folder against its manifest, creates the dataset
-repo if needed, refuses when the tag ``v<version>`` already exists, uploads the
-folder in one commit (removing data files of configs the release no longer has)
-and tags that commit. It honours ``HF_ENDPOINT`` and ``HF_TOKEN``.
+repo if needed (private with ``private=True``), refuses when the tag
+``v<version>`` already exists, uploads the folder in one commit (removing data
+files of configs the release no longer has) and tags that commit. It honours
+``HF_ENDPOINT`` and ``HF_TOKEN``.
+
+Publishing never changes an existing repo's visibility: ``private=True`` for a
+repo that exists and is public is refused before anything is uploaded (making
+it private would hide every version already published, which users may load);
+a private repo stays private.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ class Published:
     tag: str
     commit: str
     url: str
+    private: bool
 
 
 def verify_release(folder: str | Path) -> dict[str, Any]:
@@ -48,7 +55,7 @@ def publish_release(folder: str | Path, repo_id: str, token: str | None = None, 
     PublishError if the tag exists (a version is never overwritten) or the Hub refuses.
     """
     from huggingface_hub import HfApi
-    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError
 
     if repo_id.count("/") != 1 or not all(repo_id.split("/")):
         raise PublishError(f"--repo {repo_id!r}: write ORG/NAME, e.g. my-lab/entity-unlearn")
@@ -57,7 +64,19 @@ def publish_release(folder: str | Path, repo_id: str, token: str | None = None, 
     tag = f"v{manifest['version']}"
     api = HfApi(endpoint=endpoint or os.environ.get("HF_ENDPOINT") or None, token=token or os.environ.get("HF_TOKEN") or None)
     try:
-        api.create_repo(repo_id, repo_type="dataset", exist_ok=True, private=private)
+        try:
+            existing = api.repo_info(repo_id, repo_type="dataset")
+        except RepositoryNotFoundError:
+            existing = None
+        if existing is None:
+            api.create_repo(repo_id, repo_type="dataset", exist_ok=True, private=private)
+        elif private and not existing.private:
+            raise PublishError(
+                f"--private: {repo_id} exists and is public; publishing never changes a repo's visibility (its published "
+                f"versions would disappear for the people who load them). Publish without --private, or make the repo "
+                f"private on the Hub first (its Settings page, or HfApi().update_repo_settings('{repo_id}', private=True, repo_type='dataset'))"
+            )
+        is_private = private if existing is None else bool(existing.private)
         tags = {ref.name for ref in api.list_repo_refs(repo_id, repo_type="dataset").tags}
         if tag in tags:
             raise PublishError(
@@ -80,4 +99,4 @@ def publish_release(folder: str | Path, repo_id: str, token: str | None = None, 
     except HfHubHTTPError as exc:
         status = exc.response.status_code if exc.response is not None else "no answer"
         raise PublishError(f"{repo_id} at {api.endpoint}: the Hub refused ({status}): {exc}; check HF_TOKEN (write access) and HF_ENDPOINT") from exc
-    return Published(repo_id=repo_id, tag=tag, commit=commit.oid, url=f"{api.endpoint}/datasets/{repo_id}/tree/{tag}")
+    return Published(repo_id=repo_id, tag=tag, commit=commit.oid, url=f"{api.endpoint}/datasets/{repo_id}/tree/{tag}", private=is_private)

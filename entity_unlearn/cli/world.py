@@ -54,7 +54,11 @@ def add_world_commands(sub) -> None:
     pub = sub.add_parser("publish", help="upload a release folder to the Hub and tag its version (honours HF_ENDPOINT, HF_TOKEN)")
     pub.add_argument("folder", help="release folder written by `entity-unlearn build`")
     pub.add_argument("--repo", required=True, metavar="ORG/NAME", help="dataset repository, created if needed")
-    pub.add_argument("--private", action="store_true", help="create the repository private")
+    pub.add_argument(
+        "--private",
+        action="store_true",
+        help="create the repository private; for a repository that exists and is public this is an error (publishing never changes visibility)",
+    )
     pub.set_defaults(func=cmd_publish)
 
 
@@ -192,7 +196,8 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from entity_unlearn.builders import publish_release
 
     published = publish_release(args.folder, args.repo, private=args.private)
-    print(f"published {args.folder} to {published.repo_id} at tag {published.tag} (commit {published.commit[:12]})")
+    visibility = "private" if published.private else "public"
+    print(f"published {args.folder} to {published.repo_id} ({visibility}) at tag {published.tag} (commit {published.commit[:12]})")
     print(f"load it: load_dataset('{published.repo_id}', 'forget05', revision='{published.tag}')")
     print(published.url)
     return 0

@@ -1,4 +1,9 @@
-"""Publishing through the real huggingface_hub client to a local Hub-compatible server, then loading back."""
+"""Publishing through the real huggingface_hub client to a local Hub-compatible server, then loading back.
+
+The parquet files go through the git-LFS upload path (batch, PUT, verify, ``lfsFile`` pointers) and come back
+through the Hub's LFS redirect, as on the real Hub; ``HF_HUB_DISABLE_XET=1`` keeps the client off the Xet transfer,
+which the test server does not emulate (tests/hub_server.py).
+"""
 
 from __future__ import annotations
 
@@ -38,6 +43,7 @@ def hub_env(hub: HubServer, tmp_path: Path, token: str = TOKEN) -> dict[str, str
         "HF_HUB_OFFLINE": "0",
         "HF_HUB_DISABLE_TELEMETRY": "1",
         "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+        "HF_HUB_DISABLE_XET": "1",
     }
 
 
@@ -57,6 +63,10 @@ def test_publish_tags_the_version_and_every_config_loads_back_by_repo_id(release
         files = repo.commits[repo.tags["v1.0.0"]]
         assert sorted(files) == sorted([*manifest["files"], "manifest.json"])
         assert all(hashlib.sha256(files[p]).hexdigest() == info["sha256"] for p, info in manifest["files"].items())
+        parquet = {p for p in manifest["files"] if p.endswith(".parquet")}
+        assert repo.lfs_paths == parquet and len(parquet) == len(manifest["configs"])  # README.md, manifest.json: git blobs
+        assert sorted(hub.lfs_uploads) == sorted(manifest["files"][p]["sha256"] for p in parquet)
+        assert sum(r.startswith("PUT /lfs-upload/") for r in hub.requests) == len(parquet)
 
         out = tmp_path / "loaded.json"
         names = list(manifest["configs"])
@@ -69,6 +79,7 @@ def test_publish_tags_the_version_and_every_config_loads_back_by_repo_id(release
             local = pq.read_table(folder / manifest["configs"][name]["path"]).to_pylist()
             assert got[name] == json.loads(json.dumps(local)), name
         assert got["<default>"] == manifest["configs"]["full"]["rows"]
+        assert any(r.startswith("GET /lfs-objects/") for r in hub.requests)  # the parquet bytes came through the LFS redirect
 
         again = cli(env, "publish", str(folder), "--repo", REPO)
         assert again.returncode == 2
@@ -98,3 +109,28 @@ def test_publish_refuses_a_wrong_token_and_an_edited_release(release, tmp_path):
     (edited / "manifest.json").unlink()
     with pytest.raises(ValueError, match="no release manifest"):
         publish_release(edited, REPO, token=TOKEN, endpoint="http://127.0.0.1:9")
+
+
+def test_private_never_changes_the_visibility_of_an_existing_repo(release, tmp_path):
+    _, manifest, folder = release
+    with HubServer(token=TOKEN) as hub:
+        env = hub_env(hub, tmp_path)
+        hub.new_repo(REPO)  # exists and is public
+        refused = cli(env, "publish", str(folder), "--repo", REPO, "--private")
+        assert refused.returncode == 2
+        assert f"--private: {REPO} exists and is public" in refused.stderr and "update_repo_settings" in refused.stderr
+        assert not hub.repos[REPO].tags and not hub.lfs_uploads  # refused before anything was uploaded
+        assert "public" in cli(env, "publish", "--help").stdout.split("--private", 1)[1]
+
+        done = cli(env, "publish", str(folder), "--repo", "lab/secret", "--private")
+        assert done.returncode == 0, done.stderr
+        assert hub.repos["lab/secret"].private and "lab/secret (private)" in done.stdout
+
+
+def test_a_private_repo_stays_private_when_published_to_without_the_flag(release, tmp_path):
+    _, manifest, folder = release
+    with HubServer(token=TOKEN) as hub:
+        hub.new_repo(REPO, private=True)
+        done = cli(hub_env(hub, tmp_path), "publish", str(folder), "--repo", REPO)
+        assert done.returncode == 0, done.stderr
+        assert hub.repos[REPO].private and f"{REPO} (private)" in done.stdout and list(hub.repos[REPO].tags) == ["v1.0.0"]
