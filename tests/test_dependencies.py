@@ -12,7 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("entity_unlearn", "builders", "eval", "prompts", "cards")  # the folders that install as entity_unlearn
-RUNTIME_EXTRAS = ("model", "llm", "gpu")  # "test" holds the tools of the test suite, not of the package
+RUNTIME_EXTRAS = ("model", "llm", "gpu", "quant")  # "test" holds the tools of the test suite, not of the package
 
 
 def _dist(requirement: str) -> str:

@@ -9,9 +9,10 @@ import pytest
 
 import entity_unlearn.cards
 from entity_unlearn.eval import metrics as M
+from entity_unlearn.eval import robustness as R
 
 CARDS = Path(entity_unlearn.cards.__file__).parent / "metrics"
-SHARED = {"mia_auc_": "mia_auc", "privleak_": "privleak", "efficacy_": "efficacy"}
+SHARED = {"mia_auc_": "mia_auc", "privleak_": "privleak", "efficacy_": "efficacy", "recovery_": "recovery", "ou_": "ou_robustness"}
 HEADINGS = ("Definition", "Direction and range", "Source", "Differences from the source")
 
 
@@ -19,6 +20,7 @@ def aggregate_metric_names() -> list[str]:
     names = set(M.METRICS) | {"forget_quality", "model_utility", "surviving_entity_share"}
     names |= {f"mia_auc_{a}" for a in M.MIA_ATTACKS} | {f"privleak_{a}" for a in M.MIA_ATTACKS}
     names |= {f"efficacy_{m}" for m in ("prob", "rouge_l_recall", "mc_accuracy")}
+    names |= set(R.METRIC_NAMES)  # robustness attacks (entity-unlearn attack, study)
     return sorted(names)
 
 
