@@ -21,6 +21,13 @@ redirect to a storage URL (another port: another origin) with ``X-Linked-Etag`` 
 prefers when ``hf_xet`` is installed is not emulated: a client of this server
 runs with ``HF_HUB_DISABLE_XET=1`` and so takes the LFS path, which the Hub
 still serves to clients without Xet.
+
+Model repos (the leaderboard's submissions) answer the same calls under the
+model paths (``/api/models/...``, ``/<repo>/resolve/...``, LFS under
+``/<repo>.git/``) and are stored in ``HubServer.repos`` under
+``models/<org>/<name>``. Commits honour ``parent_commit`` (412 when the branch
+moved, as the Hub answers) and ``create_pr`` (a ``refs/pr/<n>`` branch);
+``whoami`` names the token's user (``HubServer.users``).
 """
 
 from __future__ import annotations
@@ -57,7 +64,7 @@ def lfs_pointer(data: bytes) -> bytes:
 @dataclass
 class Repo:
     commits: dict[str, dict[str, bytes]] = field(default_factory=dict)
-    branches: dict[str, str] = field(default_factory=dict)
+    branches: dict[str, str] = field(default_factory=dict)  # refs/pr/<n> branches are pull requests
     tags: dict[str, str] = field(default_factory=dict)
     private: bool = False
     lfs_objects: dict[str, bytes] = field(default_factory=dict)  # sha256 -> bytes, uploaded through the LFS endpoints
@@ -72,7 +79,8 @@ class HubServer:
 
     def __init__(self, token: str | None = None) -> None:
         self.token = token
-        self.repos: dict[str, Repo] = {}
+        self.users: dict[str, str] = {token: "hub-user"} if token else {}  # token -> user name, for whoami
+        self.repos: dict[str, Repo] = {}  # dataset repos by id, model repos as models/<id>
         self.unknown: list[str] = []
         self.requests: list[str] = []
         self.lfs_uploads: list[str] = []  # SHA-256 of every object PUT to the LFS upload URL
@@ -146,7 +154,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(status, {"error": message}, {"X-Error-Message": message})
 
     def _authorised(self) -> bool:
-        return self.hub.token is None or self.headers.get("Authorization") == f"Bearer {self.hub.token}"
+        return self.hub.token is None or self.headers.get("Authorization") in {f"Bearer {t}" for t in (self.hub.token, *self.hub.users)}
 
     def _route(self, method: str) -> None:
         parts = urlsplit(self.path)
@@ -159,7 +167,7 @@ class _Handler(BaseHTTPRequestHandler):
             if verb == method or (verb == "GET" and method == "HEAD"):
                 if m:
                     # an LFS upload URL is presigned (its signature is checked by the handler), as the Hub's storage URLs are
-                    if method not in ("GET", "HEAD") and handler is not _Handler.lfs_upload and not self._authorised():
+                    if method not in ("GET", "HEAD") and getattr(handler, "wraps", handler) is not _Handler.lfs_upload and not self._authorised():
                         return self._error(401, "Invalid credentials in Authorization header")
                     groups = {k: unquote(v) for k, v in m.groupdict().items() if v is not None}
                     with self.hub.lock:
@@ -208,16 +216,18 @@ class _Handler(BaseHTTPRequestHandler):
     def create_repo(self, body: bytes, query, **_) -> None:
         data = json.loads(body)
         repo_id = f"{data['organization']}/{data['name']}" if data.get("organization") else data["name"]
-        if data.get("type") != "dataset":
-            return self._error(400, "the test hub only holds datasets")
-        if repo_id in self.hub.repos:  # the Hub names the existing repo's url in its 409 answer
+        kind = data.get("type") or "model"
+        if kind not in ("dataset", "model"):
+            return self._error(400, "the test hub only holds datasets and models")
+        key, url = (repo_id, f"{self.hub.url}/datasets/{repo_id}") if kind == "dataset" else (f"models/{repo_id}", f"{self.hub.url}/{repo_id}")
+        if key in self.hub.repos:  # the Hub names the existing repo's url in its 409 answer
             return self._json(
                 409,
-                {"error": "You already created this dataset repo", "url": f"{self.hub.url}/datasets/{repo_id}"},
-                {"X-Error-Message": "You already created this dataset repo"},
+                {"error": f"You already created this {kind} repo", "url": url},
+                {"X-Error-Message": f"You already created this {kind} repo"},
             )
-        self.hub.new_repo(repo_id, private=data.get("visibility", "private" if data.get("private") else "public") == "private")
-        self._json(200, {"url": f"{self.hub.url}/datasets/{repo_id}", "name": repo_id})
+        self.hub.new_repo(key, private=data.get("visibility", "private" if data.get("private") else "public") == "private")
+        self._json(200, {"url": url, "name": repo_id})
 
     def validate_yaml(self, body: bytes, query, **_) -> None:
         """The Hub's README.md metadata check: front matter parses, and every config names its data files."""
@@ -265,10 +275,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(
                 200,
                 {
-                    "branches": [ref("heads", n, s) for n, s in r.branches.items()],
+                    "branches": [ref("heads", n, s) for n, s in r.branches.items() if not n.startswith("refs/pr/")],
                     "converts": [],
                     "tags": [ref("tags", n, s) for n, s in r.tags.items()],
-                    "pullRequests": [],
+                    "pullRequests": [{"name": n, "ref": n, "targetCommit": s} for n, s in r.branches.items() if n.startswith("refs/pr/")],
                 },
             )
 
@@ -333,6 +343,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def commit(self, repo: str, rev: str, body: bytes, query) -> None:
         r = self._repo(repo)
+        if r and query.get("create_pr", ["0"])[0] in ("1", "true") and not rev.startswith("refs/pr/"):
+            rev = self._open_pull_request(r, rev)
         found = r and self._files(r, rev)
         if not found:
             return
@@ -346,6 +358,8 @@ class _Handler(BaseHTTPRequestHandler):
             key, value = item["key"], item["value"]
             if key == "header":
                 summary = value["summary"]
+                if value.get("parentCommit") and not parent.startswith(value["parentCommit"]) and not rev.startswith("refs/pr/"):
+                    return self._error(412, "A commit has happened since. Please refresh and try again.")
             elif key == "file":
                 data = base64.b64decode(value["content"]) if value.get("encoding") == "base64" else value["content"].encode()
                 if needs_lfs(value["path"], data[:512], len(data)):
@@ -367,7 +381,10 @@ class _Handler(BaseHTTPRequestHandler):
         r.commits[sha] = files
         r.lfs_paths |= lfs_paths
         r.branches[rev] = sha
-        self._json(200, {"commitUrl": f"{self.hub.url}/datasets/{repo}/commit/{sha}", "commitOid": sha, "success": True})
+        answer = {"commitUrl": f"{self._repo_url(repo)}/commit/{sha}", "commitOid": sha, "success": True}
+        if rev.startswith("refs/pr/"):
+            answer["pullRequestUrl"] = f"{self._repo_url(repo)}/discussions/{rev.rsplit('/', 1)[1]}"
+        self._json(200, answer)
 
     def tag(self, repo: str, rev: str, body: bytes, query) -> None:
         r = self._repo(repo)
@@ -444,6 +461,58 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(206, data[start : end + 1], headers, "application/octet-stream")
         self._send(200, data, headers, "application/octet-stream")
 
+    # -- model repos, pull requests, users ----------------------------------------------
+    def _repo_url(self, key: str) -> str:
+        return f"{self.hub.url}/{key[len('models/') :]}" if key.startswith("models/") else f"{self.hub.url}/datasets/{key}"
+
+    def _open_pull_request(self, r: Repo, rev: str) -> str:
+        """A new ``refs/pr/<n>`` branch from ``rev``'s head; the commit then lands on it."""
+        n = 1 + sum(1 for b in r.branches if b.startswith("refs/pr/"))
+        head = r.resolve(rev)
+        if head is not None:
+            r.branches[f"refs/pr/{n}"] = head
+        return f"refs/pr/{n}" if head is not None else rev
+
+    def model_info(self, repo: str, body: bytes, query, rev: str = "main") -> None:
+        r = self._repo(f"models/{repo}")
+        found = r and self._files(r, rev)
+        if not found:
+            return
+        sha, files = found
+        self._json(
+            200,
+            {
+                "id": repo,
+                "_id": repo,
+                "modelId": repo,
+                "author": repo.split("/")[0],
+                "sha": sha,
+                "private": False,
+                "disabled": False,
+                "gated": False,
+                "downloads": 0,
+                "likes": 0,
+                "tags": [],
+                "siblings": [{"rfilename": p} for p in sorted(files)],
+            },
+        )
+
+    def whoami(self, body: bytes, query) -> None:
+        token = (self.headers.get("Authorization") or "").removeprefix("Bearer ")
+        if token not in self.hub.users:
+            return self._error(401, "Invalid credentials in Authorization header")
+        self._json(200, {"type": "user", "name": self.hub.users[token], "auth": {"type": "access_token"}})
+
+
+def _on_model(handler):
+    """The dataset handler of the same call, on the model repo stored as ``models/<repo>``."""
+
+    def routed(self: _Handler, repo: str, **kwargs) -> None:
+        return handler(self, repo=f"models/{repo}", **kwargs)
+
+    routed.wraps = handler  # type: ignore[attr-defined]
+    return routed
+
 
 ROUTES = [
     ("POST", r"/api/repos/create", _Handler.create_repo),
@@ -461,4 +530,16 @@ ROUTES = [
     ("GET", rf"/api/datasets/{REPO}/tree/(?P<rev>[^/]+)(?:/(?P<path>.*))?", _Handler.tree),
     ("POST", rf"/api/datasets/{REPO}/paths-info/(?P<rev>[^/]+)", _Handler.paths_info),
     ("GET", rf"/datasets/{REPO}/resolve/(?P<rev>[^/]+)/(?P<path>.+)", _Handler.resolve),
+    ("GET", r"/api/whoami-v2", _Handler.whoami),
+    ("GET", rf"/api/models/{REPO}", _Handler.model_info),
+    ("GET", rf"/api/models/{REPO}/revision/(?P<rev>[^/]+)", _Handler.model_info),
+    ("GET", rf"/api/models/{REPO}/refs", _on_model(_Handler.refs)),
+    ("POST", rf"/api/models/{REPO}/preupload/(?P<rev>[^/]+)", _on_model(_Handler.preupload)),
+    ("POST", rf"/api/models/{REPO}/commit/(?P<rev>[^/]+)", _on_model(_Handler.commit)),
+    ("POST", rf"/{REPO}\.git/info/lfs/objects/batch", _on_model(_Handler.lfs_batch)),
+    ("PUT", rf"/lfs-upload/models/{REPO}/(?P<oid>[0-9a-f]{{64}})/(?P<size>\d+)", _on_model(_Handler.lfs_upload)),
+    ("POST", rf"/lfs-verify/models/{REPO}", _on_model(_Handler.lfs_verify)),
+    ("GET", rf"/api/models/{REPO}/tree/(?P<rev>[^/]+)(?:/(?P<path>.*))?", _on_model(_Handler.tree)),
+    ("POST", rf"/api/models/{REPO}/paths-info/(?P<rev>[^/]+)", _on_model(_Handler.paths_info)),
+    ("GET", rf"/{REPO}/resolve/(?P<rev>[^/]+)/(?P<path>.+)", _on_model(_Handler.resolve)),
 ]

@@ -1,7 +1,7 @@
 """The ``entity-unlearn`` command line: one module per command group, this one assembles them.
 
 ``world`` (generate, build, publish), ``evaluate`` (eval), ``pipeline`` (inject, unlearn,
-study); ``common`` holds what they share. Command modules import their stage lazily,
+study), ``hub`` (submit, score-queue, leaderboard); ``common`` holds what they share. Command modules import their stage lazily,
 so ``entity-unlearn --help`` imports no torch.
 """
 
@@ -15,12 +15,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="entity-unlearn", description="Fictitious-entity worlds, releases and unlearning evaluation.")
     sub = parser.add_subparsers(dest="command", required=True)
     from .evaluate import add_eval_command
+    from .hub import add_hub_commands
     from .pipeline import add_pipeline_commands
     from .world import add_world_commands
 
     add_world_commands(sub)
     add_eval_command(sub)
     add_pipeline_commands(sub)
+    add_hub_commands(sub)
     return parser
 
 
@@ -39,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         WorldKnowledgeError,
     )
     from entity_unlearn.eval import DataError, FormatError, ModelLoadError
+    from entity_unlearn.eval.hub import HubError, RequestError, SiteError
     from entity_unlearn.pipeline.finetune import TrainingError
     from entity_unlearn.pipeline.inject import InjectError
     from entity_unlearn.pipeline.study import StudyError
@@ -69,6 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         UnlearnError,
         StudyError,
         TrainingError,
+        HubError,
+        RequestError,
+        SiteError,
         KeyError,
     ) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) else str(exc)
