@@ -99,7 +99,7 @@ def eval_results_path(request: Request) -> str:
 def open_pull_request(api, result: dict, request: Request, source_url: str) -> str:
     """Open a pull request on the model repo with the ``.eval_results`` file and the card's model-index; returns its URL."""
     import yaml
-    from huggingface_hub import CommitOperationAdd, ModelCard, ModelCardData
+    from huggingface_hub import CommitOperationAdd, ModelCard
     from huggingface_hub.errors import EntryNotFoundError
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
@@ -110,7 +110,7 @@ def open_pull_request(api, result: dict, request: Request, source_url: str) -> s
     try:
         card = ModelCard.load(request.model, token=api.token)
     except EntryNotFoundError:
-        card = ModelCard.from_template(ModelCardData(), template_str=env.get_template("model_card.md.j2").render(**context))
+        card = ModelCard(env.get_template("model_card.md.j2").render(**context))  # no card yet: a short one, metadata only
     ours = model_index_results(result, request, source_url)
     kept = [
         e

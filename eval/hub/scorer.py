@@ -201,6 +201,7 @@ class Scorer:
 
     # -- one request ---------------------------------------------------------------------
     def _score(self, req: Request, snap: Snapshot) -> Outcome:
+        start = time.perf_counter()
         try:
             final = self._evaluate(req, snap)
         except KeyboardInterrupt:
@@ -214,7 +215,7 @@ class Scorer:
             self.log(f"failed   {req.path}: {error}")
             return Outcome(req.path, "failed", error)
         self._update(req.path, lambda cur: final.evolve(attempts=cur.attempts), f"Score {req.model}@{req.commit[:12]} ({req.run_key}): finished")
-        self.log(f"finished {req.path} -> {self.cfg.results}/{final.results_path}")
+        self.log(f"finished {req.path} -> {self.cfg.results}/{final.results_path} ({time.perf_counter() - start:.1f} s)")
         return Outcome(req.path, "finished")
 
     def _evaluate(self, req: Request, snap: Snapshot) -> Request:
