@@ -31,6 +31,7 @@ def add_hub_commands(sub) -> None:
     q.add_argument("--lease-hours", type=float, default=6.0, help="how long a claim holds before another scorer may retry it (default 6)")
     q.add_argument("--limit", type=int, help="stop after scoring this many requests")
     q.add_argument("--device", help="cuda, cpu, ... (default: cuda if present)")
+    q.add_argument("--max-new-tokens", type=int, default=48, help="greedy answer length, as eval's (keep it the same for every run of a leaderboard)")
     q.add_argument("--batch-groups", type=int, default=16)
     q.add_argument("--batch-generate", type=int, default=32)
     q.add_argument("--no-pull-requests", action="store_true", help="never open pull requests on model repos, even when asked")
@@ -79,6 +80,7 @@ def cmd_score_queue(args: argparse.Namespace) -> int:
             lease_seconds=args.lease_hours * 3600,
             limit=args.limit,
             device=args.device,
+            max_new_tokens=args.max_new_tokens,
             batch_groups=args.batch_groups,
             batch_generate=args.batch_generate,
             progress=not args.quiet,

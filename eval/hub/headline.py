@@ -23,6 +23,9 @@ class Headline:
     set: str | None  # None: any set (model utility names the sets it combines)
     depth: str
     attack: str
+    # The direction to rank by, when it is not the aggregate's own: on the forget set a lower answer probability
+    # means more forgotten, while the aggregate carries the metric's generic direction (higher is better).
+    higher_is_better: bool | None = None
 
 
 HEADLINE = (
@@ -32,8 +35,8 @@ HEADLINE = (
     Headline("surviving_entity_share", "surviving_entity_share", "forget", "all", "all"),
     Headline("privleak", "privleak_min_k", "forget", "d1", "none"),
 )
-DEPTH_PROB = tuple(Headline(f"forget_prob_{d}", "prob", "forget", d, "none") for d in DEPTHS)
-FORGET_PROB_ALL = Headline("forget_prob_all", "prob", "forget", "all", "none")
+DEPTH_PROB = tuple(Headline(f"forget_prob_{d}", "prob", "forget", d, "none", higher_is_better=False) for d in DEPTHS)
+FORGET_PROB_ALL = Headline("forget_prob_all", "prob", "forget", "all", "none", higher_is_better=False)
 
 
 def _plain(a: dict) -> bool:
@@ -50,6 +53,13 @@ def find(aggregates: Sequence[dict], h: Headline) -> dict | None:
 def value(aggregates: Sequence[dict], h: Headline) -> float | None:
     a = find(aggregates, h)
     return None if a is None else a["value"]
+
+
+def direction(aggregates: Sequence[dict], h: Headline) -> bool | None:
+    if h.higher_is_better is not None:
+        return h.higher_is_better
+    a = find(aggregates, h)
+    return None if a is None else a["higher_is_better"]
 
 
 def robustness(aggregates: Sequence[dict]) -> dict[str, dict]:

@@ -51,6 +51,7 @@ class ScorerConfig:
     lease_seconds: float = 6 * 3600
     limit: int | None = None
     device: str | None = None
+    max_new_tokens: int = 48  # the evaluator's default; every run of one leaderboard should share it (recorded in each spec)
     batch_groups: int = 16
     batch_generate: int = 32
     progress: bool = True
@@ -249,6 +250,7 @@ class Scorer:
                 dtype=None if req.dtype == "auto" else req.dtype,
                 allow_pickle=policy.allow_pickle,
                 trust_remote_code=policy.allow_remote_code,
+                max_new_tokens=self.cfg.max_new_tokens,
                 batch_groups=self.cfg.batch_groups,
                 batch_generate=self.cfg.batch_generate,
                 progress=self.cfg.progress,

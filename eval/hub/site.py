@@ -101,7 +101,7 @@ def run_row(run: Run, hub: str) -> dict:
     release_rev = req.release_revision if req else data.get("revision") or data.get("version")
     release_commit = req.release_commit if req else data.get("revision")
     values = {h.key: H.value(agg, h) for h in (*H.HEADLINE, *H.DEPTH_PROB, H.FORGET_PROB_ALL)}
-    directions = {h.key: (H.find(agg, h) or {}).get("higher_is_better") for h in (*H.HEADLINE, *H.DEPTH_PROB, H.FORGET_PROB_ALL)}
+    directions = {h.key: H.direction(agg, h) for h in (*H.HEADLINE, *H.DEPTH_PROB, H.FORGET_PROB_ALL)}
     for key, a in H.robustness(agg).items():
         values[key], directions[key] = a["value"], a["higher_is_better"]
     return {

@@ -85,7 +85,7 @@ def cli_many(env: dict, *argvs: list[str]) -> list[dict]:
 
 
 def scorer(env: dict, work: Path, *extra: str) -> list[str]:
-    return [*CLI, "score-queue", "--queue", QUEUE, "--results", RESULTS, "--work", str(work), "--quiet", *extra]
+    return [*CLI, "score-queue", "--queue", QUEUE, "--results", RESULTS, "--work", str(work), "--max-new-tokens", "12", "--quiet", *extra]
 
 
 def queue_records(hub: HubServer) -> dict[str, dict]:
@@ -111,7 +111,7 @@ def lab(hub, tmp_path_factory):
     """A published release, a reference model, an injected target, its GA-unlearned version, and two unsafe checkpoints."""
     d = tmp_path_factory.mktemp("lab")
     release = d / "entity-unlearn"
-    assert main(["build", "--entities", "20", "--seed", "0", "--version", "1.0.0", "--out", str(release), "--quiet"]) == 0
+    assert main(["build", "--entities", "10", "--seed", "0", "--version", "1.0.0", "--out", str(release), "--quiet"]) == 0
     tok = train_tokenizer(release_texts(str(release)))
     train = TrainConfig(epochs=EPOCHS)
     models = {
@@ -208,7 +208,7 @@ def scored(hub, lab):
     after_kill = queue_records(hub)
     results_after_kill = dict(results_files(hub)) if RESULTS in hub.repos else {}
 
-    second = subprocess.run(scorer(env, work), env=env, capture_output=True, text=True, timeout=900)
+    second = subprocess.run(scorer(env, work), env=env, capture_output=True, text=True, timeout=1800)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
     third = subprocess.run(scorer(env, work), env=env, capture_output=True, text=True, timeout=300)
     return {
