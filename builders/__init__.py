@@ -3,6 +3,7 @@
 Importing this package does not import torch.
 """
 
+from .audit import AuditError, audit_folder, render_audit
 from .llm.backend import LLMConfig, LLMError, LLMUnavailable
 from .llm.verify import WorldNames, verify_biography, verify_paraphrase, verify_perturbed
 from .release.build import ReleaseConfig, ReleaseError, build_release, config_names, read_release_manifest, release_counts
@@ -63,6 +64,9 @@ __all__ = [
     "Published",
     "publish_release",
     "verify_release",
+    "AuditError",
+    "audit_folder",
+    "render_audit",
     "LLMConfig",
     "LLMError",
     "LLMUnavailable",

@@ -1,8 +1,9 @@
 """A release: every config of a world as parquet, the dataset card, and ``manifest.json``.
 
 ``build_release(world, out, config)`` writes ``data/<config>/train-<content hash>.parquet``
-for each config, ``README.md`` (YAML ``configs:`` plus the card rendered from
-``cards/``) and ``manifest.json`` (version, seed, generator version, counts, the
+for each config, then audits them (``builders/audit``), then writes ``README.md`` (YAML
+``configs:`` plus the card rendered from ``cards/``, with the audit's table) and
+``manifest.json`` (version, seed, generator version, counts, the audit's numbers, the
 SHA-256 of every file). The same world and config give byte-identical files.
 """
 
@@ -223,7 +224,12 @@ def build_release(world: World, out: str | Path, config: ReleaseConfig) -> dict[
         "configs": configs,
     }
     manifest["files"] = dict(sorted(files.items()))
-    readme = render_readme(manifest, world, splits, previous)
+    # The validity audit reads the parquet files just written (not the world in memory): it checks what is published.
+    from ..audit import audit_folder, render_audit, summary
+
+    report = audit_folder(out, manifest)
+    manifest["audit"] = summary(report)
+    readme = render_readme(manifest, world, splits, previous, audit=render_audit(report, title=False))
     (out / "README.md").write_text(readme, encoding="utf-8")
     files["README.md"] = {"sha256": hashlib.sha256(readme.encode("utf-8")).hexdigest(), "bytes": len(readme.encode("utf-8"))}
     manifest["files"] = dict(sorted(files.items()))

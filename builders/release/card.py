@@ -108,8 +108,9 @@ def changelog(previous: dict[str, Any] | None, manifest: dict[str, Any]) -> dict
     }
 
 
-def render_readme(manifest: dict[str, Any], world: World, splits: Splits, previous: dict[str, Any] | None = None) -> str:
-    """README.md text: YAML front matter, then the card. ``manifest['files']`` holds the parquet files (the README is not written yet)."""
+def render_readme(manifest: dict[str, Any], world: World, splits: Splits, previous: dict[str, Any] | None = None, audit: str | None = None) -> str:
+    """README.md text: YAML front matter, then the card. ``manifest['files']`` holds the parquet files (the README is not written yet);
+    ``audit`` is the validity audit's Markdown (``builders/audit``), shown in the card's "Validity audit" section."""
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
     env = Environment(
@@ -131,5 +132,6 @@ def render_readme(manifest: dict[str, Any], world: World, splits: Splits, previo
         depths=depth_table(world, splits),
         changelog=log,
         perturbed_k=world.k_perturbed,
+        audit=audit,
     )
     return yaml_header(manifest) + "\n" + body

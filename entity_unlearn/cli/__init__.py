@@ -1,6 +1,6 @@
 """The ``entity-unlearn`` command line: one module per command group, this one assembles them.
 
-``world`` (generate, build, publish), ``evaluate`` (eval), ``pipeline`` (inject, unlearn,
+``world`` (generate, build, publish), ``audit`` (audit), ``evaluate`` (eval), ``pipeline`` (inject, unlearn,
 study), ``hub`` (submit, score-queue, leaderboard); ``common`` holds what they share. Command modules import their stage lazily,
 so ``entity-unlearn --help`` imports no torch.
 """
@@ -14,12 +14,14 @@ import sys
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="entity-unlearn", description="Fictitious-entity worlds, releases and unlearning evaluation.")
     sub = parser.add_subparsers(dest="command", required=True)
+    from .audit import add_audit_command
     from .evaluate import add_eval_command
     from .hub import add_hub_commands
     from .pipeline import add_pipeline_commands
     from .world import add_world_commands
 
     add_world_commands(sub)
+    add_audit_command(sub)
     add_eval_command(sub)
     add_pipeline_commands(sub)
     add_hub_commands(sub)
@@ -29,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from entity_unlearn.builders import (
+        AuditError,
         LLMError,
         PublishError,
         ReleaseError,
@@ -55,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (
         UsageError,
+        AuditError,
         SpecError,
         TemplateProblem,
         SamplingError,

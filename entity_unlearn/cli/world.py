@@ -187,6 +187,16 @@ def cmd_build(args: argparse.Namespace) -> int:
     print(f"release {manifest['name']} v{manifest['version']} (seed {manifest['seed']}): {len(manifest['configs'])} configs, {took:.1f} s")
     for name, info in manifest["configs"].items():
         print(f"  {name:<20} {info['rows']:>7} rows  {info['entities']:>5} entities")
+    audit = manifest["audit"]
+    broken = len(audit["failures"])
+    print(
+        f"validity audit: {audit['verdict'].upper()}"
+        + (
+            f", {broken} threshold(s) broken (the card's 'Validity audit' lists them; `entity-unlearn audit {args.out}` prints them)"
+            if broken
+            else ""
+        )
+    )
     print(f"written to {out.resolve()} (README.md is the dataset card; manifest.json lists file hashes)")
     print(f"load it: python -c \"from datasets import load_dataset; print(load_dataset('{args.out}', 'forget05'))\"")
     return 0

@@ -1,0 +1,114 @@
+"""The no-knowledge floor: what a language model of the training text's wording alone scores.
+
+A word bigram model with a smoothed unigram base is fitted on the release's training text
+(``full`` QA and ``corpus`` biographies):
+
+    P_uni(w) = (c(w) + k) / (N + k·|V|)                       (add-k, |V| counts one unknown word)
+    P(w | v) = (c(v, w) + μ·P_uni(w)) / (c(v) + μ)           (Dirichlet smoothing towards P_uni)
+
+It sees no question: a candidate answer is scored from a sentence start, token by token
+(the tokens of ``text.tokens``), and compared per token as the evaluator compares a model's
+answers (``eval/metrics.py``). It knows which strings and word pairs the world uses, not which
+entity they belong to, so its multiple-choice accuracy above chance is a shortcut of wording,
+and its truth ratio shows whether true answers read more "typical" than wrong ones. The MC
+accuracy here splits ties evenly (``groups.pick_score``), like the heuristics; the eval
+metrics ``mc_accuracy`` and ``truth_ratio`` computed on the same rows are reported beside it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from typing import Any
+
+from .groups import DIGITS, Tally, argmax_set, pick_score
+from .load import Material
+from .text import tokens
+
+START = "<s>"
+
+
+class BigramLM:
+    """A word bigram model of ``texts`` with add-k unigram smoothing and a Dirichlet-smoothed bigram."""
+
+    def __init__(self, texts: tuple[str, ...] | list[str], add_k: float, prior_weight: float) -> None:
+        if add_k <= 0 or prior_weight <= 0:
+            raise ValueError("the floor's add_k and prior_weight must be positive (thresholds.toml [floor])")
+        self.k, self.mu = add_k, prior_weight
+        self.uni: Counter = Counter()
+        self.bi: Counter = Counter()
+        self.ctx: Counter = Counter()
+        for text in texts:
+            prev = START
+            for t in tokens(text):
+                self.uni[t] += 1
+                self.bi[(prev, t)] += 1
+                self.ctx[prev] += 1
+                prev = t
+        self.total = sum(self.uni.values())
+        self.vocab = len(self.uni) + 1
+        self._cache: dict[str, tuple[float, int]] = {}
+        self._pairs: dict[tuple[str, str], float] = {}
+
+    def p_uni(self, w: str) -> float:
+        return (self.uni.get(w, 0) + self.k) / (self.total + self.k * self.vocab)
+
+    def pair(self, prev: str, w: str) -> float:
+        """log P(w | prev)."""
+        return math.log((self.bi.get((prev, w), 0) + self.mu * self.p_uni(w)) / (self.ctx.get(prev, 0) + self.mu))
+
+    def logp(self, text: str) -> tuple[float, int]:
+        """(summed log-probability, token count) of ``text`` from a sentence start; (0, 0) for no tokens."""
+        hit = self._cache.get(text)
+        if hit is not None:
+            return hit
+        toks = tokens(text)
+        pairs = self._pairs
+        total = 0.0
+        for key in zip((START, *toks), toks):
+            lp = pairs.get(key)
+            if lp is None:
+                lp = pairs[key] = self.pair(*key)
+            total += lp
+        self._cache[text] = (total, len(toks))
+        return total, len(toks)
+
+
+def floor(material: Material, add_k: float, prior_weight: float) -> dict[str, Any]:
+    """The floor's MC accuracy/chance/gain by group (ties split), the share of probes whose paraphrased
+    answer it finds likelier than the perturbed ones (chance 0.5), and the eval metrics on its rows."""
+    from entity_unlearn.eval.metrics import get_metric
+
+    lm = BigramLM(material.training, add_k, prior_weight)
+    tally = Tally()
+    rows = []
+    prefers = n_pref = 0
+    for p in material.probes:
+        opts = [lm.logp(o) for o in p.options]
+        if any(n == 0 for _, n in opts):
+            continue
+        tally.add(p, pick_score(argmax_set([lp / n for lp, n in opts]), p))
+        para = lm.logp(p.paraphrased_answer)
+        wrong = [lm.logp(w) for w in p.perturbed_answer]
+        row = {"answer_index": p.answer_index, "logp_options": [lp for lp, _ in opts], "ntok_options": [n for _, n in opts], "set": "forget"}
+        if para[1] and wrong and all(n for _, n in wrong):
+            row.update(logp_paraphrase=para[0], ntok_paraphrase=para[1], logp_perturbed=[lp for lp, _ in wrong], ntok_perturbed=[n for _, n in wrong])
+            mean_wrong = sum(lp / n for lp, n in wrong) / len(wrong)
+            prefers += para[0] / para[1] > mean_wrong
+            n_pref += 1
+        rows.append(row)
+    tr = get_metric("truth_ratio").fn(rows) if n_pref else float("nan")
+    return {
+        "model": {
+            "kind": "word bigram, Dirichlet-smoothed towards an add-k unigram",
+            "add_k": add_k,
+            "prior_weight": prior_weight,
+            "vocabulary": lm.vocab,
+            "tokens": lm.total,
+        },
+        "mc": tally.result(),
+        "eval_mc_accuracy": round(get_metric("mc_accuracy").fn(rows), DIGITS) if rows else None,
+        "eval_truth_ratio": round(tr, DIGITS) if n_pref else None,
+        "prefers_truth": round(prefers / n_pref, DIGITS) if n_pref else None,
+        "probes_scored": len(rows),
+    }

@@ -1,0 +1,178 @@
+"""Shortcut heuristics: model-free ways to pick a multiple-choice option without knowing the entity.
+
+Each heuristic is one registered function ``(probe, context) -> chosen option indices``; it sees
+only what a model sees (the question, the options) plus statistics of the training text and of
+the other entities' answers. It returns ``None`` where it does not apply (the median of options
+that are not numbers), an empty set where it has no preference. Scoring and grouping are in
+``groups.py``: a valid release gives no heuristic an edge over chance.
+"""
+
+from __future__ import annotations
+
+import difflib
+import statistics
+import tomllib
+from collections import defaultdict
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from .groups import Tally, argmax_set, pick_score
+from .load import Material, ProbeRow
+from .text import PhraseFinder, contains, tokens
+
+WORDS_FILE = Path(__file__).with_name("words.toml")
+DATE_FORMATS = ("%B %d, %Y", "%d %B %Y", "%Y-%m-%d", "%b %d, %Y", "%B %Y")
+
+
+@cache
+def words() -> dict[str, Any]:
+    """The word lists of ``words.toml``."""
+    return tomllib.loads(WORDS_FILE.read_text(encoding="utf-8"))
+
+
+@cache
+def as_number(text: str) -> float | None:
+    """A number, year or date written as text ("47,000", "1980", "March 4, 1961"), as a float; else None.
+
+    Dates become their proleptic ordinal day, so they order and differ like the days they name.
+    """
+    t = text.strip()
+    plain = t.replace(",", "")
+    try:
+        return float(plain)
+    except ValueError:
+        pass
+    for fmt in DATE_FORMATS:
+        try:
+            return float(datetime.strptime(t, fmt).toordinal())
+        except ValueError:
+            continue
+    return None
+
+
+class Context:
+    """What the heuristics know besides the probe: training-text counts of every option, the answers
+    of other entities by relation, entity names. Built once per audit."""
+
+    def __init__(self, material: Material) -> None:
+        self.material = material
+        self._tokens: dict[str, tuple[str, ...]] = {}
+        self._content: dict[str, frozenset[str]] = {}
+        options = {self.tok(o) for p in material.probes for o in p.options}
+        self.familiar = PhraseFinder(options).count(material.training)
+        # (entity type, kind, field) -> answer -> entities with that true answer
+        prior: dict[tuple[str, str, str], dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+        for p in material.probes:
+            prior[(p.entity_type, p.kind, p.field)][p.short_answer].add(p.entity_id)
+        self.prior = prior
+        self.names = {e.entity_id: e.names for e in material.entities}
+        self.stopwords = frozenset(words()["stopwords"])
+
+    def tok(self, text: str) -> tuple[str, ...]:
+        t = self._tokens.get(text)
+        if t is None:
+            t = self._tokens[text] = tokens(text)
+        return t
+
+    def content(self, text: str) -> frozenset[str]:
+        """The content words of ``text``: word tokens that are not stopwords."""
+        c = self._content.get(text)
+        if c is None:
+            c = self._content[text] = frozenset(t for t in self.tok(text) if t.isalnum() and t not in self.stopwords)
+        return c
+
+
+Chooser = Callable[[ProbeRow, Context], Collection[int] | None]
+
+
+@dataclass(frozen=True)
+class Heuristic:
+    name: str
+    choose: Chooser
+    description: str
+
+
+HEURISTICS: dict[str, Heuristic] = {}
+
+
+def heuristic(name: str):
+    """Register a chooser under ``name``; its docstring's first line describes it in the report."""
+
+    def wrap(fn: Chooser) -> Chooser:
+        if name in HEURISTICS:
+            raise ValueError(f"heuristic {name!r} is registered twice")
+        HEURISTICS[name] = Heuristic(name, fn, (fn.__doc__ or "").strip().split("\n")[0])
+        return fn
+
+    return wrap
+
+
+def get_heuristic(name: str) -> Heuristic:
+    if name not in HEURISTICS:
+        close = difflib.get_close_matches(name, list(HEURISTICS), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise KeyError(f"unknown heuristic {name!r}{hint} Heuristics: {sorted(HEURISTICS)}")
+    return HEURISTICS[name]
+
+
+# -- the heuristics ------------------------------------------------------------------------------
+@heuristic("familiarity")
+def familiarity(probe: ProbeRow, ctx: Context) -> set[int]:
+    """Pick the options that occur verbatim in the training text (full QA and corpus)."""
+    return {i for i, o in enumerate(probe.options) if ctx.familiar.get(ctx.tok(o), 0) > 0}
+
+
+@heuristic("median")
+def median(probe: ProbeRow, ctx: Context) -> set[int] | None:
+    """Pick the option nearest the median of the options, where every option is a number, year or date."""
+    values = [as_number(o) for o in probe.options]
+    if any(v is None for v in values):
+        return None
+    mid = statistics.median(values)  # type: ignore[type-var]
+    return argmax_set([-abs(v - mid) for v in values])  # type: ignore[operator]
+
+
+@heuristic("longest")
+def longest(probe: ProbeRow, ctx: Context) -> set[int]:
+    """Pick the longest option (in characters)."""
+    return argmax_set([len(o) for o in probe.options])
+
+
+@heuristic("overlap")
+def overlap(probe: ProbeRow, ctx: Context) -> set[int]:
+    """Pick the options sharing the most content words with the question."""
+    q = ctx.content(probe.question)
+    shared = [len(ctx.content(o) & q) for o in probe.options]
+    return argmax_set(shared) if max(shared) > 0 else set()
+
+
+@heuristic("answer_prior")
+def answer_prior(probe: ProbeRow, ctx: Context) -> set[int]:
+    """Pick the options that are most often the true answer of the same relation for other entities."""
+    seen = ctx.prior.get((probe.entity_type, probe.kind, probe.field), {})
+    counts = [len(seen.get(o, set()) - {probe.entity_id}) for o in probe.options]
+    return argmax_set(counts) if max(counts) > 0 else set()
+
+
+@heuristic("own_name")
+def own_name(probe: ProbeRow, ctx: Context) -> set[int]:
+    """Pick the option that is the name (or an alias) of the entity the question names."""
+    names = set(ctx.names.get(probe.entity_id, ()))
+    q = ctx.tok(probe.question)
+    return {i for i, o in enumerate(probe.options) if o in names and contains(q, ctx.tok(o))}
+
+
+def run_heuristics(material: Material, ctx: Context, names: Collection[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Heuristic name -> its description, applicable probes and accuracy/chance/gain by group."""
+    chosen = [get_heuristic(n) for n in (names if names is not None else sorted(HEURISTICS))]
+    tallies = {h.name: Tally() for h in chosen}
+    for p in material.probes:
+        for h in chosen:
+            pick = h.choose(p, ctx)
+            if pick is not None:
+                tallies[h.name].add(p, pick_score(pick, p))
+    return {h.name: {"description": h.description, **tallies[h.name].result()} for h in chosen}

@@ -1,0 +1,231 @@
+"""Text checks: English errors a template or an LLM leaves in the published text.
+
+Each check is one registered function ``(text, subject, context) -> matched snippets``; the
+text is every distinct question, answer, paraphrase and perturbed answer of an entity's probes
+and its biography, the subject that entity. The word lists are data (``words.toml``); the
+vocabulary is every lower-case word of the audited text, so "works" counts as a plural when
+"work" occurs too.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .heuristics import words
+from .load import EntityRow, Material
+from .text import sentences, tokens
+
+EXAMPLES = 5
+YEAR = re.compile(r"^(1\d{3}|20\d\d)$")
+
+
+class Context:
+    """The audited text's vocabulary and the word lists, compiled once."""
+
+    def __init__(self, texts: list[str]) -> None:
+        w = words()
+        self.vocab = frozenset(t for text in texts for t in tokens(text) if t.isalpha())
+        self.plurals = frozenset(w["plural_nouns"])
+        self.needs_the = re.compile(r"\b(?:" + "|".join(x.title() for x in w["needs_the"]) + r") of ")
+        self.determiners = frozenset(w["determiners"])
+        self.a_ok = tuple(w["a_before_vowel"])
+        self.an_ok = tuple(w["an_before_consonant"])
+        self.doubled_ok = frozenset(w["doubled_ok"])
+        self.gender_attribute = w["gender_attribute"]
+        self.gender_nouns = {g: tuple(ns) for g, ns in w["gender_nouns"].items()}
+        self._gender: dict[str, re.Pattern | None] = {}
+
+    def gender_pattern(self, subject: EntityRow) -> re.Pattern | None:
+        """The entity as a clause's subject, a copula or "as", then a noun of another gender than its own."""
+        if subject.entity_id not in self._gender:
+            gender = subject.attributes.get(self.gender_attribute)
+            wrong = [n for g, nouns in self.gender_nouns.items() if g != gender for n in nouns] if gender is not None else []
+            names = "|".join(re.escape(n) for n in sorted(subject.names, key=len, reverse=True))
+            self._gender[subject.entity_id] = (
+                re.compile(
+                    r"(?m)(?:^|(?<=[.!?] )|(?<=, ))(?:" + names + r")(?!['’]s)(?: [a-z]+){0,2}? (?:was|is|were|are|became|remained|as)"
+                    r"(?: (?:a|an|the))?(?: [a-z-]+)? (?:" + "|".join(wrong) + r")\b"
+                )
+                if wrong
+                else None
+            )
+        return self._gender[subject.entity_id]
+
+    def singular(self, word: str) -> bool:
+        """``word`` (lower case, no final s) is a noun whose plural occurs in the audited text."""
+        plurals = (word + "s", word + "es", word[:-1] + "ies" if word.endswith("y") else "")
+        return word != "one" and any(p in self.vocab for p in plurals if p)
+
+    def plural(self, word: str) -> bool:
+        """``word`` (lower case) is a plural noun: listed, or its singular occurs in the audited text."""
+        if word in self.plurals:
+            return True
+        if word.endswith("ies"):
+            return True
+        return (
+            word.endswith("s")
+            and not word.endswith(("ss", "us", "is"))
+            and (word[:-1] in self.vocab or (word.endswith("es") and word[:-2] in self.vocab))
+        )
+
+
+Check = Callable[[str, EntityRow | None, Context], list[str]]
+
+
+@dataclass(frozen=True)
+class TextCheck:
+    name: str
+    check: Check
+    description: str
+
+
+TEXT_CHECKS: dict[str, TextCheck] = {}
+
+
+def text_check(name: str):
+    """Register a text check under ``name``; its docstring's first line describes it in the report."""
+
+    def wrap(fn: Check) -> Check:
+        if name in TEXT_CHECKS:
+            raise ValueError(f"text check {name!r} is registered twice")
+        TEXT_CHECKS[name] = TextCheck(name, fn, (fn.__doc__ or "").strip().split("\n")[0])
+        return fn
+
+    return wrap
+
+
+def get_text_check(name: str) -> TextCheck:
+    if name not in TEXT_CHECKS:
+        close = difflib.get_close_matches(name, list(TEXT_CHECKS), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise KeyError(f"unknown text check {name!r}{hint} Text checks: {sorted(TEXT_CHECKS)}")
+    return TEXT_CHECKS[name]
+
+
+# -- the checks ----------------------------------------------------------------------------------
+NUMBER_WORD = re.compile(r"(?<![\w,.])(\d[\d,]*|one) ([a-z]+)\b")
+
+
+@text_check("number_agreement")
+def number_agreement(text: str, subject: EntityRow | None, ctx: Context) -> list[str]:
+    """A count and its noun disagree: "1 books", "3 book"."""
+    out = []
+    for m in NUMBER_WORD.finditer(text):
+        n, word = m.group(1), m.group(2)
+        if n in ("1", "one"):
+            if ctx.plural(word):
+                out.append(m.group(0))
+        elif not YEAR.match(n) and not word.endswith("s") and ctx.singular(word):
+            out.append(m.group(0))
+    return out
+
+
+POSSESSIVE = re.compile(r"\b([A-Za-z]+s)['’]s\b")
+
+
+@text_check("plural_possessive")
+def plural_possessive(text: str, subject: EntityRow | None, ctx: Context) -> list[str]:
+    """A plural noun takes "'s": "Industries's" (write "Industries'")."""
+    return [m.group(0) for m in POSSESSIVE.finditer(text) if ctx.plural(m.group(1).lower())]
+
+
+@text_check("missing_article")
+def missing_article(text: str, subject: EntityRow | None, ctx: Context) -> list[str]:
+    """An institution "<Noun> of X" without "the" after a verb or preposition: "graduated from University of X"."""
+    out = []
+    for m in ctx.needs_the.finditer(text):
+        start = m.start()
+        if start < 2 or text[start - 1] != " ":
+            continue  # a text's first word: a fragment (a cloze answer), not a sentence
+        cut = max(text.rfind(" ", 0, start - 1), text.rfind("\n", 0, start - 1)) + 1
+        prev = text[cut : start - 1]
+        if prev[-1] in ".!?:" or (prev.islower() and prev.strip("\"'(,;") not in ctx.determiners):
+            out.append(f"{prev} {m.group(0).strip()}")
+    return out
+
+
+A_AN = re.compile(r"\b([Aa]n?) ([A-Za-z][\w-]*)")
+
+
+@text_check("a_an")
+def a_an(text: str, subject: EntityRow | None, ctx: Context) -> list[str]:
+    """The wrong indefinite article: "a" before a vowel sound or "an" before a consonant ("a engineer", "an painter")."""
+    out = []
+    for m in A_AN.finditer(text):
+        art, word = m.group(1).lower(), m.group(2).lower()
+        vowel = word[0] in "aeiou"
+        if art == "a" and vowel and not word.startswith(ctx.a_ok):
+            out.append(m.group(0))
+        elif art == "an" and not vowel and not word.startswith(ctx.an_ok):
+            out.append(m.group(0))
+    return out
+
+
+@text_check("gendered_noun")
+def gendered_noun(text: str, subject: EntityRow | None, ctx: Context) -> list[str]:
+    """A noun of another gender said of the entity: "<he> worked as an actress", "<she> was the son of"."""
+    pattern = ctx.gender_pattern(subject) if subject is not None else None
+    return [m.group(0) for m in pattern.finditer(text)] if pattern is not None else []
+
+
+DOUBLED = re.compile(r"\b([A-Za-z]+) (?i:\1)\b")  # "The the" too; a doubled capitalised name ("Bora Bora") is not counted
+
+
+@text_check("repeated")
+def repeated(text: str, subject: EntityRow | None, ctx: Context) -> list[str]:
+    """A sentence said twice in one text, or a word doubled: "the the"."""
+    out = []
+    for m in DOUBLED.finditer(text):
+        first, second = m.group(0).split()
+        opens = m.start() == 0 or text[m.start() - 1] == "\n" or text[max(0, m.start() - 2) : m.start()] in (". ", "! ", "? ")
+        # a capitalised first word inside a sentence ends a name ("Krostand Works works"): not a doubled word
+        if first.lower() not in ctx.doubled_ok and not second[0].isupper() and (first[0].islower() or opens):
+            out.append(m.group(0))
+    for line in text.split("\n"):
+        seen: set[str] = set()
+        for s in sentences(line):
+            key = s.lower()
+            if key in seen and len(key.split()) > 2:
+                out.append(s)
+            seen.add(key)
+    return out
+
+
+def entity_texts(material: Material) -> list[tuple[EntityRow | None, list[str]]]:
+    """Per entity, its distinct texts (biography first, then its probes' texts in order)."""
+    by_entity: dict[str, list[str]] = {e.entity_id: [e.biography] if e.biography else [] for e in material.entities}
+    for p in material.probes:
+        by_entity.setdefault(p.entity_id, []).extend((p.question, p.answer, p.paraphrased_question, p.paraphrased_answer, *p.perturbed_answer))
+    ents = {e.entity_id: e for e in material.entities}
+    return [(ents.get(eid), list(dict.fromkeys(texts))) for eid, texts in by_entity.items()]
+
+
+def language(material: Material) -> dict[str, Any]:
+    """Per check: findings (matches) and examples (entity, match, the text it is in).
+
+    An entity's texts are checked as one block, one text a line (no pattern spans a line break).
+    """
+    groups = entity_texts(material)
+    ctx = Context([t for _, texts in groups for t in texts])
+    counts: Counter = Counter()
+    examples: dict[str, list[dict[str, str]]] = {name: [] for name in TEXT_CHECKS}
+    for subject, texts in groups:
+        block = "\n".join(t.replace("\n", " ") for t in texts)
+        for name, c in TEXT_CHECKS.items():
+            found = c.check(block, subject, ctx)
+            counts[name] += len(found)
+            for match in dict.fromkeys(found):
+                if len(examples[name]) < EXAMPLES:
+                    line = next((t for t in texts if match in t), "")
+                    examples[name].append({"entity_id": subject.entity_id if subject else "", "match": match, "text": line[:300]})
+    return {
+        "texts": sum(len(t) for _, t in groups),
+        "checks": {
+            name: {"description": c.description, "findings": counts[name], "examples": examples[name]} for name, c in sorted(TEXT_CHECKS.items())
+        },
+    }
