@@ -154,7 +154,8 @@ def overlap(probe: ProbeRow, ctx: Context) -> set[int]:
 def answer_prior(probe: ProbeRow, ctx: Context) -> set[int]:
     """Pick the options that are most often the true answer of the same relation for other entities."""
     seen = ctx.prior.get((probe.entity_type, probe.kind, probe.field), {})
-    counts = [len(seen.get(o, set()) - {probe.entity_id}) for o in probe.options]
+    me = probe.entity_id
+    counts = [len(ents) - (me in ents) for ents in (seen.get(o, ()) for o in probe.options)]
     return argmax_set(counts) if max(counts) > 0 else set()
 
 

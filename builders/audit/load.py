@@ -46,10 +46,15 @@ class ProbeRow:
     answer_index: int
     fact_ids: tuple[str, ...]
     splits: tuple[str, ...] = ()
+    relation_field: str | None = None  # the record's ``relation`` where it has one
+    parent_id: str | None = None
 
     @cached_property
     def field(self) -> str:
-        """The field segment of the probe id (``entity/depth/field/n[@attack]``), else the template block."""
+        """The field asked about: the record's ``relation``, else the probe id's field segment
+        (``entity/depth/field/n[@attack]``), else the template block."""
+        if self.relation_field:
+            return self.relation_field
         parts = self.probe_id.split("@", 1)[0].split("/")
         return parts[2] if len(parts) >= 4 else self.template_id.rsplit("#", 1)[-1]
 
@@ -66,8 +71,8 @@ class ProbeRow:
 
     @property
     def base_id(self) -> str:
-        """The probe id without its ``@attack`` suffix: the plain probe an attacked one wraps."""
-        return self.probe_id.split("@", 1)[0]
+        """The plain probe an attacked one wraps: the record's ``parent_id``, else the probe id without ``@attack``."""
+        return self.parent_id or self.probe_id.split("@", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -156,6 +161,8 @@ def _probe(row: dict[str, Any]) -> ProbeRow:
             answer_index=int(row["answer_index"]),
             fact_ids=tuple(row["fact_ids"]),
             splits=tuple(row.get("splits") or ()),
+            relation_field=row.get("relation"),
+            parent_id=row.get("parent_id"),
         )
     except KeyError as exc:
         raise AuditError(f"probe {row.get('probe_id', '?')}: field {exc.args[0]!r} is missing") from None
@@ -193,7 +200,7 @@ def load_material(folder: str | Path, manifest: dict[str, Any] | None = None) ->
     raise AuditError(f"{folder / 'manifest.json'}: format {fmt!r} is neither {RELEASE_FORMAT!r} nor {WORLD_FORMAT!r}; rebuild it with this version")
 
 
-def _read_config(folder: Path, manifest: dict[str, Any], name: str, columns: tuple[str, ...]) -> list[dict[str, Any]]:
+def _read_config(folder: Path, manifest: dict[str, Any], name: str, columns: tuple[str, ...], optional: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     import pyarrow.parquet as pq
 
     info = manifest.get("configs", {}).get(name)
@@ -206,6 +213,7 @@ def _read_config(folder: Path, manifest: dict[str, Any], name: str, columns: tup
     missing = [c for c in columns if c not in table.column_names]
     if missing:
         raise AuditError(f"{path}: columns {missing} are missing; rebuild the release with this version")
+    columns = columns + tuple(c for c in optional if c in table.column_names)
     data = table.select(list(columns)).to_pydict()
     return [dict(zip(columns, values)) for values in zip(*(data[c] for c in columns))]
 
@@ -247,7 +255,7 @@ def load_release(folder: Path, manifest: dict[str, Any]) -> Material:
         for r in read("entities", ("entity_id", "entity_type", "name", "aliases", "attributes", "links", "biography", "splits"))
     )
     facts = tuple(_fact(r) for r in read("facts", ("fact_id", "entity_id", "relation", "value", "text", "year", "target_id")))
-    probes = tuple(_probe(r) for r in read("probes", PROBE_COLUMNS))
+    probes = tuple(_probe(r) for r in _read_config(folder, manifest, "probes", PROBE_COLUMNS, ("relation", "parent_id")))
     full = read("full", ("question", "answer"))
     corpus = read("corpus", ("text",))
     training = tuple(t for r in full for t in (r["question"], r["answer"])) + tuple(r["text"] for r in corpus)
