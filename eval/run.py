@@ -89,6 +89,14 @@ def is_eval_output(folder: Path) -> bool:
     return any((folder / "cache" / f"{name}.jsonl").is_file() for name in ("score", "generate"))
 
 
+def cache_namespaces(lm: CausalLM, formatter: Formatter, decoding: dict) -> tuple[str, str]:
+    """(score namespace, generate namespace) of the request cache: a score depends on the model (weights, tokenizer,
+    revision, dtype) and the prompt format; a generation also on every decoding setting and the stop tokens."""
+    score = f"{lm.fingerprint()}:{formatter.template_sha256}"
+    settings = json.dumps({**decoding, "stop_ids": list(formatter.stop_ids())}, sort_keys=True)
+    return score, f"{score}:{hashlib.sha256(settings.encode()).hexdigest()}"
+
+
 def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
     """Run the whole evaluation; returns the result dict that is also written to ``results.json``.
 
@@ -153,10 +161,7 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
         p = plan(items, formatter)
         if memo is not None and plan_key[2] is not None:
             memo[plan_key] = p
-    # Scores depend on the model and the prompt format; generations also on every decoding setting.
-    namespace = f"{lm.fingerprint()}:{formatter.template_sha256}"
-    decoding = json.dumps({**spec["decoding"], "stop_ids": list(formatter.stop_ids())}, sort_keys=True)
-    cache = RequestCache(out / "cache", namespace, f"{namespace}:{hashlib.sha256(decoding.encode()).hexdigest()}")
+    cache = RequestCache(out / "cache", *cache_namespaces(lm, formatter, spec["decoding"]))
     stats = run_passes(p, lm, formatter, cache, cfg.max_new_tokens, cfg.batch_groups, cfg.batch_generate, cfg.progress)
     spec["passes"] = {k: asdict(v) for k, v in stats.items()}
     spec["plan"] = {"items": len(items), "continuations_requested": p.requested, "continuations_unique": p.n_score(), "contexts": len(p.contexts)}

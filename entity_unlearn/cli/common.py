@@ -24,7 +24,8 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         default = action.default
-        if action.option_strings and "%(default)" not in text and default not in (None, False, True, argparse.SUPPRESS) and default != []:
+        shown = not (default is None or isinstance(default, bool) or default == argparse.SUPPRESS or default == [])  # 0 is a default, False is not
+        if action.option_strings and "%(default)" not in text and shown:
             text += " (default: %(default)s)"
         return text
 
