@@ -20,12 +20,16 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from entity_unlearn.builders.release.build import FORMAT as RELEASE_FORMAT
+from entity_unlearn.builders.world.files import FORMAT as WORLD_FORMAT
+from entity_unlearn.errors import EntityUnlearnError
+
 from .passes import Item
 
 FORGET = re.compile(r"^forget(\d{2})$")
 
 
-class DataError(ValueError):
+class DataError(EntityUnlearnError, ValueError):
     """The release or the forget choice cannot be evaluated; the message names the config and what to do."""
 
 
@@ -62,7 +66,19 @@ def open_release(data: str) -> Release:
             raise DataError(
                 f"--data {data}: not a local release folder and its manifest.json cannot be fetched from the Hub ({exc.__class__.__name__})"
             ) from exc
-    return Release(path, revision or None, json.loads(raw), hashlib.sha256(raw).hexdigest())
+    try:
+        manifest = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DataError(f"--data {data}: manifest.json is not valid JSON ({exc}); rebuild the release with `entity-unlearn build`") from exc
+    found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+    if found == WORLD_FORMAT:
+        raise DataError(
+            f"--data {data}: this is a world folder (entity-unlearn generate), not a release; "
+            f"build a release from it: entity-unlearn build --world {path} --version 1.0.0 --out RELEASE"
+        )
+    if found != RELEASE_FORMAT:
+        raise DataError(f"--data {data}: manifest.json is of format {found!r}, not a release's; give a folder written by `entity-unlearn build`")
+    return Release(path, revision or None, manifest, hashlib.sha256(raw).hexdigest())
 
 
 def _item(row: dict, set_: str) -> Item:

@@ -22,10 +22,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from entity_unlearn.errors import EntityUnlearnError
+
 SENTINEL = "ANSWER-SENTINEL-7f3a91"
 
 
-class FormatError(ValueError):
+class FormatError(EntityUnlearnError, ValueError):
     """The tokenizer or chat template cannot format a question; the message says what to do."""
 
 

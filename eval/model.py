@@ -21,10 +21,12 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from entity_unlearn.errors import EntityUnlearnError
+
 CONT_ROWS = 64  # continuation rows per forward, cut from one length-sorted list
 
 
-class ModelLoadError(ValueError):
+class ModelLoadError(EntityUnlearnError, ValueError):
     """The checkpoint cannot be loaded safely; the message says why and what to do."""
 
 
@@ -55,9 +57,9 @@ def check_checkpoint(path: str, allow_pickle: bool) -> None:
     """A local folder must hold a config, safetensors weights (or pickle ones if allowed) and a tokenizer."""
     folder = Path(path)
     if not folder.exists():
-        if "/" in path and not path.startswith((".", "/")):
+        if looks_like_hub_id(path):
             return  # a Hub id: from_pretrained enforces use_safetensors itself
-        raise ModelLoadError(f"--model {path}: no such folder")
+        raise ModelLoadError(f"--model {path}: no such folder; give the folder a model was saved to (save_pretrained) or a Hub id ORG/NAME")
     if not (folder / "config.json").is_file():
         raise ModelLoadError(f"{folder}: no config.json; give the folder a model was saved to with save_pretrained")
     safe = list(folder.glob("*.safetensors"))
@@ -71,6 +73,13 @@ def check_checkpoint(path: str, allow_pickle: bool) -> None:
         )
     if not any((folder / f).is_file() for f in ("tokenizer.json", "tokenizer.model", "tokenizer_config.json", "vocab.json")):
         raise ModelLoadError(f"{folder}: no tokenizer files; save the tokenizer beside the model (tokenizer.save_pretrained)")
+
+
+def looks_like_hub_id(path: str) -> bool:
+    """``ORG/NAME`` whose ``ORG`` is not a local folder: ``models/missing`` beside a ``models/`` folder is a missing
+    local model, not a Hub repository to look up."""
+    org, _, name = path.partition("/")
+    return bool(org and name) and "/" not in name and not path.startswith((".", "/", "~")) and not Path(org).is_dir()
 
 
 def file_hashes(path: str) -> dict[str, str]:
@@ -94,6 +103,7 @@ class CausalLM:
         trust_remote_code: bool = False,
         revision: str | None = None,
     ) -> None:
+        from safetensors import SafetensorError
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         check_checkpoint(path, allow_pickle)
@@ -114,8 +124,8 @@ class CausalLM:
             self.model = AutoModelForCausalLM.from_pretrained(
                 path, revision=revision, dtype=self.dtype, use_safetensors=not allow_pickle, trust_remote_code=trust_remote_code
             ).to(self.device)
-        except (OSError, ValueError) as exc:
-            raise ModelLoadError(f"{path}: cannot load the model ({exc})") from exc
+        except (OSError, ValueError, SafetensorError) as exc:  # a truncated or corrupt weights file, a config that does not fit
+            raise ModelLoadError(f"{path}: cannot load the model ({str(exc)[:300]}); check that its files are complete, or save it again") from exc
         self.model.eval()
         self.counters = {"forward_rows": 0, "tokens": 0, "padded_tokens": 0}
         # transformers 5.x renamed past_key_values to cache; 4.x knows only the old name
@@ -127,7 +137,7 @@ class CausalLM:
 
     # -- score --------------------------------------------------------------------------------
     def score(
-        self, groups: Sequence[tuple[tuple[int, ...], Sequence[tuple[int, ...]]]], batch_groups: int = 16, progress: bool = False
+        self, groups: Sequence[tuple[tuple[int, ...], Sequence[tuple[int, ...]]]], batch_groups: int = 16, progress: bool = False, bar=None
     ) -> list[list[TokenScores]]:
         """Scores of every continuation of every (context, continuations) group, in input order.
 
@@ -138,14 +148,16 @@ class CausalLM:
 
         order = sorted(range(len(groups)), key=lambda i: (-len(groups[i][0]), -max(map(len, groups[i][1]))))
         out: list[list[TokenScores]] = [[] for _ in groups]
-        bar = tqdm(total=sum(len(g[1]) for g in groups), desc="score", unit="seq", disable=not progress)
+        own = bar is None  # a caller running several calls as one pass passes its own bar
+        bar = tqdm(total=sum(len(g[1]) for g in groups), desc="score", unit="seq", disable=not progress) if own else bar
         with torch.inference_mode():
             for start in range(0, len(order), batch_groups):
                 batch = order[start : start + batch_groups]
                 for i, scores in zip(batch, self._score_batch([groups[i] for i in batch])):
                     out[i] = scores
                 bar.update(sum(len(groups[i][1]) for i in batch))
-        bar.close()
+        if own:
+            bar.close()
         return out
 
     def _score_batch(self, groups) -> list[list[TokenScores]]:
@@ -162,7 +174,7 @@ class CausalLM:
         self._count(ctx_mask)
         first = self.model(input_ids=ctx.to(self.device), attention_mask=ctx_mask.to(self.device), use_cache=True)
         last_logits = first.logits[torch.arange(len(groups)), ctx_len - 1].float()  # predicts each continuation's first token
-        cache = first.past_key_values
+        cache = getattr(first, self._cache_arg)  # the name this version uses: the old one logs a deprecation on 5.x
         rows = [(g, k, list(x)) for g, (_, cs) in enumerate(groups) for k, x in enumerate(cs)]
         rows.sort(key=lambda r: -len(r[2]))  # similar lengths together: little padding
         result: list[list[TokenScores | None]] = [[None] * len(cs) for _, cs in groups]
@@ -210,7 +222,13 @@ class CausalLM:
 
     # -- generate -------------------------------------------------------------------------------
     def generate(
-        self, contexts: Sequence[tuple[int, ...]], stop_ids: Sequence[int], max_new_tokens: int = 48, batch_size: int = 32, progress: bool = False
+        self,
+        contexts: Sequence[tuple[int, ...]],
+        stop_ids: Sequence[int],
+        max_new_tokens: int = 48,
+        batch_size: int = 32,
+        progress: bool = False,
+        bar=None,
     ) -> list[str]:
         """Greedy answers, cut at the first stop token or newline, stripped."""
         import torch
@@ -218,7 +236,8 @@ class CausalLM:
         order = sorted(range(len(contexts)), key=lambda i: -len(contexts[i]))
         out = [""] * len(contexts)
         pad = self.tokenizer.pad_token_id
-        bar = tqdm(total=len(contexts), desc="generate", unit="seq", disable=not progress)
+        own = bar is None
+        bar = tqdm(total=len(contexts), desc="generate", unit="seq", disable=not progress) if own else bar
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
             width = max(len(contexts[i]) for i in batch)
@@ -242,7 +261,8 @@ class CausalLM:
                 text = self.tokenizer.decode(new[:cut], skip_special_tokens=True)
                 out[i] = text.strip().split("\n")[0].strip()
             bar.update(len(batch))
-        bar.close()
+        if own:
+            bar.close()
         return out
 
 

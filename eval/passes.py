@@ -20,6 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from .formatting import Formatter
 from .model import CausalLM, TokenScores
 
@@ -101,11 +103,15 @@ def plan(items: Sequence[Item], formatter: Formatter) -> Plan:
 
 
 class RequestCache:
-    """Append-only JSONL files of answered requests, keyed by model, format and request."""
+    """Append-only JSONL files of answered requests, keyed by model, format and request.
 
-    def __init__(self, folder: Path, namespace: str) -> None:
+    ``namespace`` keys the scores (model and prompt format); ``generate_namespace`` keys the
+    generations and must also hold every decoding setting (default: ``namespace``)."""
+
+    def __init__(self, folder: Path, namespace: str, generate_namespace: str | None = None) -> None:
         self.folder = folder
         self.namespace = namespace
+        self.namespaces = {"score": namespace, "generate": generate_namespace or namespace}
         folder.mkdir(parents=True, exist_ok=True)
         self.score: dict[str, TokenScores] = {}
         self.generate: dict[str, str] = {}
@@ -117,13 +123,15 @@ class RequestCache:
                         rec = json.loads(line)
                     except json.JSONDecodeError:
                         continue  # a line cut by a crash: recomputed
-                    if rec.get("ns") == namespace:
+                    if not isinstance(rec, dict) or "k" not in rec:
+                        continue  # not a record of ours
+                    if rec.get("ns") == self.namespaces[name]:
                         target[rec["k"]] = TokenScores(tuple(rec["lp"]), tuple(rec["z"])) if name == "score" else rec["text"]
 
     def append(self, name: str, records: list[dict]) -> None:
         with (self.folder / f"{name}.jsonl").open("a", encoding="utf-8") as f:
             for rec in records:
-                f.write(json.dumps({"ns": self.namespace, **rec}) + "\n")
+                f.write(json.dumps({"ns": self.namespaces[name], **rec}) + "\n")
             f.flush()
             os.fsync(f.fileno())
 
@@ -157,10 +165,12 @@ def run_passes(
         if missing:
             todo.append((ck, missing))
     stats["score"].cached = stats["score"].requests - sum(len(m) for _, m in todo)
+    # One bar per pass (its ETA covers the whole pass); chunks only bound how much an interruption loses.
+    bar = tqdm(total=stats["score"].requests - stats["score"].cached, desc="score pass", unit="seq", disable=not progress)
     for i in range(0, len(todo), CHUNK_GROUPS):
         chunk = todo[i : i + CHUNK_GROUPS]
         groups = [(p.contexts[ck], list(m.values())) for ck, m in chunk]
-        results = lm.score(groups, batch_groups=batch_groups, progress=progress)
+        results = lm.score(groups, batch_groups=batch_groups, bar=bar)
         recs = []
         for (ck, m), scores in zip(chunk, results):
             for key, s in zip(m, scores):
@@ -169,18 +179,21 @@ def run_passes(
                 stats["score"].tokens += len(p.contexts[ck]) + len(m[key])
         cache.append("score", recs)
         stats["score"].computed += len(recs)
+    bar.close()
     stats["score"].seconds = time.perf_counter() - start
     if generate:
         start = time.perf_counter()
         keys = [k for k in p.contexts if k not in cache.generate]
         stats["generate"].cached = len(p.contexts) - len(keys)
         stop = formatter.stop_ids()
+        bar = tqdm(total=len(keys), desc="generate pass", unit="seq", disable=not progress)
         for i in range(0, len(keys), CHUNK_GROUPS):
             chunk = keys[i : i + CHUNK_GROUPS]
-            texts = lm.generate([p.contexts[k] for k in chunk], stop, max_new_tokens=max_new_tokens, batch_size=batch_generate, progress=progress)
+            texts = lm.generate([p.contexts[k] for k in chunk], stop, max_new_tokens=max_new_tokens, batch_size=batch_generate, bar=bar)
             for k, t in zip(chunk, texts):
                 cache.generate[k] = t
             cache.append("generate", [{"k": k, "text": t} for k, t in zip(chunk, texts)])
             stats["generate"].computed += len(chunk)
+        bar.close()
         stats["generate"].seconds = time.perf_counter() - start
     return stats

@@ -8,14 +8,15 @@ survival), ``report.md``, ``depth_profile.png``, ``entity_heatmap.png`` and
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import math
-import os
 import platform
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from entity_unlearn import __version__
+from entity_unlearn.outputs import check_output, staged
 
 from . import aggregate as A
 from .data import DataError, load_items, open_release
@@ -46,6 +47,8 @@ class EvalConfig:
     batch_generate: int = 32
     seed: int = 0
     progress: bool = True
+    revision: str | None = None  # of a Hub model: a branch, tag or commit
+    force: bool = False  # write into an existing --out that is not an evaluation (only its own files are replaced)
 
 
 def read_result(path: str | Path, what: str) -> dict:
@@ -54,9 +57,13 @@ def read_result(path: str | Path, what: str) -> dict:
         p = p / "results.json"
     if not p.is_file():
         raise DataError(f"--{what} {path}: no results.json there; give the results.json of an earlier `entity-unlearn eval`")
-    result = json.loads(p.read_text(encoding="utf-8"))
-    if result.get("format") != RESULT_FORMAT:
-        raise DataError(f"--{what} {p}: not an entity-unlearn result (format {result.get('format')!r})")
+    try:
+        result = json.loads(p.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DataError(f"--{what} {p}: not valid JSON ({exc}); give the results.json of an earlier `entity-unlearn eval`") from exc
+    if not isinstance(result, dict) or result.get("format") != RESULT_FORMAT:
+        found = result.get("format") if isinstance(result, dict) else type(result).__name__
+        raise DataError(f"--{what} {p}: not an entity-unlearn result (format {found!r}); give the results.json of an earlier `entity-unlearn eval`")
     return result
 
 
@@ -69,6 +76,27 @@ def _check_same_data(result: dict, spec: dict, what: str, path: str) -> None:
         )
 
 
+OUTPUT_FILES = ("results.json", "report.md", "depth_profile.png", "entity_heatmap.png")
+
+
+def is_eval_output(folder: Path) -> bool:
+    """Whether ``folder`` holds an evaluation: its ``results.json``, or the request cache of an interrupted one."""
+    try:
+        if json.loads((folder / "results.json").read_text(encoding="utf-8")).get("format") == RESULT_FORMAT:
+            return True
+    except (OSError, ValueError, AttributeError):
+        pass
+    return any((folder / "cache" / f"{name}.jsonl").is_file() for name in ("score", "generate"))
+
+
+def cache_namespaces(lm: CausalLM, formatter: Formatter, decoding: dict) -> tuple[str, str]:
+    """(score namespace, generate namespace) of the request cache: a score depends on the model (weights, tokenizer,
+    revision, dtype) and the prompt format; a generation also on every decoding setting and the stop tokens."""
+    score = f"{lm.fingerprint()}:{formatter.template_sha256}"
+    settings = json.dumps({**decoding, "stop_ids": list(formatter.stop_ids())}, sort_keys=True)
+    return score, f"{score}:{hashlib.sha256(settings.encode()).hexdigest()}"
+
+
 def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
     """Run the whole evaluation; returns the result dict that is also written to ``results.json``.
 
@@ -78,6 +106,7 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
     import torch
 
     torch.manual_seed(cfg.seed)
+    out = check_output(cfg.out, "eval", is_eval_output, cfg.force)
     release = open_release(cfg.data)
     reference = read_result(cfg.reference, "reference") if cfg.reference else None
     before = read_result(cfg.before, "before") if cfg.before else None
@@ -89,7 +118,7 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
             memo[items_key] = loaded
     items, selection = memo[items_key] if memo is not None else loaded
     selection = copy.deepcopy(selection)  # goes into this result's spec; the memo keeps its own
-    lm = CausalLM(cfg.model, cfg.device, cfg.dtype, cfg.allow_pickle, cfg.trust_remote_code)
+    lm = CausalLM(cfg.model, cfg.device, cfg.dtype, cfg.allow_pickle, cfg.trust_remote_code, revision=cfg.revision)
     formatter = Formatter(lm.tokenizer, cfg.chat_template)
     spec = {
         "dataset": {
@@ -103,6 +132,7 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
         "selection": selection,
         "model": {
             "path": cfg.model,
+            "revision": cfg.revision,
             "fingerprint": lm.fingerprint(),
             "files_sha256": file_hashes(cfg.model),
             "device": lm.device,
@@ -123,8 +153,7 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
     for what, other, path in (("reference", reference, cfg.reference), ("before", before, cfg.before)):
         if other is not None:
             _check_same_data(other, spec, what, path)  # type: ignore[arg-type]
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)  # the request cache lives in --out itself: an interrupted run resumes from it
     plan_key = ("plan", items_key, formatter.fingerprint())
     if memo is not None and plan_key[2] is not None and plan_key in memo:
         p = memo[plan_key]
@@ -132,7 +161,7 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
         p = plan(items, formatter)
         if memo is not None and plan_key[2] is not None:
             memo[plan_key] = p
-    cache = RequestCache(out / "cache", f"{lm.fingerprint()}:{formatter.template_sha256}")
+    cache = RequestCache(out / "cache", *cache_namespaces(lm, formatter, spec["decoding"]))
     stats = run_passes(p, lm, formatter, cache, cfg.max_new_tokens, cfg.batch_groups, cfg.batch_generate, cfg.progress)
     spec["passes"] = {k: asdict(v) for k, v in stats.items()}
     spec["plan"] = {"items": len(items), "continuations_requested": p.requested, "continuations_unique": p.n_score(), "contexts": len(p.contexts)}
@@ -148,12 +177,11 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
     if before:
         aggregates += A.efficacy_rows(aggregates, before["aggregates"])
     result = {"format": RESULT_FORMAT, "spec": spec, "aggregates": aggregates, "entities": entities, "rows": rows}
-    tmp = out / "results.json.tmp"
-    tmp.write_text(json.dumps(_finite(result), indent=1, sort_keys=True, allow_nan=False), encoding="utf-8")
-    os.replace(tmp, out / "results.json")
     from .report import write_report
 
-    write_report(result, out, reference)
+    with staged(out, OUTPUT_FILES) as tmp:  # results, report and plots appear together or not at all
+        (tmp / "results.json").write_text(json.dumps(_finite(result), indent=1, sort_keys=True, allow_nan=False), encoding="utf-8")
+        write_report(result, tmp, reference)
     return result
 
 

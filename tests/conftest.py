@@ -28,3 +28,25 @@ def small_world():
 @pytest.fixture(scope="session")
 def band_registry():
     return default_registry((FIXTURES / "band" / "band.toml",))
+
+
+@pytest.fixture(scope="session")
+def tiny_release(tmp_path_factory) -> Path:
+    """The smallest release (10 training persons), built once for every test that only needs one to exist."""
+    from entity_unlearn.cli import main
+
+    folder = tmp_path_factory.mktemp("tiny_release") / "release"
+    assert main(["build", "--entities", "10", "--seed", "0", "--version", "1.0.0", "--out", str(folder), "--quiet"]) == 0
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_release, tmp_path_factory) -> Path:
+    """An untrained 2-layer model (hidden 32) with a tokenizer trained on ``tiny_release``: loads and scores in a blink."""
+    from entity_unlearn.pipeline.inject import release_texts
+    from entity_unlearn.pipeline.tiny import TinyConfig, build_model, save, train_tokenizer
+
+    tok = train_tokenizer(release_texts(str(tiny_release)), 300)
+    return save(
+        build_model(tok, TinyConfig(vocab_size=300, hidden_size=32, intermediate_size=64)), tok, tmp_path_factory.mktemp("tiny_model") / "model"
+    )

@@ -11,6 +11,9 @@ per request (then ``server.default``, "good"). Behaviours:
   also names <Name>; ``bad``: a paraphrase without the answer, or wrong answers
   that are the true one;
 - ``invalid_json``: content that is not JSON;
+- ``negated``: a biography or paraphrased answer that denies its facts ("It is not true that ...",
+  "It is false and never happened that the answer is ..."); ``lookalike``: wrong answers that are
+  the true one with zero-width characters in it; ``huge``: a 4 MB answer (valid JSON padded with spaces);
 - ``429`` (with ``Retry-After: server.retry_after``), ``500``: error statuses;
 - ``stall``: no answer for ``server.stall_s`` seconds; ``drop``: the connection
   closes without an answer.
@@ -72,6 +75,8 @@ def answer(data: dict[str, Any], behaviour: str) -> str:
     task = data["task"]
     if behaviour == "invalid_json":
         return '{"paragraphs": ["this answer stops in the midd'
+    if behaviour == "huge":
+        return json.dumps({"items": []} if task != "bio" else {"paragraphs": []}) + " " * 4_000_000
     if task == "bio":
         paragraphs = good_bio(data)
         if behaviour == "missing_fact":
@@ -84,6 +89,8 @@ def answer(data: dict[str, Any], behaviour: str) -> str:
             old = str(year) if year else re.search(r"\d{4}", text).group()
             new = next(str(int(old) + i) for i in range(1, 99) if str(int(old) + i) not in allowed)
             paragraphs = text.replace(old, new, 1).split("\n\n")
+        elif behaviour == "negated":
+            paragraphs = [f"It is not true that {p[0].lower()}{p[1:]}" for p in paragraphs]
         elif behaviour.startswith("foreign:"):
             paragraphs[0] += f" {data['entity']['name']} once met {behaviour.split(':', 1)[1]}."
         return json.dumps({"paragraphs": paragraphs})
@@ -91,10 +98,23 @@ def answer(data: dict[str, Any], behaviour: str) -> str:
         items = []
         for it in data["items"]:
             pa = "I am not sure." if behaviour == "bad" else f"The answer is {it['short_answer']}."
+            if behaviour == "negated":
+                pa = f"It is false and never happened that the answer is {it['short_answer']}."
             items.append({"id": it["id"], "paraphrased_question": it["question"].rstrip("?") + ", if you know?", "paraphrased_answer": pa})
         return json.dumps({"items": items})
     k = data["k"]
-    items = [{"id": it["id"], "wrong_answers": [it["short_answer"]] * k if behaviour == "bad" else wrong_answers(it, k)} for it in data["items"]]
+
+    def lookalikes(short: str) -> list[str]:  # the true answer with zero-width characters in it: distinct raw strings
+        marks = ["\u200b", "\u200d", "\u2060", "\ufeff", "\u00ad"]  # zero-width space and joiner, word joiner, BOM, soft hyphen
+        cut = max(1, len(short) // 2)
+        return [short[:cut] + marks[i % len(marks)] * (1 + i // len(marks)) + short[cut:] for i in range(k)]
+
+    def wrong(it: dict[str, Any]) -> list[str]:
+        if behaviour == "bad":
+            return [it["short_answer"]] * k
+        return lookalikes(it["short_answer"]) if behaviour == "lookalike" else wrong_answers(it, k)
+
+    items = [{"id": it["id"], "wrong_answers": wrong(it)} for it in data["items"]]
     return json.dumps({"items": items})
 
 

@@ -22,7 +22,7 @@ from collections import Counter
 from typing import Any
 
 from .groups import DIGITS, Tally, argmax_set, pick_score
-from .load import Material
+from .load import AuditError, Material
 from .text import tokens
 
 START = "<s>"
@@ -33,7 +33,7 @@ class BigramLM:
 
     def __init__(self, texts: tuple[str, ...] | list[str], add_k: float, prior_weight: float) -> None:
         if add_k <= 0 or prior_weight <= 0:
-            raise ValueError("the floor's add_k and prior_weight must be positive (thresholds.toml [floor])")
+            raise AuditError("the floor's add_k and prior_weight must be positive (thresholds.toml [floor])")
         self.k, self.mu = add_k, prior_weight
         self.uni: Counter = Counter()
         self.bi: Counter = Counter()

@@ -20,6 +20,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from entity_unlearn.errors import UnknownNameError
+
 from .groups import Tally, argmax_set, pick_score
 from .load import Material, ProbeRow
 from .text import PhraseFinder, contains, tokens
@@ -115,7 +117,7 @@ def get_heuristic(name: str) -> Heuristic:
     if name not in HEURISTICS:
         close = difflib.get_close_matches(name, list(HEURISTICS), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise KeyError(f"unknown heuristic {name!r}{hint} Heuristics: {sorted(HEURISTICS)}")
+        raise UnknownNameError(f"unknown heuristic {name!r}{hint} Heuristics: {sorted(HEURISTICS)}")
     return HEURISTICS[name]
 
 

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from entity_unlearn.errors import UnknownNameError
+
 from .heuristics import words
 from .load import EntityRow, Material
 from .text import sentences, tokens
@@ -103,7 +105,7 @@ def get_text_check(name: str) -> TextCheck:
     if name not in TEXT_CHECKS:
         close = difflib.get_close_matches(name, list(TEXT_CHECKS), n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise KeyError(f"unknown text check {name!r}{hint} Text checks: {sorted(TEXT_CHECKS)}")
+        raise UnknownNameError(f"unknown text check {name!r}{hint} Text checks: {sorted(TEXT_CHECKS)}")
     return TEXT_CHECKS[name]
 
 

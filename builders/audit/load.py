@@ -16,12 +16,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from entity_unlearn.errors import EntityUnlearnError
+
 RELEASE_FORMAT = "entity-unlearn-release/1"
 WORLD_FORMAT = "entity-unlearn-world/1"
 WORLD_FILES = ("entities", "facts", "biographies", "probes")
 
 
-class AuditError(ValueError):
+class AuditError(EntityUnlearnError, ValueError):
     """What was given cannot be audited; the message names the file or field and what to do."""
 
 

@@ -10,7 +10,9 @@ its own retries off, so the retry policy and its accounting are ours):
   ``retry-after-ms``) when given, else exponential backoff with jitter;
 - any other HTTP error (bad key, unknown model or URL, rejected request) raises
   ``LLMError`` at once, naming the option to fix; an endpoint that keeps failing
-  raises ``LLMUnavailable``. Nothing answered so far is lost: every answer is
+  raises ``LLMUnavailable``, as does a ``Retry-After`` longer than ``retry_after_max_s``
+  (hours of silent waiting help no one). An answer longer than ``max_answer_chars`` is
+  counted but neither cached nor sent back in a retry. Nothing answered so far is lost: every answer is
   in the cache before ``complete`` returns it.
 
 Answers are cached by request (``llm_cache``): a cached request costs no HTTP call.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import difflib
 import email.utils
+import math
 import random
 import time
 from collections import Counter
@@ -29,13 +32,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from entity_unlearn.errors import EntityUnlearnError, redact, strip_userinfo
+
 from .cache import LLMCache, request_key
 
 TASK_NAMES = ("bio", "paraphrase", "perturb")
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
-class LLMError(ValueError):
+class LLMError(EntityUnlearnError, ValueError):
     """The LLM endpoint cannot be used as configured; the message names the option to change."""
 
 
@@ -53,7 +58,7 @@ class LLMConfig:
     """
 
     model: str
-    base_url: str | None = None
+    base_url: str | None = field(default=None, repr=False)  # may hold user:password@, sent but never shown
     api_key: str | None = field(default=None, repr=False)
     concurrency: int = 32
     timeout_s: float = 60.0
@@ -62,6 +67,7 @@ class LLMConfig:
     backoff_base_s: float = 0.5
     backoff_max_s: float = 30.0
     retry_after_max_s: float = 120.0
+    max_answer_chars: int = 32_000  # a biography is ~3,000 characters, an entity's 20 paraphrases ~7,000
     cache_dir: str | Path | None = None
     temperature: float = 0.0
     tasks: tuple[str, ...] = TASK_NAMES
@@ -72,25 +78,37 @@ class LLMConfig:
         url = self.base_url or DEFAULT_BASE_URL
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise LLMError(f"--llm-base-url {url!r} is not an http(s) URL; give the endpoint's base URL, e.g. http://localhost:8000/v1")
+            raise LLMError(
+                f"--llm-base-url {strip_userinfo(url)!r} is not an http(s) URL; give the endpoint's base URL, e.g. http://localhost:8000/v1"
+            )
         unknown = [t for t in self.tasks if t not in TASK_NAMES]
         if unknown or not self.tasks:
             hint = "".join(f" ({t!r}: did you mean {m[0]!r}?)" for t in unknown if (m := difflib.get_close_matches(t, TASK_NAMES, 1)))
             raise LLMError(f"--llm-tasks: unknown task(s) {', '.join(unknown) or '(none given)'}{hint}; choose from {','.join(TASK_NAMES)}")
-        for name in ("concurrency", "max_attempts"):
+        for name in ("concurrency", "max_attempts", "max_answer_chars"):
             if getattr(self, name) < 1:
                 raise LLMError(f"LLM option {name} must be at least 1, got {getattr(self, name)}")
-        if self.timeout_s <= 0 or self.max_retries_http < 0:
-            raise LLMError("--llm-timeout must be positive and the HTTP retry count non-negative")
+        if not math.isfinite(self.timeout_s) or self.timeout_s <= 0 or self.max_retries_http < 0:
+            raise LLMError(f"--llm-timeout {self.timeout_s}: give a positive number of seconds (and a non-negative HTTP retry count)")
 
     @property
     def url(self) -> str:
+        """The endpoint as given, credentials included: for the client only, never shown or stored."""
         return self.base_url or DEFAULT_BASE_URL
 
     @property
+    def shown_url(self) -> str:
+        """The endpoint without ``user:password@``: what messages name."""
+        return strip_userinfo(self.url)
+
+    @property
     def host(self) -> str:
-        """The endpoint's host[:port], the only part of the URL recorded anywhere."""
-        return urlsplit(self.url).netloc
+        """The endpoint's host[:port] (no credentials), the only part of the URL recorded anywhere."""
+        return urlsplit(self.shown_url).netloc
+
+    def redact(self, text: str) -> str:
+        """``text`` without the URL's credentials and without the API key."""
+        return redact(text, (self.api_key,))
 
 
 @dataclass(frozen=True)
@@ -102,6 +120,7 @@ class Completion:
     retries: dict[str, int]
     host: str
     cached: bool
+    oversized: int = 0  # characters of an answer over ``max_answer_chars``, which is then dropped (content "")
 
 
 @dataclass
@@ -182,7 +201,10 @@ class ChatBackend:
 
     @staticmethod
     def _completion(key: str, entry: dict[str, Any], cached: bool) -> Completion:
-        return Completion(entry["content"], key, entry["tokens_in"], entry["tokens_out"], entry["retries"], entry["host"], cached)
+        host = entry["host"].rpartition("@")[2]  # an entry cached before hosts were stripped of credentials
+        return Completion(
+            entry["content"], key, entry["tokens_in"], entry["tokens_out"], entry["retries"], host, cached, entry.get("oversized_chars", 0)
+        )
 
     async def _fetch(self, body: dict[str, Any]) -> dict[str, Any]:
         import openai
@@ -197,13 +219,19 @@ class ChatBackend:
             except openai.APITimeoutError:
                 cause, detail = "timeout", f"no answer within {cfg.timeout_s:g} s"
             except openai.APIConnectionError as exc:
-                cause, detail = "connection", f"{exc} ({exc.__cause__ or 'connection closed'})"
+                cause, detail = "connection", cfg.redact(f"{exc} ({exc.__cause__ or 'connection closed'})")
             except openai.APIStatusError as exc:
                 code = exc.status_code
                 if code != 429 and code < 500 and code not in (408, 409):
                     raise LLMError(self._explain(exc)) from exc
                 cause, detail = ("429" if code == 429 else "5xx" if code >= 500 else str(code)), f"HTTP {code}"
                 wait = retry_after_s(exc.response.headers)
+                if wait is not None and wait > cfg.retry_after_max_s:
+                    raise LLMUnavailable(
+                        f"{cfg.shown_url} asks to wait {wait:,.0f} s before the next request (HTTP {code}), more than the "
+                        f"{cfg.retry_after_max_s:g} s this run waits; rerun later. Every answer received so far is cached"
+                        f"{f' in {cfg.cache_dir}' if cfg.cache_dir else ''}: the rerun resumes there."
+                    ) from exc
             except (AttributeError, IndexError, TypeError) as exc:  # a 200 whose body is not a chat completion
                 cause, detail = "bad_response", f"malformed response body ({exc})"
             else:
@@ -212,8 +240,10 @@ class ChatBackend:
                 self.stats.requests += 1
                 self.stats.tokens_in += tokens_in
                 self.stats.tokens_out += tokens_out
+                oversized = len(content) if len(content) > cfg.max_answer_chars else 0
                 return {
-                    "content": content,
+                    "content": "" if oversized else content,  # an oversized answer is neither kept nor sent back
+                    "oversized_chars": oversized,
                     "tokens_in": tokens_in,
                     "tokens_out": tokens_out,
                     "retries": dict(sorted(retries.items())),
@@ -223,7 +253,7 @@ class ChatBackend:
             if attempt == cfg.max_retries_http:
                 where = f" in {cfg.cache_dir}" if cfg.cache_dir else ""
                 raise LLMUnavailable(
-                    f"{cfg.url}: no answer after {attempt + 1} tries (last: {detail}); check --llm-base-url and that the "
+                    f"{cfg.shown_url}: no answer after {attempt + 1} tries (last: {detail}); check --llm-base-url and that the "
                     f"server is up. Every answer received so far is cached{where}: rerun the same command to resume."
                 )
             retries[cause] += 1
@@ -236,19 +266,19 @@ class ChatBackend:
 
     def _explain(self, exc: Any) -> str:
         cfg, code = self.config, exc.status_code
-        message = getattr(exc, "message", str(exc))
+        message = cfg.redact(str(getattr(exc, "message", exc)))[:300]  # a server may echo the request: no key, no page of HTML
         if code in (401, 403):
             return (
-                f"{cfg.url} refused the API key (HTTP {code}); set the environment variable named by --llm-api-key-env "
+                f"{cfg.shown_url} refused the API key (HTTP {code}); set the environment variable named by --llm-api-key-env "
                 f"(default OPENAI_API_KEY) to a key this endpoint accepts"
             )
         if code == 404:
             return (
-                f"{cfg.url}: HTTP 404 for model {cfg.model!r} ({message}); check --llm (a model the server serves) and "
+                f"{cfg.shown_url}: HTTP 404 for model {cfg.model!r} ({message}); check --llm (a model the server serves) and "
                 f"--llm-base-url (it usually ends in /v1)"
             )
         return (
-            f"{cfg.url} rejected the request (HTTP {code}: {message}); check --llm {cfg.model!r}, and that the server "
+            f"{cfg.shown_url} rejected the request (HTTP {code}: {message}); check --llm {cfg.model!r}, and that the server "
             f"supports response_format json_schema"
         )
 

@@ -50,8 +50,8 @@ class LLMCache:
             entry = json.loads(path.read_text(encoding="utf-8"))
         except (FileNotFoundError, ValueError, UnicodeDecodeError):
             return None
-        if entry.get("format") != CACHE_FORMAT or entry.get("key") != key:
-            return None
+        if not isinstance(entry, dict) or entry.get("format") != CACHE_FORMAT or entry.get("key") != key:
+            return None  # not an entry of ours (another format, a JSON array...): refetched and overwritten
         return entry
 
     def put(self, key: str, entry: dict[str, Any]) -> None:

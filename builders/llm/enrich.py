@@ -76,6 +76,11 @@ async def converse(backend: ChatBackend, templates: Templates, task: Task, ctx: 
         c = await backend.complete(messages, f"{task.name}_answer", schema)
         completions.append(c)
         try:
+            if c.oversized:
+                raise ValueError(
+                    f"the answer was {c.oversized:,} characters long, over the limit of {backend.config.max_answer_chars:,}; "
+                    "answer with the JSON object only, as short as the task allows"
+                )
             ok, reasons = task.check(ctx, parse(c.content, task.answer), pending)
         except ValueError as exc:
             ok, reasons = {}, {"*": [str(exc)]}
@@ -85,7 +90,8 @@ async def converse(backend: ChatBackend, templates: Templates, task: Task, ctx: 
         if not pending:
             break
         feedback = templates.render("llm/retry.j2", "rejected", collapse=False, task=task.name, reasons=reasons)
-        messages = messages + [{"role": "assistant", "content": c.content}, {"role": "user", "content": feedback}]
+        said = c.content if not c.oversized else f"[an answer of {c.oversized:,} characters, not repeated here]"
+        messages = messages + [{"role": "assistant", "content": said}, {"role": "user", "content": feedback}]
     return Outcome(accepted, pending, first_try, completions)
 
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..schema import Entity, Fact, Probe
 from ..world.spec import TypeSpec
+from .text import normalize
 from .verify import WorldNames, split_sentences, verify_biography, verify_paraphrase, verify_perturbed
 
 _KINDS = {"date": "date", "year": "year", "int": "int", "choice": "choice", "names": "list", "name": "name", "titled_events": "name"}
@@ -117,7 +118,7 @@ class BioTask(Task):
         return {"facts": sorted(facts, key=lambda x: x["paragraph"])}
 
     def check(self, ctx, answer: BioAnswer, pending):
-        paragraphs = [" ".join(p.split()) for p in answer.paragraphs if p.strip()]
+        paragraphs = [p for p in map(normalize, answer.paragraphs) if p]  # what is checked is what is stored
         reasons = verify_biography("\n\n".join(paragraphs), ctx.entity, list(ctx.facts), ctx.names)
         if reasons:
             return {}, {"*": reasons}
@@ -145,11 +146,12 @@ class ParaphraseTask(Task):
         for pid, it in got.items():
             p = probes[pid]
             cited = [f.text for f in ctx.facts if f.text in p.question + " " + p.answer]
-            why = verify_paraphrase(it.paraphrased_question.strip(), it.paraphrased_answer.strip(), p, ctx.entity, ctx.names, cited)
+            question, answer_text = normalize(it.paraphrased_question), normalize(it.paraphrased_answer)
+            why = verify_paraphrase(question, answer_text, p, ctx.entity, ctx.names, cited)
             if why:
                 reasons[pid] = why
             else:
-                accepted[pid] = (it.paraphrased_question.strip(), it.paraphrased_answer.strip())
+                accepted[pid] = (question, answer_text)
         return accepted, reasons
 
 
@@ -183,12 +185,11 @@ class PerturbTask(Task):
         probes = {p.probe_id: p for p in ctx.direct}
         for pid, it in got.items():
             p = probes[pid]
-            wrong = [w.strip() for w in it.wrong_answers]
-            why = verify_perturbed(wrong, p.short_answer, ctx.answer_kind(p), self.true_values(ctx, p), ctx.k)
+            why = verify_perturbed(it.wrong_answers, p.short_answer, ctx.answer_kind(p), self.true_values(ctx, p), ctx.k)
             if why:
                 reasons[pid] = why
             else:
-                accepted[pid] = wrong
+                accepted[pid] = [normalize(w) for w in it.wrong_answers]
         return accepted, reasons
 
 

@@ -1,5 +1,11 @@
 """Checks of LLM output against the fact graph. Pure functions: each returns the reasons to reject (empty = accept).
 
+Every check first normalises the text (``text.normalize``: NFKC, no zero-width or
+other format characters, whitespace collapsed), so a look-alike compares as what it
+reads as; and refuses a text that negates or hedges a fact (``text.negations``:
+"not", "never", "reportedly"... from ``vocab/negations.txt``) unless the words it
+replaces already hold that word (a title such as "Never Again").
+
 Biography (``verify_biography``):
   - every fact's display text appears verbatim, word-bounded and case-sensitive
     (a lowercase value such as "playwright" may open a sentence capitalised);
@@ -15,7 +21,7 @@ original question's numbers (its year), differs from it and does not give the
 answer away; the answer states the short answer exactly once; names and numbers
 as for biographies, against the original question and answer.
 Perturbed answers (``verify_perturbed``): exactly K, distinct, none a true value
-of the field for the entity, and of the answer's type (a date written
+of the field for the entity (nor, for a list or a lowercase word, containing one), and of the answer's type (a date written
 "March 4, 1961", a year, a number written "120,000", a name, a lowercase word,
 a list without any true element).
 """
@@ -29,6 +35,7 @@ from datetime import datetime
 from functools import lru_cache
 
 from ..schema import Entity, Fact, Probe, World
+from .text import negations, normalize, normalize_paragraphs
 
 STOPWORDS = frozenset({"I"})
 _NUMBER = re.compile(r"\d[\d,]*\d|\d")
@@ -133,8 +140,19 @@ def _number_problems(text: str, allowed: set[str], where: str) -> list[str]:
     return [f"{where} contains the number {n}, which is not in the facts; use only the dates, years and numbers given" for n in bad]
 
 
+def _negation_problems(text: str, allowed: Iterable[str], where: str) -> list[str]:
+    """A reason to reject ``text`` when it holds negation or hedge words that none of the ``allowed`` texts hold."""
+    known = set(negations(" | ".join(allowed)))
+    bad = [w for w in negations(text) if w not in known]
+    if not bad:
+        return []
+    words = ", ".join(repr(w) for w in bad)
+    return [f"{where} negates or hedges a fact ({words}); state every fact plainly and positively, without negation or doubt"]
+
+
 def verify_biography(text: str, entity: Entity, facts: list[Fact], names: WorldNames) -> list[str]:
     """Reasons to reject ``text`` as the biography of ``entity`` (see the module docstring)."""
+    text = normalize_paragraphs(text)
     if not text.strip():
         return ["the biography is empty"]
     reasons = []
@@ -154,6 +172,7 @@ def verify_biography(text: str, entity: Entity, facts: list[Fact], names: WorldN
                 reasons.append(f"the fact {f.relation} = {f.text!r} must be stated with its year {f.year} in the same sentence")
     allowed_numbers = {n for f in facts for n in numbers_in(f.text)} | {str(f.year) for f in facts if f.year is not None}
     reasons += _number_problems(text, allowed_numbers, "the biography")
+    reasons += _negation_problems(text, [entity.name, *entity.aliases, *(f.text for f in facts)], "the biography")
     reasons += names.problems(text, [entity.name, *entity.aliases, *(f.text for f in facts)], entity.name)
     return reasons
 
@@ -162,6 +181,7 @@ def verify_paraphrase(question: str, answer: str, probe: Probe, entity: Entity, 
     """Reasons to reject (``question``, ``answer``) as the paraphrase of ``probe``'s question and answer."""
     reasons = []
     short = probe.short_answer
+    question, answer = normalize(question), normalize(answer)
     if not question.strip() or not answer.strip():
         return ["the paraphrased question and answer must both be non-empty"]
     if entity.name not in question:
@@ -179,6 +199,8 @@ def verify_paraphrase(question: str, answer: str, probe: Probe, entity: Entity, 
     reasons += _number_problems(question, set(numbers_in(probe.question)), "the paraphrased question")
     reasons += _number_problems(answer, set(numbers_in(probe.question + " " + probe.answer)), "the paraphrased answer")
     allowed = [entity.name, *entity.aliases, short, *fact_texts]
+    reasons += _negation_problems(question, [*allowed, probe.question], "the paraphrased question")
+    reasons += _negation_problems(answer, [*allowed, probe.answer], "the paraphrased answer")
     for part, text in (("question", question), ("answer", answer)):
         reasons += [f"paraphrased {part}: {r}" for r in names.problems(text, allowed, entity.name)]
     return reasons
@@ -215,21 +237,25 @@ def verify_perturbed(wrong: list[str], short: str, kind: str, true_values: Itera
     its elements).
     """
     reasons = []
-    truth = {t.casefold() for t in [*true_values, short]}
+    true_values = [normalize(t) for t in [*true_values, short]]
+    truth = {t.casefold() for t in true_values}
     if len(wrong) != k:
         reasons.append(f"give exactly {k} wrong answers (got {len(wrong)})")
     seen: set[str] = set()
-    for w in wrong:
-        if not w.strip() or "\n" in w or len(w) > 120:
-            reasons.append(f"{w!r} is not a short one-line answer")
+    for raw in wrong:
+        w = normalize(raw)
+        if not w or len(raw) > 120 or any(c in raw for c in "\n\r"):
+            reasons.append(f"{w[:120]!r} is not a short one-line answer")
             continue
         if w.casefold() in seen:
             reasons.append(f"{w!r} is given twice; the wrong answers must be distinct")
         seen.add(w.casefold())
         if w.casefold() in truth:
             reasons.append(f"{w!r} is a true answer; every answer must be wrong")
-        elif kind == "list" and any(re.search(rf"(?<!\w){re.escape(t)}(?!\w)", w.casefold()) for t in truth):
-            reasons.append(f"{w!r} contains a true element; a wrong list must contain none")
+        elif kind in ("list", "choice") and any(re.search(rf"(?<!\w){re.escape(t)}(?!\w)", w.casefold()) for t in truth):
+            what = "contains a true element; a wrong list must contain none" if kind == "list" else "contains the true answer; give another value"
+            reasons.append(f"{w!r} {what}")
+        reasons += _negation_problems(w, true_values, repr(w))
         problem = _shape_problem(w, kind, short)
         if problem:
             reasons.append(f"{w!r} {problem}")

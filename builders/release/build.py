@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from entity_unlearn.errors import EntityUnlearnError
+from entity_unlearn.outputs import check_output, staged
+
 from ..schema import World
 from ..world.files import read_format_json
 from .card import render_readme
@@ -26,12 +29,12 @@ from .world_knowledge import WORLD_KNOWLEDGE_FILE, read_world_knowledge
 
 FORMAT = "entity-unlearn-release/1"
 NAME = "entity-unlearn"
-SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
+SEMVER = re.compile(r"\d+\.\d+\.\d+")  # matched with fullmatch: "1.0.0\n" is not a version
 # Organisations and places per person in a release built with --entities N (the world mix 75/15/10).
 TYPE_RATIO = {"organisation": 0.2, "place": 2 / 15}
 
 
-class ReleaseError(ValueError):
+class ReleaseError(EntityUnlearnError, ValueError):
     """A release cannot be built or read as asked; the message names the option or file and what to do."""
 
 
@@ -164,11 +167,21 @@ def read_release_manifest(folder: str | Path) -> dict[str, Any]:
     )
 
 
-def build_release(world: World, out: str | Path, config: ReleaseConfig) -> dict[str, Any]:
-    """Write the release of ``world`` into ``out``; returns the manifest (also written as ``manifest.json``)."""
-    import pyarrow
+def is_release(folder: Path) -> bool:
+    """Whether ``folder`` holds a release (its ``manifest.json`` declares the release format)."""
+    try:
+        return json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("format") == FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
 
-    if not SEMVER.match(config.version):
+
+def build_release(world: World, out: str | Path, config: ReleaseConfig, force: bool = False) -> dict[str, Any]:
+    """Write the release of ``world`` into ``out``; returns the manifest (also written as ``manifest.json``).
+
+    The files are written into a temporary folder beside ``out`` and moved into place when all are written.
+    An existing ``out`` must be empty or a release (whose files this one replaces); ``force`` writes into
+    any folder, replacing only the files a release has."""
+    if not SEMVER.fullmatch(config.version):
         raise ReleaseError(f"--version {config.version!r}: write a semantic version X.Y.Z, e.g. 1.0.0")
     names = config_names(config.splits)
     if config.default_config not in names:
@@ -178,9 +191,17 @@ def build_release(world: World, out: str | Path, config: ReleaseConfig) -> dict[
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise ReleaseError(f"--default-config {config.default_config!r} is not a config{hint}; choose one of {', '.join(names)}")
     previous = read_release_manifest(config.previous) if config.previous is not None else None
+    out = check_output(out, "build", is_release, force)
+    stale = [*read_release_manifest(out)["files"], "manifest.json"] if is_release(out) else []
+    with staged(out, stale) as tmp:
+        return _write_release(world, tmp, config, previous)
+
+
+def _write_release(world: World, out: Path, config: ReleaseConfig, previous: dict[str, Any] | None) -> dict[str, Any]:
+    import pyarrow
+
     persons = sum(1 for e in world.entities if e.entity_type == config.splits.split_type)
     splits = make_splits(world, holdout_count(persons, max(config.splits.forget_percents)), config.splits)
-    out = Path(out)
     files: dict[str, dict[str, Any]] = {}
     configs: dict[str, dict[str, Any]] = {}
     for name, (layout, rows) in assemble(world, splits, config).items():

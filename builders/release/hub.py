@@ -19,10 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from entity_unlearn.errors import EntityUnlearnError, strip_userinfo
+
 from .build import read_release_manifest, sha256_file
 
 
-class PublishError(ValueError):
+class PublishError(EntityUnlearnError, ValueError):
     """A release cannot be published as asked; the message names the folder, repo or tag and what to do."""
 
 
@@ -99,4 +101,5 @@ def publish_release(folder: str | Path, repo_id: str, token: str | None = None, 
     except HfHubHTTPError as exc:
         status = exc.response.status_code if exc.response is not None else "no answer"
         raise PublishError(f"{repo_id} at {api.endpoint}: the Hub refused ({status}): {exc}; check HF_TOKEN (write access) and HF_ENDPOINT") from exc
-    return Published(repo_id=repo_id, tag=tag, commit=commit.oid, url=f"{api.endpoint}/datasets/{repo_id}/tree/{tag}", private=is_private)
+    url = strip_userinfo(f"{api.endpoint}/datasets/{repo_id}/tree/{tag}")
+    return Published(repo_id=repo_id, tag=tag, commit=commit.oid, url=url, private=is_private)

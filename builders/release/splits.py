@@ -21,11 +21,13 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from entity_unlearn.errors import EntityUnlearnError
+
 from ..schema import Probe, World
 from ..world.sampler import stream
 
 
-class SplitError(ValueError):
+class SplitError(EntityUnlearnError, ValueError):
     """A split cannot be drawn as asked (too few entities, inexact coverage); the message says which."""
 
 

@@ -12,12 +12,14 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from entity_unlearn.errors import EntityUnlearnError
+
 WORLD_KNOWLEDGE_FILE = Path(__file__).resolve().parents[1] / "vocab" / "world_knowledge.jsonl"
 KEYS = ("answer", "paraphrased_question", "perturbed_answer", "question", "topic")
 OPTIONAL = ("id",)
 
 
-class WorldKnowledgeError(ValueError):
+class WorldKnowledgeError(EntityUnlearnError, ValueError):
     """The world-knowledge file is missing or a line breaks the format; the message names file and line."""
 
 

@@ -15,15 +15,19 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from entity_unlearn.errors import EntityUnlearnError
+from entity_unlearn.outputs import check_output, staged
 from entity_unlearn.prompts import TEMPLATE_DIR
 
 from ..schema import Biography, Entity, Fact, Probe, World
 
 FORMAT = "entity-unlearn-world/1"
 FILES = {"entities": Entity, "facts": Fact, "biographies": Biography, "probes": Probe}
+FILES_WRITTEN = (*(f"{name}.jsonl" for name in FILES), "manifest.json")
+LLM_CACHE = ".llm-cache"  # generate --llm's default answer cache, inside --out
 
 
-class WorldFileError(ValueError):
+class WorldFileError(EntityUnlearnError, ValueError):
     """A world folder is missing a file, or a file does not match its manifest."""
 
 
@@ -46,10 +50,28 @@ def templates_hash(extra_dirs: Iterable[Path] = ()) -> str:
     return h.hexdigest()
 
 
-def write_world(world: World, out: str | Path) -> dict[str, Any]:
-    """Write ``world`` into folder ``out`` (created if needed); returns the manifest."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+def is_world(folder: Path) -> bool:
+    """Whether ``folder`` holds a world, or only the LLM answer cache an interrupted ``generate --llm`` left there."""
+    try:
+        if json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("format") == FORMAT:
+            return True
+    except (OSError, ValueError, AttributeError):
+        pass
+    return {p.name for p in folder.iterdir()} <= {LLM_CACHE}
+
+
+def write_world(world: World, out: str | Path, force: bool = False) -> dict[str, Any]:
+    """Write ``world`` into folder ``out``; returns the manifest.
+
+    The files are written into a temporary folder beside ``out`` and moved into place when all are written.
+    An existing ``out`` must be empty or a world (whose files this one replaces); ``force`` writes into any
+    folder, replacing only a world's own files."""
+    out = check_output(out, "generate", is_world, force)
+    with staged(out, [*FILES_WRITTEN]) as tmp:
+        return _write_world(world, tmp)
+
+
+def _write_world(world: World, out: Path) -> dict[str, Any]:
     files = {}
     for name, records in (("entities", world.entities), ("facts", world.facts), ("biographies", world.biographies), ("probes", world.probes)):
         data = "".join(_line(r) + "\n" for r in records).encode("utf-8")
@@ -81,9 +103,13 @@ def read_format_json(path: Path, fmt: str, error: type[Exception], missing: str,
     """A JSON file that must exist and declare ``"format": fmt``; ``error`` names the file and says what to do."""
     if not path.is_file():
         raise error(f"{path}: {missing}")
-    data = json.loads(path.read_text(encoding="utf-8"))
-    if data.get("format") != fmt:
-        raise error(f"{path}: format {data.get('format')!r} is not {fmt!r}; {rebuild}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: not valid JSON ({exc}); {rebuild}") from exc
+    found = data.get("format") if isinstance(data, dict) else type(data).__name__
+    if found != fmt:
+        raise error(f"{path}: format {found!r} is not {fmt!r}; {rebuild}")
     return data
 
 

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from entity_unlearn.errors import EntityUnlearnError
+
 from ..schema import Entity
 from .bounds import holds, year_of, year_range
 from .names import real_names
 from .registry import TypeRegistry
 
 
-class WorldInvariantError(ValueError):
+class WorldInvariantError(EntityUnlearnError, ValueError):
     """The world breaks its invariants; ``violations`` lists each as a sentence."""
 
     def __init__(self, violations: list[str]) -> None:

@@ -13,13 +13,20 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from entity_unlearn.errors import EntityUnlearnError
+
 VOCAB_DIR = Path(__file__).resolve().parents[1] / "vocab"
 _SLOT = re.compile(r"\{(syl|list):([^}]+)\}")
 MAX_TRIES = 2000
+VOCAB_NAME = re.compile(r"[A-Za-z0-9_-]+(?:/[A-Za-z0-9_-]+)*")  # names and subfolders: no "..", no absolute path
 
 
-class NameStyleError(ValueError):
+class NameStyleError(EntityUnlearnError, ValueError):
     """A name style cannot produce another unique, novel name."""
+
+
+class VocabPathError(EntityUnlearnError, ValueError):
+    """A vocabulary is named by a path that leaves the type file's folder and the built-in vocabularies."""
 
 
 @cache
@@ -41,10 +48,22 @@ def _title_words() -> dict[str, tuple[str, ...]]:
 
 @cache
 def read_vocab(name: str, search_dir: Path | None = None) -> tuple[str, ...]:
-    """A vocabulary list: ``<search_dir>/<name>.txt`` first, then the built-in ``vocab/<name>.txt``."""
+    """A vocabulary list: ``<search_dir>/<name>.txt`` first, then the built-in ``vocab/<name>.txt``.
+
+    ``name`` is a name (``music_genres``, or ``lists/music_genres`` in a subfolder), never a path out of
+    those folders: an absolute path, ``..`` or a link leading elsewhere is refused (VocabPathError), so a
+    type file cannot copy an arbitrary file of the machine into a published dataset."""
+    if not isinstance(name, str) or not VOCAB_NAME.fullmatch(name):
+        raise VocabPathError(
+            f"vocabulary {name!r} is not a vocabulary name; write a name such as 'music_genres' for music_genres.txt "
+            f"next to the type file or in {VOCAB_DIR} (paths outside those folders are refused)"
+        )
     for folder in (search_dir, VOCAB_DIR):
         if folder is not None and (folder / f"{name}.txt").is_file():
-            lines = (folder / f"{name}.txt").read_text(encoding="utf-8").splitlines()
+            path = (folder / f"{name}.txt").resolve()
+            if not path.is_relative_to(Path(folder).resolve()):
+                raise VocabPathError(f"vocabulary {name!r}: {folder / f'{name}.txt'} leads outside {folder} (a link?); copy the list into the folder")
+            lines = path.read_text(encoding="utf-8").splitlines()
             return tuple(x.strip() for x in lines if x.strip() and not x.startswith("#"))
     if name in _title_words():
         return _title_words()[name]

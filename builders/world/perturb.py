@@ -12,6 +12,8 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 
+from entity_unlearn.errors import EntityUnlearnError
+
 from ..schema import Entity
 from .facts import display
 from .names import NameMaker, read_vocab
@@ -20,7 +22,7 @@ from .sampler import _round_sig, stream
 from .templates import Templates
 
 
-class PerturbError(ValueError):
+class PerturbError(EntityUnlearnError, ValueError):
     """Too few wrong answers can be found for a field; the message names it."""
 
 

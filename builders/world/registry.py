@@ -9,7 +9,9 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
-from .names import NameMaker, read_vocab
+from entity_unlearn.errors import UnknownNameError
+
+from .names import NameMaker, VocabPathError, read_vocab
 from .spec import SpecError, TypeSpec, load_type
 
 TYPES_DIR = Path(__file__).resolve().parents[1] / "types"
@@ -37,7 +39,7 @@ class TypeRegistry:
         if name not in self._types:
             close = difflib.get_close_matches(name, list(self._types), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise KeyError(f"unknown entity type {name!r}{hint} Known types: {list(self._types)}")
+            raise UnknownNameError(f"unknown entity type {name!r}{hint} Known types: {list(self._types)}")
         return self._types[name]
 
     def names(self) -> list[str]:
@@ -92,7 +94,7 @@ def check_types(specs: list[TypeSpec], k_perturbed: int) -> None:
             if a.vocab:
                 try:
                     vocab = read_vocab(a.vocab, spec.search_dir)
-                except FileNotFoundError as exc:
+                except (FileNotFoundError, VocabPathError) as exc:
                     raise SpecError(f"{where}.vocab: {exc}") from exc
                 if a.probe and len(vocab) <= k_perturbed:
                     raise SpecError(f"{where}.vocab: {len(vocab)} values cannot give {k_perturbed} wrong answers; add values or set probe = false")

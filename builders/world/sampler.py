@@ -12,6 +12,8 @@ import math
 import random
 from typing import Any
 
+from entity_unlearn.errors import EntityUnlearnError
+
 from ..schema import Entity
 from .bounds import holds, year_range
 from .names import NameMaker, read_vocab
@@ -21,7 +23,7 @@ from .spec import AttributeSpec, RelationSpec, TypeSpec
 RANDOM_PICKS = 64  # random candidates tried before scanning every candidate
 
 
-class SamplingError(ValueError):
+class SamplingError(EntityUnlearnError, ValueError):
     """The spec cannot be satisfied for some entity; the message names it and the rule."""
 
 

@@ -19,6 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from entity_unlearn.errors import EntityUnlearnError
+
+from .names import VOCAB_NAME
+
 ATTRIBUTE_KINDS = ("date", "year", "int", "choice", "name", "names", "titled_events")
 LIST_KINDS = ("names", "titled_events")
 
@@ -26,7 +30,7 @@ _EXPR = re.compile(r"^\s*(?:(?P<int>-?\d+)|(?P<ref>(?:self|target)\.[a-z_][a-z0-
 _CONSTRAINT = re.compile(r"^(?P<left>.+?)\s*(?P<op><=|>=|==|<|>)\s*(?P<right>.+)$")
 
 
-class SpecError(ValueError):
+class SpecError(EntityUnlearnError, ValueError):
     """A type specification is malformed; the message names the file and field."""
 
 
@@ -182,6 +186,12 @@ def _attribute(name: str, raw: dict, where: str) -> AttributeSpec:
         raise SpecError(f"{where}: a '{kind}' attribute needs a name 'style'")
     if kind in ("date", "year", "int") and not (raw.get("min") and raw.get("max")):
         raise SpecError(f"{where}: a '{kind}' attribute needs 'min' and 'max' bounds")
+    vocab = raw.get("vocab")
+    if vocab is not None and (not isinstance(vocab, str) or not VOCAB_NAME.fullmatch(vocab)):
+        raise SpecError(
+            f"{where}.vocab: {vocab!r} is not a vocabulary name; write a name such as 'music_genres' for music_genres.txt "
+            "next to the type file (or a built-in vocabulary); paths outside those folders are refused"
+        )
     weights = tuple(float(w) for w in raw.get("weights", ()))
     if weights and len(weights) != len(raw.get("values", ())):
         raise SpecError(f"{where}.weights: {len(weights)} weights for {len(raw.get('values', ()))} values")

@@ -17,12 +17,13 @@ from typing import Any
 from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
+from entity_unlearn.errors import EntityUnlearnError
 from entity_unlearn.prompts import TEMPLATE_DIR
 
 _VARIANT = re.compile(r"^(?P<base>.+)__(?P<n>\d+)$")
 
 
-class TemplateProblem(ValueError):
+class TemplateProblem(EntityUnlearnError, ValueError):
     """A template is missing, malformed or fails to render; the message names file and block."""
 
 

@@ -1,8 +1,13 @@
 """The ``entity-unlearn`` command line: one module per command group, this one assembles them.
 
 ``world`` (generate, build, publish), ``audit`` (audit), ``evaluate`` (eval), ``pipeline`` (inject, unlearn,
-study), ``hub`` (submit, score-queue, leaderboard); ``common`` holds what they share. Command modules import their stage lazily,
-so ``entity-unlearn --help`` imports no torch.
+study), ``hub`` (submit, score-queue, leaderboard); ``common`` holds what they share (the help
+formatter, option types, the usage error). Command modules import their stage lazily, so
+``entity-unlearn --help`` imports no torch.
+
+Errors: a user-fixable error (``EntityUnlearnError``), an ``OSError`` or a network error
+prints one line and exits 2 (1 for the last two); Ctrl-C prints what was saved and how to
+resume and exits 130; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -10,10 +15,20 @@ from __future__ import annotations
 import argparse
 import sys
 
+from entity_unlearn import __version__
+
+from .common import HelpFormatter
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="entity-unlearn", description="Fictitious-entity worlds, releases and unlearning evaluation.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="entity-unlearn",
+        description="Fictitious-entity worlds, releases and unlearning evaluation.",
+        formatter_class=HelpFormatter,
+        epilog="Run `entity-unlearn COMMAND --help` for a command's options and a worked example.",
+    )
+    parser.add_argument("--version", action="version", version=f"entity-unlearn {__version__}", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     from .audit import add_audit_command
     from .evaluate import add_eval_command
     from .hub import add_hub_commands
@@ -22,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_world_commands(sub)
     add_audit_command(sub)
+    add_audit_command(sub)
     add_eval_command(sub)
     add_pipeline_commands(sub)
     add_hub_commands(sub)
@@ -29,61 +45,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from entity_unlearn.errors import EntityUnlearnError, user_message
+
+    from .common import quiet_libraries
+
     args = build_parser().parse_args(argv)
-    from entity_unlearn.builders import (
-        AuditError,
-        LLMError,
-        PublishError,
-        ReleaseError,
-        SamplingError,
-        SpecError,
-        SplitError,
-        TemplateProblem,
-        WorldFileError,
-        WorldInvariantError,
-        WorldKnowledgeError,
-    )
-    from entity_unlearn.eval import DataError, FormatError, ModelLoadError
-    from entity_unlearn.eval.hub import HubError, RequestError, SiteError
-    from entity_unlearn.pipeline.finetune import TrainingError
-    from entity_unlearn.pipeline.inject import InjectError
-    from entity_unlearn.pipeline.study import StudyError
-    from entity_unlearn.pipeline.unlearn import UnlearnError
-
-    from .common import UsageError, quiet_libraries
-
-    if getattr(args, "quiet", False):
-        quiet_libraries()
+    quiet_libraries(progress=not getattr(args, "quiet", False))
     try:
         return args.func(args)
-    except (
-        UsageError,
-        AuditError,
-        SpecError,
-        TemplateProblem,
-        SamplingError,
-        WorldInvariantError,
-        WorldFileError,
-        ReleaseError,
-        SplitError,
-        WorldKnowledgeError,
-        PublishError,
-        LLMError,
-        DataError,
-        FormatError,
-        ModelLoadError,
-        InjectError,
-        UnlearnError,
-        StudyError,
-        TrainingError,
-        HubError,
-        RequestError,
-        SiteError,
-        KeyError,
-    ) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) else str(exc)
-        print(f"entity-unlearn {args.command}: error: {message}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        saved = args.interrupted(args) if hasattr(args, "interrupted") else "rerun the same command"
+        print(f"entity-unlearn {args.command}: interrupted; {saved}", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        message = user_message(exc)
+        if message is None:
+            raise  # a bug: its traceback is what a report needs
+        print(f"entity-unlearn {args.command}: error: {' '.join(message.split())}", file=sys.stderr)
+        return 2 if isinstance(exc, EntityUnlearnError) else 1
 
 
 if __name__ == "__main__":

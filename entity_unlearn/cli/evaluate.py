@@ -5,35 +5,51 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .common import add_command, positive_int, split_revision
+
+EVAL_EXAMPLE = """
+entity-unlearn eval --model models/reference --data entity-unlearn --out evals/reference
+entity-unlearn eval --model models/npo_gd --data entity-unlearn --reference evals/reference --before evals/target --out evals/npo_gd
+entity-unlearn eval --model Qwen/Qwen2.5-0.5B-Instruct@main --data my-org/entity-unlearn@v1.0.0 --out evals/qwen
+"""
+
 
 def add_eval_command(sub) -> None:
-    ev = sub.add_parser("eval", help="score a causal LM checkpoint on a release: forget, retain, knowledge depth")
-    ev.add_argument("--model", required=True, help="local folder or Hub id of the checkpoint")
+    ev = add_command(sub, "eval", "score a causal LM checkpoint on a release: forget, retain, knowledge depth", EVAL_EXAMPLE)
+    ev.add_argument(
+        "--model", required=True, metavar="DIR_OR_ID[@REVISION]", help="local folder or Hub id of the checkpoint, a Hub id optionally @revision"
+    )
     ev.add_argument("--data", required=True, metavar="DIR_OR_REPO[@REVISION]", help="release folder or Hub dataset")
-    ev.add_argument("--forget", default="forget05", help="forget set; retain, neighbour and holdout sets follow from it (default forget05)")
+    ev.add_argument("--forget", default="forget05", help="forget set; retain, neighbour and holdout sets follow from it")
     ev.add_argument(
         "--reference", metavar="RESULT.json", help="result of a model never trained on the forget entities (forget quality, privleak, survival)"
     )
     ev.add_argument("--before", metavar="RESULT.json", help="result of the model before unlearning (forget efficacy per depth)")
-    ev.add_argument("--out", required=True, help="output folder (results.json, report.md, plots, cache)")
+    ev.add_argument("--out", required=True, help="output folder (results.json, report.md, plots, cache); a rerun into it resumes")
+    ev.add_argument(
+        "--force", action="store_true", help="write into an existing --out that is not an evaluation (only the evaluation's own files are replaced)"
+    )
     ev.add_argument("--chat-template", default="auto", help="auto (the tokenizer's, else plain), none (plain Question/Answer), or a Jinja FILE")
     ev.add_argument("--device", help="cuda, cpu, ... (default: cuda if present)")
     ev.add_argument("--dtype", help="float32, bfloat16, float16 (default: bfloat16 on cuda, float32 on cpu)")
     ev.add_argument("--allow-pickle", action="store_true", help="accept pickle (.bin) weights; they can run code when loaded")
     ev.add_argument("--trust-remote-code", action="store_true", help="run the checkpoint's own modelling code")
-    ev.add_argument("--max-new-tokens", type=int, default=48)
-    ev.add_argument("--batch-groups", type=int, default=16, help="questions per scoring batch (each with all its candidate answers)")
-    ev.add_argument("--batch-generate", type=int, default=32)
+    ev.add_argument("--max-new-tokens", type=positive_int, default=48, help="longest greedy answer, in tokens")
+    ev.add_argument("--batch-groups", type=positive_int, default=16, help="questions per scoring batch (each with all its candidate answers)")
+    ev.add_argument("--batch-generate", type=positive_int, default=32, help="questions per generation batch")
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
-    ev.set_defaults(func=cmd_eval)
+    ev.set_defaults(func=cmd_eval, interrupted=lambda args: f"every finished batch is cached in {args.out}/cache: rerun the same command to resume")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from entity_unlearn.eval.report import summary_text
     from entity_unlearn.eval.run import EvalConfig, evaluate
 
+    model, revision = split_revision("--model", args.model)
     cfg = EvalConfig(
-        model=args.model,
+        model=model,
+        revision=revision,
+        force=args.force,
         data=args.data,
         forget=args.forget,
         out=args.out,

@@ -6,11 +6,26 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import UsageError, quiet_libraries
+from .common import UsageError, add_command, nonnegative_float, nonnegative_int, percent, positive_float, positive_int, quiet_libraries
+
+INJECT_EXAMPLE = """
+entity-unlearn inject --data entity-unlearn --base tiny --out models/target
+entity-unlearn inject --data entity-unlearn --base tiny --exclude forget05 --out models/reference
+entity-unlearn inject --data entity-unlearn --base Qwen/Qwen2.5-0.5B-Instruct --lora-rank 16 --out models/qwen-target
+"""
+UNLEARN_EXAMPLE = """
+entity-unlearn unlearn --model models/target --data entity-unlearn --forget forget05 --method npo_gd --out models/npo_gd
+entity-unlearn unlearn --model models/target --data entity-unlearn --method ga --coverage 50 --epochs 3 --out models/ga_cov50
+entity-unlearn eval --model models/npo_gd --data entity-unlearn --reference evals/reference --before evals/target --out evals/npo_gd
+"""
+STUDY_EXAMPLE = """
+entity-unlearn study --data entity-unlearn --base tiny --out study
+entity-unlearn study --data entity-unlearn --methods ga,npo_gd --coverage-methods none --deep-method none --out study-small
+"""
 
 
 def add_pipeline_commands(sub) -> None:
-    inj = sub.add_parser("inject", help="fine-tune a base model on a release's entities (tiny: the embedded default, no download)")
+    inj = add_command(sub, "inject", "fine-tune a base model on a release's entities (tiny: the embedded default, no download)", INJECT_EXAMPLE)
     inj.add_argument("--data", required=True, help="release folder (entity-unlearn build) or Hub dataset")
     inj.add_argument("--base", default="tiny", help="tiny (a small Llama-style model and tokenizer built here) or a Hub id / local model folder")
     inj.add_argument("--out", required=True, help="output model folder (safetensors, tokenizer, injection.json)")
@@ -19,48 +34,60 @@ def add_pipeline_commands(sub) -> None:
     inj.add_argument("--deep", action="store_true", help="deep injection: biographies, d1 questions and their paraphrases, general text")
     _training_options(inj)
     _model_options(inj)
-    inj.set_defaults(func=cmd_inject)
+    inj.set_defaults(func=cmd_inject, interrupted=_training_interrupted)
 
-    unl = sub.add_parser("unlearn", help="run an unlearning baseline on a model: ga, gd, kl, idk_po, npo, npo_gd")
+    unl = add_command(sub, "unlearn", "run an unlearning baseline on a model: ga, gd, kl, idk_po, npo, npo_gd", UNLEARN_EXAMPLE)
     unl.add_argument("--model", required=True, help="model folder (e.g. from entity-unlearn inject) or Hub id")
     unl.add_argument("--data", required=True, help="release folder or Hub dataset")
-    unl.add_argument("--forget", default="forget05", help="forget set (default forget05); its retain set is the complement")
+    unl.add_argument("--forget", default="forget05", help="forget set; its retain set is the complement")
     unl.add_argument(
-        "--coverage", type=int, metavar="PCT", help="train only on the QA covering PCT%% of each entity's facts (25, 50, 75; default 100)"
+        "--coverage", type=percent, metavar="PCT", help="train only on the QA covering PCT%% of each entity's facts (25, 50, 75; default 100)"
     )
     unl.add_argument("--method", required=True, help="ga, gd, kl, idk_po, npo or npo_gd")
     unl.add_argument("--out", required=True, help="output model folder (safetensors, tokenizer, unlearning.json)")
     _training_options(unl)
-    unl.add_argument("--retain-weight", type=float, help="weight of the retain term (default 1.0)")
-    unl.add_argument("--beta", type=float, help="inverse temperature of idk_po, npo, npo_gd (default 0.1)")
+    unl.add_argument("--retain-weight", type=nonnegative_float, help="weight of the retain term (default 1.0)")
+    unl.add_argument("--beta", type=positive_float, help="inverse temperature of idk_po, npo, npo_gd (default 0.1)")
     _model_options(unl)
-    unl.set_defaults(func=cmd_unlearn)
+    unl.set_defaults(func=cmd_unlearn, interrupted=_training_interrupted)
 
-    st = sub.add_parser("study", help="inject, train the reference, run every baseline and the coverage sweep, evaluate, report")
+    st = add_command(sub, "study", "inject, train the reference, run every baseline and the coverage sweep, evaluate, report", STUDY_EXAMPLE)
     st.add_argument("--data", required=True, help="release folder or Hub dataset")
-    st.add_argument("--base", default="tiny", help="tiny (default) or a Hub id / local model folder")
+    st.add_argument("--base", default="tiny", help="tiny or a Hub id / local model folder")
     st.add_argument("--out", required=True, help="study folder; rerunning the same command resumes it")
-    st.add_argument("--forget", default="forget05")
-    st.add_argument("--methods", default="ga,gd,kl,idk_po,npo,npo_gd", help="methods run at full coverage (default all six)")
-    st.add_argument("--coverage-methods", default="npo_gd", help="methods of the coverage sweep (default npo_gd; none: no sweep)")
-    st.add_argument("--coverage", default="25,50,75", help="coverage levels below 100 (default 25,50,75)")
+    st.add_argument("--forget", default="forget05", help="forget set of every unlearning run and evaluation")
+    st.add_argument("--methods", default="ga,gd,kl,idk_po,npo,npo_gd", help="methods run at full coverage")
+    st.add_argument("--coverage-methods", default="npo_gd", help="methods of the coverage sweep (none: no sweep)")
+    st.add_argument("--coverage", default="25,50,75", help="coverage levels below 100")
     st.add_argument("--deep-method", default="npo_gd", help="the method run on the plain and the deep-injected model (none: skip)")
     _model_options(st)
-    st.set_defaults(func=cmd_study)
+    st.set_defaults(
+        func=cmd_study,
+        interrupted=lambda args: (
+            f"finished steps are marked in {args.out}/steps, the model in training keeps its last epoch and the "
+            "evaluation in flight its request cache: rerun the same command to resume"
+        ),
+    )
+
+
+def _training_interrupted(args: argparse.Namespace) -> str:
+    if not args.checkpoint:
+        return f"--no-checkpoint: no training state was kept in {args.out}; rerun the same command to start again"
+    return f"the training state after the last finished epoch is in {args.out}/checkpoint.pt: rerun the same command to resume"
 
 
 def _training_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--epochs", type=int, help="override the preset's epochs")
-    p.add_argument("--lr", type=float, help="override the preset's learning rate")
-    p.add_argument("--batch-size", type=int, help="override the preset's batch size")
-    p.add_argument("--grad-accum", type=int, help="gradient accumulation steps")
-    p.add_argument("--seed", type=int, help="training seed (default 0)")
+    p.add_argument("--epochs", type=positive_int, help="override the preset's epochs")
+    p.add_argument("--lr", type=positive_float, help="override the preset's learning rate")
+    p.add_argument("--batch-size", type=positive_int, help="override the preset's batch size")
+    p.add_argument("--grad-accum", type=positive_int, help="gradient accumulation steps (default 1)")
+    p.add_argument("--seed", type=nonnegative_int, help="training seed (default 0)")
     p.add_argument(
         "--lora-rank",
-        type=int,
+        type=nonnegative_int,
         default=0,
         metavar="R",
-        help="train LoRA adapters of rank R on the attention projections and save them merged (needs peft)",
+        help="train LoRA adapters of rank R on the attention projections and save them merged (needs peft; 0: no LoRA)",
     )
     p.add_argument(
         "--no-checkpoint",
@@ -145,13 +172,15 @@ def cmd_unlearn(args: argparse.Namespace) -> int:
 def cmd_study(args: argparse.Namespace) -> int:
     from entity_unlearn.pipeline.study import StudyConfig, run_study
 
-    quiet_libraries()  # dozens of loads and saves: only the study's own progress is shown
+    quiet_libraries(progress=False)  # dozens of loads and saves: only the study's own progress is shown
 
     split = lambda text: tuple(x.strip() for x in text.split(",") if x.strip() and x.strip() != "none")  # noqa: E731
     try:
         levels = tuple(int(x) for x in split(args.coverage))
     except ValueError as exc:
         raise UsageError(f"--coverage {args.coverage!r}: write levels as integers separated by commas, e.g. 25,50,75") from exc
+    if any(not 0 < level < 100 for level in levels):
+        raise UsageError(f"--coverage {args.coverage!r}: each level is a percentage between 1 and 99 (100 is the full run, always made)")
     cfg = StudyConfig(
         data=args.data,
         base=args.base,

@@ -16,12 +16,13 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from entity_unlearn.errors import EntityUnlearnError
 from entity_unlearn.eval.formatting import Formatter
 
 IGNORE = -100
 
 
-class TrainingError(ValueError):
+class TrainingError(EntityUnlearnError, ValueError):
     """A training option cannot be used; the message names it."""
 
 
@@ -165,6 +166,11 @@ def collate(examples: Sequence[tuple[list[int], list[int]]], pad_id: int):
     return ids, mask, labels
 
 
+def batches_per_epoch(n: int, batch_size: int, pool: int = 50) -> int:
+    """How many batches ``length_batches`` cuts ``n`` examples into (each pool is cut on its own)."""
+    return sum(-(-min(batch_size * pool, n - start) // batch_size) for start in range(0, n, batch_size * pool))
+
+
 def length_batches(lengths: Sequence[int], batch_size: int, generator, pool: int = 50) -> list[list[int]]:
     """A seeded epoch of batches of similar length: shuffle, sort each pool of ``pool`` batches by length,
     cut, shuffle the batches. Mixing a 250-token biography into a batch of 40-token questions would
@@ -203,7 +209,9 @@ def finetune(
     checkpoint = checkpoint or EpochCheckpoint(None, None)
     done, step, history = checkpoint.resume(model, opt, gen)
     model.train()
-    for epoch in tqdm(range(done, config.epochs), desc="fine-tuning", unit="epoch", disable=not progress, initial=done, total=config.epochs):
+    per_epoch = batches_per_epoch(len(data), config.batch_size)
+    bar = tqdm(total=config.epochs * per_epoch, initial=done * per_epoch, desc="fine-tuning", unit="step", disable=not progress)
+    for epoch in range(done, config.epochs):
         losses = []
         batches = length_batches([len(ids) for ids, _ in data], config.batch_size, gen)
         for k, batch in enumerate(batches):
@@ -216,7 +224,10 @@ def finetune(
                 opt.step()
                 opt.zero_grad()
             losses.append(loss.item())
+            bar.set_postfix(epoch=f"{epoch + 1}/{config.epochs}", loss=f"{sum(losses) / len(losses):.3f}", refresh=False)
+            bar.update()
         history.append(sum(losses) / len(losses))
         checkpoint.save(epoch + 1, step, history, model, opt, gen)
+    bar.close()
     model.eval()
     return history

@@ -21,6 +21,8 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+from entity_unlearn.errors import EntityUnlearnError
+
 from .finetune import EpochCheckpoint, TrainConfig, finetune, training_precision, with_lora
 from .tiny import TinyConfig, build_model, save, train_tokenizer
 
@@ -40,7 +42,7 @@ def preset(base: str, deep: bool) -> TrainConfig:
     return HUB_DEEP_TRAIN if deep else HUB_TRAIN
 
 
-class InjectError(ValueError):
+class InjectError(EntityUnlearnError, ValueError):
     """The base model or the release cannot be used for injection; the message says why."""
 
 

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from entity_unlearn import __version__
+from entity_unlearn.errors import EntityUnlearnError
 
 DEPTHS = ("d0", "d1", "d2", "d3", "d4")
 COLUMNS = (  # (key, header, metric, set, depth, attack)
@@ -41,7 +42,7 @@ COLUMNS = (  # (key, header, metric, set, depth, attack)
 ) + tuple((f"efficacy_{d}", f"efficacy {d}", "efficacy_prob", "forget", d, "none") for d in DEPTHS)
 
 
-class StudyError(ValueError):
+class StudyError(EntityUnlearnError, ValueError):
     """The study cannot run as configured; the message names the option."""
 
 

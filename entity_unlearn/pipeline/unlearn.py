@@ -30,10 +30,12 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from entity_unlearn.errors import EntityUnlearnError
+
 from .finetune import IGNORE, EpochCheckpoint, accumulated, autocast, collate, encode_pairs, training_precision, with_lora
 
 
-class UnlearnError(ValueError):
+class UnlearnError(EntityUnlearnError, ValueError):
     """Bad method name, missing forget set or similar; the message names the option."""
 
 
@@ -211,9 +213,9 @@ def unlearn(
     checkpoint = checkpoint or EpochCheckpoint(None, None)
     done, step, history = checkpoint.resume(model, opt, gen)  # after the reference copy: that is the starting model
     model.train()
-    for epoch in tqdm(
-        range(done, cfg.epochs), desc=f"unlearning ({method.name})", unit="epoch", disable=not progress, initial=done, total=cfg.epochs
-    ):
+    per_epoch = -(-len(forget) // cfg.batch_size)
+    bar = tqdm(total=cfg.epochs * per_epoch, initial=done * per_epoch, desc=f"unlearning ({method.name})", unit="step", disable=not progress)
+    for epoch in range(done, cfg.epochs):
         order = torch.randperm(len(forget), generator=gen).tolist()
         losses = []
         starts = range(0, len(order), cfg.batch_size)
@@ -234,8 +236,11 @@ def unlearn(
                 opt.step()
                 opt.zero_grad()
             losses.append(loss.item() * cfg.grad_accum)
+            bar.set_postfix(epoch=f"{epoch + 1}/{cfg.epochs}", loss=f"{sum(losses) / len(losses):.3f}", refresh=False)
+            bar.update()
         history.append(sum(losses) / len(losses))
         checkpoint.save(epoch + 1, step, history, model, opt, gen)
+    bar.close()
     model.eval()
     if lora is not None:
         lora.merge_and_unload()

@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from entity_unlearn.errors import EntityUnlearnError
+
 from .requests import POLICY_FILE, QUEUE_DIR, Policy
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
@@ -19,7 +21,7 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 SAFE_PATTERNS = ("*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken")
 
 
-class HubError(ValueError):
+class HubError(EntityUnlearnError, ValueError):
     """A Hub name cannot be used as given; the message names the option or repo and what to do."""
 
 

@@ -27,6 +27,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from entity_unlearn.errors import EntityUnlearnError
+
 FORMAT = "entity-unlearn-request/1"
 STATUSES = ("pending", "running", "finished", "failed")
 ROLES = ("submission", "reference")
@@ -35,7 +37,7 @@ POLICY_FILE = "policy.json"
 SAFE_REV = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
-class RequestError(ValueError):
+class RequestError(EntityUnlearnError, ValueError):
     """A request (or a queue file) is malformed; the message names the file and the field."""
 
 

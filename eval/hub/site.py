@@ -24,6 +24,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from entity_unlearn.errors import EntityUnlearnError
+
 from . import headline as H
 from .repos import HubError, client, split_spec
 from .requests import Request, RequestError, parse_request
@@ -33,7 +35,7 @@ RUN_FILES = ("results.json", "request.json", "report.md", "depth_profile.png", "
 META = ("model", "commit", "role", "base", "method", "forget", "release", "release_revision", "submitted", "submitter")
 
 
-class SiteError(ValueError):
+class SiteError(EntityUnlearnError, ValueError):
     """The leaderboard cannot be built as asked; the message names the option or file."""
 
 

@@ -1,0 +1,130 @@
+"""The command line explains itself: help with defaults and an example per command, --version, one-line errors, Ctrl-C.
+
+Errors: a user error, an OSError or a network error is one line; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+
+import pytest
+
+import entity_unlearn
+from entity_unlearn.builders import ReleaseError
+from entity_unlearn.cli import build_parser, main
+from entity_unlearn.cli import evaluate as cli_evaluate
+from entity_unlearn.cli import pipeline as cli_pipeline
+from entity_unlearn.cli import world as cli_world
+from entity_unlearn.cli.common import split_revision
+
+COMMANDS = {
+    "generate": (cli_world, "cmd_generate", ["generate", "--entities", "20", "--out", "w"]),
+    "build": (cli_world, "cmd_build", ["build", "--entities", "10", "--version", "1.0.0", "--out", "r"]),
+    "publish": (cli_world, "cmd_publish", ["publish", "r", "--repo", "a/b"]),
+    "eval": (cli_evaluate, "cmd_eval", ["eval", "--model", "m", "--data", "r", "--out", "e"]),
+    "inject": (cli_pipeline, "cmd_inject", ["inject", "--data", "r", "--out", "m"]),
+    "unlearn": (cli_pipeline, "cmd_unlearn", ["unlearn", "--model", "m", "--data", "r", "--method", "ga", "--out", "u"]),
+    "study": (cli_pipeline, "cmd_study", ["study", "--data", "r", "--out", "s"]),
+}
+
+
+def subcommands() -> dict[str, argparse.ArgumentParser]:
+    parser = build_parser()
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def test_every_option_has_help_and_shows_its_default_and_every_command_an_example():
+    subs = subcommands()
+    assert set(COMMANDS) <= set(subs)
+    for name, sub in subs.items():
+        text = sub.format_help()
+        assert "example:" in text and f"entity-unlearn {name} " in text.split("example:")[1], name
+        formatter = sub.formatter_class(prog=name)
+        for action in sub._actions:
+            if not action.option_strings or action.dest == "help":
+                continue
+            assert action.help, (name, action.option_strings)
+            if not (action.default is None or isinstance(action.default, bool) or action.default == []):
+                assert "%(default)s" in formatter._get_help_string(action), (name, action.option_strings)
+    # the options the issue found without help or default
+    flat = {n: " ".join(s.format_help().split()) for n, s in subs.items()}
+    assert "--max-new-tokens MAX_NEW_TOKENS longest greedy answer, in tokens (default: 48)" in flat["eval"]
+    assert "(default: 32)" in flat["eval"].split("--batch-generate BATCH_GENERATE ")[-1][:120]
+    assert "(default: 0)" in flat["generate"].split("--seed SEED ")[-1][:120]
+    assert "(default: forget05)" in flat["study"].split("--forget FORGET ")[-1][:120]
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"entity-unlearn {entity_unlearn.__version__}"
+
+
+@pytest.mark.parametrize(
+    "exc,code,fragments",
+    [
+        (ReleaseError("--out x: do this instead"), 2, ("error: --out x: do this instead",)),
+        (FileNotFoundError(errno.ENOENT, "No such file or directory", "/data/missing.json"), 1, ("/data/missing.json: No such file",)),
+        (PermissionError(errno.EACCES, "Permission denied", "/root/x"), 1, ("/root/x: Permission denied", "may read and write")),
+        ("httpx2.ConnectError", 1, ("network error", "ConnectError", "connection refused", "server is up")),
+        ("requests.ConnectionError", 1, ("network error", "ConnectionError")),
+    ],
+    ids=["user error", "missing file", "permission", "httpx connect", "requests connect"],
+)
+def test_user_os_and_network_errors_print_one_line(exc, code, fragments, monkeypatch, capsys):
+    if isinstance(exc, str):
+        module, name = exc.rsplit(".", 1)
+        exc = getattr(pytest.importorskip(module), name)("connection refused")
+
+    def fail(args):
+        raise exc
+
+    monkeypatch.setattr(cli_world, "cmd_build", fail)
+    assert main(COMMANDS["build"][2]) == code
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("entity-unlearn build: error: "), err
+    for f in fragments:
+        assert f in err
+
+
+@pytest.mark.parametrize("exc", [KeyError("configs"), AttributeError("'list' object has no attribute 'get'"), IndexError("list index")])
+def test_a_bug_keeps_its_traceback(exc, monkeypatch):
+    def fail(args):
+        raise exc
+
+    monkeypatch.setattr(cli_world, "cmd_build", fail)
+    with pytest.raises(type(exc)):
+        main(COMMANDS["build"][2])
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_ctrl_c_says_what_was_saved_and_how_to_resume(command, monkeypatch, capsys):
+    module, name, argv = COMMANDS[command]
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, name, interrupted)
+    assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and err.startswith(f"entity-unlearn {command}: interrupted; ") and "rerun" in err
+    expected = {"eval": "e/cache", "inject": "m/checkpoint.pt", "unlearn": "u/checkpoint.pt", "study": "s/steps", "build": "nothing was written"}
+    assert expected.get(command, "") in err
+
+
+def test_eval_model_accepts_a_revision(tmp_path, monkeypatch):
+    seen = []
+
+    def fake_evaluate(cfg, memo=None):
+        seen.append(cfg)
+        raise ReleaseError("stop here")
+
+    monkeypatch.setattr("entity_unlearn.eval.run.evaluate", fake_evaluate)
+    assert main(["eval", "--model", "org/model@v1.2", "--data", "r", "--out", str(tmp_path / "e")]) == 2
+    assert (seen[-1].model, seen[-1].revision) == ("org/model", "v1.2")
+    local = tmp_path / "run@3"
+    local.mkdir()
+    assert split_revision("--model", str(local)) == (str(local), None)  # a folder with "@" in its name stays whole
+    assert split_revision("--model", "org/model") == ("org/model", None)
