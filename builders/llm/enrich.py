@@ -38,6 +38,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from ..schema import Biography, BioSentence, Probe, World
+from ..world.kinds import KINDS
 from ..world.probes import LETTERS, ProbeMaker
 from ..world.registry import TYPES_DIR, TypeRegistry, default_registry
 from ..world.sampler import stream
@@ -251,7 +252,7 @@ def _direct(p: Probe, ctx: EntityContext, outcome: dict, maker: ProbeMaker, temp
     elif "options" in new:
         path, base = p.template_id.split("#")
         attr = ctx.spec.attribute(p.relation)
-        year = None if attr is not None and attr.kind == "names" else next(f.year for f in ctx.facts if f.fact_id == p.fact_ids[0])
+        year = None if attr is not None and KINDS[attr.kind].whole_list else next(f.year for f in ctx.facts if f.fact_id == p.fact_ids[0])
         new["perturbed_answer"] = tuple(templates.render(path, f"{base}__pa", answer=w, e=maker.view(eid), year=year) for w in wrong)
     return dataclasses.replace(p, source="template_fallback" if failed else "llm", **new)
 

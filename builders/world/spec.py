@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ATTRIBUTE_KINDS = ("date", "year", "int", "choice", "name", "names", "titled_events")
-LIST_KINDS = ("names", "titled_events")
+from .kinds import KINDS
+
+ATTRIBUTE_KINDS = tuple(KINDS)
 
 _EXPR = re.compile(r"^\s*(?:(?P<int>-?\d+)|(?P<ref>(?:self|target)\.[a-z_][a-z0-9_]*|year))\s*(?:(?P<sign>[+-])\s*(?P<off>\d+))?\s*$")
-_CONSTRAINT = re.compile(r"^(?P<left>.+?)\s*(?P<op><=|>=|==|<|>)\s*(?P<right>.+)$")
+_CONSTRAINT = re.compile(r"^(?P<left>.+?)\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<right>.+)$")
 
 
 class SpecError(ValueError):
@@ -70,10 +71,12 @@ class AttributeSpec:
     max: tuple[Expr, ...] = ()
     log: bool = False
     round: int = 0
+    form: str | None = None
+    hidden: bool = False
 
     @property
     def is_list(self) -> bool:
-        return self.kind in LIST_KINDS
+        return KINDS[self.kind].is_list
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,7 @@ class RelationSpec:
     year_min: tuple[Expr, ...] = ()
     year_max: tuple[Expr, ...] = ()
     probe: bool = True
+    family: bool = False
 
     @property
     def has_year(self) -> bool:
@@ -113,6 +117,7 @@ class TypeSpec:
     inferences: tuple[InferenceSpec, ...] = ()
     alias_rules: tuple[str, ...] = ()
     styles: dict[str, Any] = field(default_factory=dict)
+    culture: str | None = None
     source: str = "<memory>"
     search_dir: Path | None = None
     sha256: str = ""
@@ -124,7 +129,8 @@ class TypeSpec:
         return next((r for r in self.relations if r.name == name), None)
 
     def fields(self) -> tuple[str, ...]:
-        return tuple(a.name for a in self.attributes) + tuple(r.name for r in self.relations)
+        """Every field that makes facts: the attributes that are not hidden, then the relations."""
+        return tuple(a.name for a in self.attributes if not a.hidden) + tuple(r.name for r in self.relations)
 
 
 def parse_expr(text: Any, where: str) -> Expr:
@@ -144,8 +150,8 @@ def parse_constraint(text: str, where: str) -> Constraint:
     return Constraint(parse_expr(m["left"], where), m["op"], parse_expr(m["right"], where))
 
 
-_ATTR_KEYS = {"kind", "probability", "probe", "values", "weights", "vocab", "style", "pool", "unique", "count", "min", "max", "log", "round"}
-_REL_KEYS = {"target", "probability", "symmetric", "constraints", "shared", "year", "probe"}
+_ATTR_KEYS = {"kind", "probability", "probe", "values", "weights", "vocab", "style", "pool", "unique", "count", "min", "max", "log", "round", "form", "hidden"}
+_REL_KEYS = {"target", "probability", "symmetric", "constraints", "shared", "year", "probe", "family"}
 _TOP_KEYS = {
     "name",
     "id_prefix",
@@ -159,6 +165,7 @@ _TOP_KEYS = {
     "attributes",
     "relations",
     "styles",
+    "culture",
 }
 
 
@@ -176,12 +183,9 @@ def _attribute(name: str, raw: dict, where: str) -> AttributeSpec:
     count = tuple(raw.get("count", (1, 1)))
     if len(count) != 2 or not 0 <= count[0] <= count[1]:
         raise SpecError(f"{where}.count: give [min, max] with 0 <= min <= max, got {raw.get('count')!r}")
-    if kind == "choice" and not (raw.get("values") or raw.get("vocab")):
-        raise SpecError(f"{where}: a 'choice' attribute needs 'values' or 'vocab'")
-    if kind in ("name", "names", "titled_events") and not raw.get("style"):
-        raise SpecError(f"{where}: a '{kind}' attribute needs a name 'style'")
-    if kind in ("date", "year", "int") and not (raw.get("min") and raw.get("max")):
-        raise SpecError(f"{where}: a '{kind}' attribute needs 'min' and 'max' bounds")
+    problem = KINDS[kind].validate(raw, where)
+    if problem:
+        raise SpecError(problem)
     weights = tuple(float(w) for w in raw.get("weights", ()))
     if weights and len(weights) != len(raw.get("values", ())):
         raise SpecError(f"{where}.weights: {len(weights)} weights for {len(raw.get('values', ()))} values")
@@ -201,6 +205,8 @@ def _attribute(name: str, raw: dict, where: str) -> AttributeSpec:
         max=tuple(parse_expr(x, f"{where}.max") for x in raw.get("max", ())),
         log=bool(raw.get("log", False)),
         round=int(raw.get("round", 0)),
+        form=raw.get("form"),
+        hidden=bool(raw.get("hidden", False)),
     )
 
 
@@ -220,6 +226,7 @@ def _relation(name: str, raw: dict, where: str) -> RelationSpec:
         year_min=tuple(parse_expr(x, f"{where}.year.min") for x in year.get("min", ())),
         year_max=tuple(parse_expr(x, f"{where}.year.max") for x in year.get("max", ())),
         probe=bool(raw.get("probe", True)),
+        family=bool(raw.get("family", False)),
     )
 
 
@@ -231,8 +238,8 @@ def parse_type(raw: dict, source: str = "<memory>", search_dir: Path | None = No
             raise SpecError(f"{source}: missing or empty '{key}'")
     attributes = tuple(_attribute(n, a, f"{source}: attributes.{n}") for n, a in raw.get("attributes", {}).items())
     relations = tuple(_relation(n, r, f"{source}: relations.{n}") for n, r in raw.get("relations", {}).items())
-    known = {a.name for a in attributes} | {r.name for r in relations}
-    if len(known) != len(attributes) + len(relations):
+    known = {a.name for a in attributes if not a.hidden} | {r.name for r in relations}
+    if len({a.name for a in attributes} | {r.name for r in relations}) != len(attributes) + len(relations):
         raise SpecError(f"{source}: an attribute and a relation share a name")
     paragraphs = tuple(tuple(p) for p in raw.get("paragraphs", ()))
     placed = [f for p in paragraphs for f in p]
@@ -269,6 +276,7 @@ def parse_type(raw: dict, source: str = "<memory>", search_dir: Path | None = No
         inferences=tuple(inferences),
         alias_rules=tuple(raw.get("alias_rules", ())),
         styles=dict(raw.get("styles", {})),
+        culture=raw.get("culture"),
         source=source,
         search_dir=search_dir,
         sha256=sha256,
