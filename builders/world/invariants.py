@@ -116,7 +116,9 @@ def _culture_violations(e: Entity, spec, by_id: dict[str, Entity], registry: Typ
     out = []
     if given not in allowed:
         out.append(f"rule 'names follow the culture': given name {given!r} is not a {gender} name of the {culture} culture")
-    family = {by_id[link["target"]].name.split()[-1] for r in spec.relations if r.family for link in e.links.get(r.name, []) if link["target"] in by_id}
+    family = {
+        by_id[link["target"]].name.split()[-1] for r in spec.relations if r.family for link in e.links.get(r.name, []) if link["target"] in by_id
+    }
     if surname not in c["surnames"] and surname not in family:
         out.append(f"rule 'names follow the culture': surname {surname!r} is not of the {culture} culture nor a family member's")
     return out

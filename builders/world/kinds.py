@@ -94,7 +94,9 @@ class _Numeric(Kind):
         lo, hi = year_range(attr.min, attr.max, me)
         y = value if self.name == "int" else year_of(value)
         if not lo <= y <= hi:  # type: ignore[operator]
-            return [f"rule 'dates in order': {attr.name}={value} is outside [{lo}, {hi}] from {[str(x) for x in attr.min]} / {[str(x) for x in attr.max]}"]
+            return [
+                f"rule 'dates in order': {attr.name}={value} is outside [{lo}, {hi}] from {[str(x) for x in attr.min]} / {[str(x) for x in attr.max]}"
+            ]
         return []
 
 

@@ -45,6 +45,8 @@ def required_blocks(spec: TypeSpec) -> dict[str, list[str]]:
     direct = [a.name for a in spec.attributes if a.probe and not a.hidden] + [r.name for r in spec.relations if r.probe]
     for f in direct:  # the d2 paraphrase needs a second paraphrase wording
         need[f"{d}/qa.j2"] += [f"{f}__{x}__1" for x in _QA] + [f"{f}__pq__2"]
+    for _other, rel in spec.inverse:  # d1 questions about facts other entities state about this one
+        need[f"{d}/qa.j2"] += [f"{rel}_of__{x}__1" for x in _QA] + [f"{rel}_of__pq__2"]
     for entry in spec.reverse:
         need[f"{d}/reverse.j2"] += [f"{'_and_'.join(entry)}__{x}__1" for x in _QA]
     for via, then in spec.hops:
@@ -83,6 +85,11 @@ class ProbeMaker:
         self.names = {e.entity_id: e.name for e in entities}
         self.facts = facts
         self.perturber = Perturber(entities, registry, templates, k, seed)
+        self.incoming: dict[tuple[str, str, str], list[Fact]] = defaultdict(list)  # (target, type, relation) -> link facts
+        for eid, fs in facts.items():
+            for f in fs:
+                if f.target_id is not None:
+                    self.incoming[(f.target_id, self.entities[eid].entity_type, f.relation)].append(f)
         self._views: dict[str, dict[str, Any]] = {}
         self.key_count: Counter = Counter()
         for e in entities:
@@ -206,7 +213,7 @@ class ProbeMaker:
             ids[(depth, base)] += 1
             return f"{e.entity_id}/{depth}/{base}/{ids[(depth, base)]}"
 
-        both = self.direct(e, spec, pid)
+        both = self.direct(e, spec, pid) + self.inverse(e, spec, pid)
         direct = [p for p in both if p.depth == "d1"]
         out = self.cloze(e, spec, bio, pid) + both
         out += self.reverse(e, spec, pid) + self.hops(e, spec, pid) + self.inferences(e, spec, pid)
@@ -230,13 +237,60 @@ class ProbeMaker:
                 rng = stream(self.seed, "probe", probe_id)
                 lists = self.perturber.wrong_lists(rng, e, field, set(texts), len(texts))
                 wrong = [self.templates.render("values.j2", "list", value=w) for w in lists]
-                out += self._qa(e, probe_id, "d1", "direct", path, field, tuple(f.fact_id for f in facts), short, wrong, rng, pid("d2", field), e=view, year=None)
+                out += self._qa(
+                    e, probe_id, "d1", "direct", path, field, tuple(f.fact_id for f in facts), short, wrong, rng, pid("d2", field), e=view, year=None
+                )
                 continue
             for fact in facts:
                 probe_id = pid("d1", field)
                 rng = stream(self.seed, "probe", probe_id)
                 wrong = self.wrong_for(rng, e, field, fact.text)
-                out += self._qa(e, probe_id, "d1", "direct", path, field, (fact.fact_id,), fact.text, wrong, rng, pid("d2", field), e=view, year=fact.year)
+                out += self._qa(
+                    e, probe_id, "d1", "direct", path, field, (fact.fact_id,), fact.text, wrong, rng, pid("d2", field), e=view, year=fact.year
+                )
+        return out
+
+    def inverse(self, e: Entity, spec: TypeSpec, pid) -> list[Probe]:
+        """d1 questions whose answer is another entity that states a fact about ``e`` ("Which company did X found?"),
+        so forgetting ``e`` covers what the world says about it; one question names all such entities."""
+        path = f"{spec.template_dir}/qa.j2"
+        out = []
+        for other, rel in spec.inverse:
+            links = sorted(self.incoming.get((e.entity_id, other, rel), []), key=lambda f: (f.year or 0, f.entity_id))
+            if not links:
+                continue
+            base = f"{rel}_of"
+            names = [self.names[f.entity_id] for f in links]
+            probe_id = pid("d1", base)
+            rng = stream(self.seed, "probe", probe_id)
+            wrong_names = self.perturber.wrong_entities(rng, other, names[0]) if len(names) == 1 else None
+            if wrong_names is None:
+                pool = [n for n in self.perturber.names_of_type[other] if n not in names]
+                lists: list[list[str]] = []
+                while len(lists) < self.k and len(pool) >= len(names):
+                    pick = sorted(rng.sample(pool, len(names)))
+                    if pick not in lists:
+                        lists.append(pick)
+                if len(lists) < self.k:
+                    continue  # too few entities of that type for K wrong lists
+                wrong_names = [self.templates.render("values.j2", "list", value=w) for w in lists]
+            short = self.templates.render("values.j2", "list", value=names)
+            year = links[0].year if len(links) == 1 else None
+            out += self._qa(
+                e,
+                probe_id,
+                "d1",
+                "direct",
+                path,
+                base,
+                tuple(f.fact_id for f in links),
+                short,
+                wrong_names,
+                rng,
+                pid("d2", base),
+                e=self.view(e.entity_id),
+                year=year,
+            )
         return out
 
     def cloze(self, e: Entity, spec: TypeSpec, bio: Biography, pid) -> list[Probe]:
@@ -400,7 +454,15 @@ class ProbeMaker:
                     if not at or not other:
                         continue
                     years = year_of(e.attributes[p["at"]]) - year_of(target.attributes[p.get("born", p["at"])])  # type: ignore[operator]
-                    add(base, (at[0].fact_id, link.fact_id, other[0].fact_id), str(abs(years)), None, "age", via=self.view(target.entity_id), later=years > 0)
+                    add(
+                        base,
+                        (at[0].fact_id, link.fact_id, other[0].fact_id),
+                        str(abs(years)),
+                        None,
+                        "age",
+                        via=self.view(target.entity_id),
+                        later=years > 0,
+                    )
             elif inf.rule == "age_in":
                 at = self.field_facts(e.entity_id, p["at"])
                 if at and year_of(e.attributes[p["at"]]) < int(p["year"]):  # type: ignore[operator]

@@ -158,6 +158,10 @@ def check_types(specs: list[TypeSpec], k_perturbed: int) -> None:
             found = owner.attribute(attr) if owner else None
             if found is None or not (KINDS[found.kind].numeric or equality and not found.is_list):
                 raise SpecError(f"{src}: {where} refers to {ref!r}, which is not a date, year or int attribute (text values only with == or !=)")
+        for other, rel_name in spec.inverse:
+            rel = by_name[other].relation(rel_name) if other in by_name else None
+            if rel is None or rel.target != spec.name:
+                raise SpecError(f"{src}: inverse [{other!r}, {rel_name!r}]: {other} has no relation {rel_name!r} to {spec.name}")
         for via, then in spec.hops:
             target = by_name[spec.relation(via).target]  # type: ignore[union-attr]
             field = target.attribute(then) or target.relation(then)

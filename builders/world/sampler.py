@@ -169,34 +169,41 @@ class _Linker:
         return None
 
     def run(self, seed: int) -> None:
-        for spec in self.registry.specs():
-            for rel in spec.relations:
-                rng = stream(seed, "links", spec.name, rel.name)
-                pool = self.drafts.get(rel.target, [])
-                for me in self.drafts[spec.name]:
-                    if rel.symmetric and me.links.get(rel.name):
-                        continue
-                    if rel.probability < 1.0 and rng.random() >= rel.probability:
-                        continue
-                    picked = self.partner(rng, rel, me, pool)
-                    if picked is None and rel.probability >= 1.0:
-                        picked = self.redraw(spec, rel, me, pool)
-                        if picked is None:
-                            raise SamplingError(
-                                f"{spec.source}: relations.{rel.name}: no {rel.target} can be linked to {me.entity_id} "
-                                f"under {[str(c) for c in rel.constraints]}; add {rel.target} entities or loosen the constraints"
-                            )
+        """Required relations of every type first (an entity nothing links to yet can still be redrawn), then optional ones."""
+        order = [
+            (spec, rel)
+            for required in (True, False)
+            for spec in self.registry.specs()
+            for rel in spec.relations
+            if (rel.probability >= 1.0) == required
+        ]
+        for spec, rel in order:
+            rng = stream(seed, "links", spec.name, rel.name)
+            pool = self.drafts.get(rel.target, [])
+            for me in self.drafts[spec.name]:
+                if rel.symmetric and me.links.get(rel.name):
+                    continue
+                if rel.probability < 1.0 and rng.random() >= rel.probability:
+                    continue
+                picked = self.partner(rng, rel, me, pool)
+                if picked is None and rel.probability >= 1.0:
+                    picked = self.redraw(spec, rel, me, pool)
                     if picked is None:
-                        continue
-                    cand, span = picked
-                    year = rng.randint(*span) if span else None
-                    me.links[rel.name] = [{"target": cand.entity_id, "year": year}]
-                    self.incoming.add(cand.entity_id)
-                    if rel.symmetric:
-                        cand.links[rel.name] = [{"target": me.entity_id, "year": year}]
-                        self.incoming.add(me.entity_id)
-                        for f in rel.shared:
-                            cand.attributes[f] = me.attributes[f]
+                        raise SamplingError(
+                            f"{spec.source}: relations.{rel.name}: no {rel.target} can be linked to {me.entity_id} "
+                            f"under {[str(c) for c in rel.constraints]}; add {rel.target} entities or loosen the constraints"
+                        )
+                if picked is None:
+                    continue
+                cand, span = picked
+                year = rng.randint(*span) if span else None
+                me.links[rel.name] = [{"target": cand.entity_id, "year": year}]
+                self.incoming.add(cand.entity_id)
+                if rel.symmetric:
+                    cand.links[rel.name] = [{"target": me.entity_id, "year": year}]
+                    self.incoming.add(me.entity_id)
+                    for f in rel.shared:
+                        cand.attributes[f] = me.attributes[f]
 
 
 def _alias(rule: str, name: str) -> str | None:

@@ -113,6 +113,7 @@ class TypeSpec:
     attributes: tuple[AttributeSpec, ...]
     relations: tuple[RelationSpec, ...]
     reverse: tuple[tuple[str, ...], ...] = ()
+    inverse: tuple[tuple[str, str], ...] = ()
     hops: tuple[tuple[str, str], ...] = ()
     inferences: tuple[InferenceSpec, ...] = ()
     alias_rules: tuple[str, ...] = ()
@@ -150,7 +151,24 @@ def parse_constraint(text: str, where: str) -> Constraint:
     return Constraint(parse_expr(m["left"], where), m["op"], parse_expr(m["right"], where))
 
 
-_ATTR_KEYS = {"kind", "probability", "probe", "values", "weights", "vocab", "style", "pool", "unique", "count", "min", "max", "log", "round", "form", "hidden"}
+_ATTR_KEYS = {
+    "kind",
+    "probability",
+    "probe",
+    "values",
+    "weights",
+    "vocab",
+    "style",
+    "pool",
+    "unique",
+    "count",
+    "min",
+    "max",
+    "log",
+    "round",
+    "form",
+    "hidden",
+}
 _REL_KEYS = {"target", "probability", "symmetric", "constraints", "shared", "year", "probe", "family"}
 _TOP_KEYS = {
     "name",
@@ -159,6 +177,7 @@ _TOP_KEYS = {
     "templates",
     "paragraphs",
     "reverse",
+    "inverse",
     "hops",
     "inferences",
     "alias_rules",
@@ -272,6 +291,7 @@ def parse_type(raw: dict, source: str = "<memory>", search_dir: Path | None = No
         attributes=attributes,
         relations=relations,
         reverse=reverse,
+        inverse=tuple((str(x[0]), str(x[1])) for x in raw.get("inverse", ())),
         hops=hops,
         inferences=tuple(inferences),
         alias_rules=tuple(raw.get("alias_rules", ())),

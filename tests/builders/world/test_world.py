@@ -23,7 +23,7 @@ from entity_unlearn.builders import (
     world_violations,
     write_world,
 )
-from entity_unlearn.builders.world.names import real_names
+from entity_unlearn.builders.world.blocklist import is_notable, is_real_word
 from entity_unlearn.cli import main
 
 REGISTRY = default_registry()
@@ -88,8 +88,12 @@ def test_duplicate_and_real_names_are_named(entities):
     a, b = [e for e in entities if e.entity_type == "person"][:2]
     broken = _replace(entities, b.entity_id, name=a.name)
     assert any("rule 'unique names'" in v and a.entity_id in v and b.entity_id in v for v in world_violations(broken, REGISTRY))
-    broken = _replace(entities, a.entity_id, name="Maria Garcia")
-    assert any(f"{a.entity_id} (Maria Garcia): rule 'novel names'" in v for v in world_violations(broken, REGISTRY))
+    broken = _replace(entities, a.entity_id, name="Emma Stone")  # a famous full name
+    assert any(f"{a.entity_id} (Emma Stone): rule 'novel names'" in v for v in world_violations(broken, REGISTRY))
+    place = next(e for e in entities if e.entity_type == "place")
+    for real in ("Salford", "Tito"):  # a real city, a famous mononym
+        broken = _replace(entities, place.entity_id, name=real)
+        assert any(f"{place.entity_id} ({real}): rule 'novel names'" in v for v in world_violations(broken, REGISTRY))
 
 
 def test_siblings_share_parents(entities):
@@ -101,11 +105,26 @@ def test_siblings_share_parents(entities):
 
 
 def test_names_are_novel_and_unique(small_world):
-    real = real_names()
     names = [e.name for e in small_world.entities] + [a for e in small_world.entities for a in e.aliases]
     assert len(set(n.lower() for n in names)) == len(names)
     for e in small_world.entities:
-        assert not [w for w in e.name.split() if w.lower() in real], e.name
+        assert not is_notable(e.name), e.name
+        if e.entity_type == "place":
+            assert not is_real_word(e.name), e.name
+
+
+@pytest.mark.parametrize("name", ["Niki Lauda", "Nina Simone", "Emma Stone", "Émile Zola", "Josip Broz Tito"])
+def test_famous_full_names_are_blocked(name):
+    assert is_notable(name)
+
+
+@pytest.mark.parametrize("word", ["Tito", "Zola", "Nero", "Taro", "Salford", "Homer", "Stanford"])
+def test_real_single_words_are_blocked(word):
+    assert is_real_word(word)
+
+
+def test_common_names_are_not_famous():
+    assert not is_notable("Maria Garcia") and not is_notable("Lars Lindqvist")
 
 
 def test_fact_ids_are_stable_and_unique(small_world):
