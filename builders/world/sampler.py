@@ -136,8 +136,11 @@ def _links_hold(spec: TypeSpec, me: _Draft, by_id: dict[str, _Draft]) -> bool:
 
 
 class _Linker:
-    def __init__(self, registry: TypeRegistry, drafts: dict[str, list[_Draft]], sampler: _AttributeSampler) -> None:
+    def __init__(
+        self, registry: TypeRegistry, drafts: dict[str, list[_Draft]], sampler: _AttributeSampler, unlinked: frozenset[str] = frozenset()
+    ) -> None:
         self.registry, self.drafts, self.sampler = registry, drafts, sampler
+        self.unlinked = unlinked
         self.by_id = {d.entity_id: d for ds in drafts.values() for d in ds}
         self.incoming: set[str] = set()
 
@@ -177,11 +180,15 @@ class _Linker:
             for rel in spec.relations
             if (rel.probability >= 1.0) == required
         ]
+        inverse = {pair for s in self.registry.specs() for pair in s.inverse}
         for spec, rel in order:
             rng = stream(seed, "links", spec.name, rel.name)
-            pool = self.drafts.get(rel.target, [])
+            pool = [d for d in self.drafts.get(rel.target, []) if d.entity_id not in self.unlinked]
+            asked_back = (spec.name, rel.name) in inverse  # the target is asked about this link: it would name ``me``
             for me in self.drafts[spec.name]:
-                if rel.symmetric and me.links.get(rel.name):
+                if rel.symmetric and (me.links.get(rel.name) or me.entity_id in self.unlinked):
+                    continue
+                if asked_back and me.entity_id in self.unlinked and rel.probability < 1.0:
                     continue
                 if rel.probability < 1.0 and rng.random() >= rel.probability:
                     continue
@@ -244,13 +251,18 @@ def _name_entities(registry: TypeRegistry, drafts: dict[str, list[_Draft]], name
             d.name = names.make(spec.name_style, ctx)
 
 
-def sample_world(registry: TypeRegistry, counts: dict[str, int], seed: int) -> tuple[Entity, ...]:
-    """Sample every entity and link, then name them; the result satisfies the specs' bounds and constraints."""
+def sample_world(registry: TypeRegistry, counts: dict[str, int], seed: int, unlinked: dict[str, int] | None = None) -> tuple[Entity, ...]:
+    """Sample every entity and link, then name them; the result satisfies the specs' bounds and constraints.
+
+    ``unlinked`` reserves the last N entities of a type: no link points at them (a release's holdout persons,
+    whom no training text may name); their own links are drawn as usual.
+    """
     styles = {k: v for s in registry.specs() for k, v in s.styles.items()}
     names = NameMaker(stream(seed, "names"), extra_styles=styles)
     sampler = _AttributeSampler(names, seed)
     drafts = _sample_entities(registry, counts, sampler)
-    _Linker(registry, drafts, sampler).run(seed)
+    reserved = frozenset(d.entity_id for t, n in (unlinked or {}).items() for d in drafts.get(t, [])[len(drafts.get(t, [])) - n :] if n > 0)
+    _Linker(registry, drafts, sampler, reserved).run(seed)
     _name_entities(registry, drafts, names)
     entities = []
     for spec in registry.specs():
