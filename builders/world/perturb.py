@@ -159,9 +159,9 @@ class Perturber:
             return rng.sample(cands, n)
         if style is None:
             raise PerturbError(f"{where}: only {len(cands)} wrong values exist but {n} are needed; add vocabulary or lower K")
-        return cands + rng.sample(self._invent(style, n - len(cands), ctx), n - len(cands))
+        return cands + rng.sample(self.invent(style, n - len(cands), ctx), n - len(cands))
 
-    def _invent(self, style: str, n: int, ctx: NameContext | None = None) -> list[str]:
+    def invent(self, style: str, n: int, ctx: NameContext | None = None) -> list[str]:
         """At least ``n`` names of ``style`` that no entity of the world uses."""
         ctx = ctx or NameContext()
         key = (style, tuple(sorted((a, p, v) for a, ps in ctx.props.items() for p, v in ps.items() if isinstance(v, str))))
@@ -175,7 +175,7 @@ class Perturber:
         style = self.style(e, field)
         pool = [x for x in self.pool.get((e.entity_type, field, style), []) if x not in true]
         if len(pool) < size + self.k:  # C(size + k, size) > k distinct lists exist
-            pool += self._invent(style, size + self.k - len(pool), self._ctx(e))[: size + self.k - len(pool)]
+            pool += self.invent(style, size + self.k - len(pool), self._ctx(e))[: size + self.k - len(pool)]
         out: list[list[str]] = []
         while len(out) < self.k:
             pick = sorted(rng.sample(pool, size))

@@ -266,13 +266,14 @@ class ProbeMaker:
             wrong_names = self.perturber.wrong_entities(rng, other, names[0]) if len(names) == 1 else None
             if wrong_names is None:
                 pool = [n for n in self.perturber.names_of_type[other] if n not in names]
+                if len(pool) < len(names) + self.k:  # C(size + k, size) > k distinct lists exist
+                    style = self.registry.get(other).name_style
+                    pool += self.perturber.invent(style, len(names) + self.k - len(pool))[: len(names) + self.k - len(pool)]
                 lists: list[list[str]] = []
-                while len(lists) < self.k and len(pool) >= len(names):
+                while len(lists) < self.k:
                     pick = sorted(rng.sample(pool, len(names)))
                     if pick not in lists:
                         lists.append(pick)
-                if len(lists) < self.k:
-                    continue  # too few entities of that type for K wrong lists
                 wrong_names = [self.templates.render("values.j2", "list", value=w) for w in lists]
             short = self.templates.render("values.j2", "list", value=names)
             year = links[0].year if len(links) == 1 else None

@@ -110,7 +110,7 @@ def test_sentences_and_numbers():
 PARA_CASES = [
     ("accepted", "In which city did {n} come into the world, then?", "{n} first saw the light of day in {a}.", None),
     ("entity not named", "In which city was this person born?", "It was {a}.", "must name"),
-    ("repeats the question", "Where was {n} born?", "It was {a}.", "repeats the original"),
+    ("repeats the question", "{q}", "It was {a}.", "repeats the original"),
     ("answer given away", "Was {n} born in {a}?", "Yes, {a}.", "gives the answer"),
     ("answer missing", "In which city was {n} born?", "Nobody knows.", "exactly once"),
     ("answer twice", "In which city was {n} born?", "{a}; yes, {a}.", "exactly once"),
@@ -126,7 +126,7 @@ def test_paraphrase_cases(ctx, name, pq, pa, reason):
     p = next(p for p in world.probes if p.entity_id == "P00000" and p.depth == "d1" and p.attack == "none" and "/birthplace/" in p.probe_id)
     e = entities["P00000"]
     other = _other_name(ctx, e)
-    fill = {"n": e.name, "a": p.short_answer, "o": other}
+    fill = {"n": e.name, "a": p.short_answer, "o": other, "q": p.question}
     reasons = verify_paraphrase(pq.format(**fill), pa.format(**fill), p, e, names, [p.short_answer])
     assert (reasons == []) if reason is None else any(reason in r for r in reasons), reasons
 
