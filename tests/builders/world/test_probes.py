@@ -193,3 +193,37 @@ def test_misspelling_is_a_small_change():
     for name in ["Trakrebrir Haparerk", "Ab Cd", "Lonala Fakroke", "Anna Mattox"]:
         wrong = misspell(name, rng)
         assert wrong != name and abs(len(wrong) - len(name)) <= 1
+
+
+def test_grammar_rules_hold_in_every_text(small_world):
+    """One check per grammar rule of issue 13, over every biography and probe of a world."""
+    texts = [b.text for b in small_world.biographies]
+    texts += [t for p in small_world.probes for t in (p.question, p.answer, p.paraphrased_question, p.paraphrased_answer, *p.perturbed_answer)]
+    text = "\n".join(texts)
+    assert not re.findall(r"\b1 (?:novel|book|work|album|film|painting|play|monograph|composition)s\b", text)  # "1 books"
+    assert not re.findall(r"\b(?:Industries|Works|Holdings|Laboratories|Systems|Instruments)'s\b", text)  # "Industries's"
+    assert not re.findall(r"(?<!the )\bUniversity of\b", text.replace("The University of", "the University of"))  # "from University of"
+    assert not re.findall(r"\ba (?:[aeio]\w+|u(?!ni|se|su)\w*)", text), "a/an"  # "a album", "a excavation"
+    assert not re.findall(r"\ban (?:[bcdfgjklmnpqrstvwxyz]\w*)", text)  # "an novel"
+
+
+def test_language_filters():
+    from entity_unlearn.builders.world.language import article, definite, ordinal, plural, possessive, words
+
+    assert [article(w) for w in ("architect", "university", "hour", "European", "18-year-old", "8th")] == [
+        "an architect",
+        "a university",
+        "an hour",
+        "a European",
+        "an 18-year-old",
+        "an 8th",
+    ]
+    assert (plural("novel"), plural("novel", 1), plural("poetry collection"), plural("photo series")) == (
+        "novels",
+        "novel",
+        "poetry collections",
+        "photo series",
+    )
+    assert (ordinal(3), words(3), words(12)) == ("3rd", "three", "12")
+    assert (possessive("Anna Berg"), possessive("James"), possessive("Tarvo Industries")) == ("Anna Berg's", "James's", "Tarvo Industries'")
+    assert (definite("University of Kessel"), definite("Kessel College")) == ("the University of Kessel", "Kessel College")
