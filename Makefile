@@ -23,7 +23,7 @@ $(DS3_STAMP):
 	touch $(DS3_STAMP)
 
 demo: $(STAMP)
-	$(BIN)/entity-unlearn build --entities 200 --seed 0 --version 1.0.0 --out entity-unlearn --quiet
+	$(BIN)/entity-unlearn build --entities 200 --seed 0 --version 2.0.0 --out entity-unlearn --quiet
 	HF_HUB_OFFLINE=1 $(BIN)/entity-unlearn study --data entity-unlearn --base tiny --out study
 	@echo "Release: entity-unlearn/ (README.md is the dataset card, manifest.json lists seed, counts and hashes)."
 	@echo "Study report: study/study.md, study/efficacy_vs_coverage.png, study/depth_profile.png; every number in study/study.json."

@@ -11,7 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from entity_unlearn.builders import ReleaseConfig, build_release, generate_world, release_counts
+from entity_unlearn.builders import ReleaseConfig, build_release, generate_world
+from entity_unlearn.builders.release.build import release_world_args
 from entity_unlearn.builders.release.world_knowledge import WORLD_KNOWLEDGE_FILE
 from entity_unlearn.builders.world.files import templates_hash
 
@@ -21,7 +22,7 @@ def main(sizes: list[int]) -> None:
     for persons in sizes:
         with tempfile.TemporaryDirectory() as tmp:
             start = time.perf_counter()
-            world = generate_world(release_counts(persons), seed=0)
+            world = generate_world(**release_world_args(persons), seed=0)
             generated = time.perf_counter()
             config = ReleaseConfig(
                 version="1.0.0", world_knowledge=WORLD_KNOWLEDGE_FILE, generation={"method": "template", "templates_sha256": templates_hash()}

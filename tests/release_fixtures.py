@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from entity_unlearn.builders import ReleaseConfig, build_release, generate_world, release_counts
+from entity_unlearn.builders import ReleaseConfig, build_release, generate_world
+from entity_unlearn.builders.release.build import release_world_args
 from entity_unlearn.builders.world.files import templates_hash
 
 PERSONS = 30
@@ -56,7 +57,7 @@ def write_world_knowledge(path: Path, rows: list[dict] = WORLD_KNOWLEDGE) -> Pat
 
 @pytest.fixture(scope="session")
 def release_world():
-    return generate_world(release_counts(PERSONS), seed=SEED)
+    return generate_world(**release_world_args(PERSONS), seed=SEED)
 
 
 @pytest.fixture(scope="session")

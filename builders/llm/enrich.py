@@ -7,7 +7,7 @@ and only wording is replaced, per task and entity:
   contain (in order of appearance) and the entity's d0 cloze probes are rebuilt
   from it (cut before each sentence's first cited fact).
 - ``paraphrase``: the d1 probes' ``paraphrased_question``/``paraphrased_answer``
-  (and so the question/answer of the d2 paraphrase probes derived from them).
+  (the d2 paraphrase probes keep their own third wording and take the row's new paraphrase).
 - ``perturb``: the K wrong short answers of each d1 probe; ``options`` are the
   short answer and the K wrong ones in a seeded order.
 
@@ -38,6 +38,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from ..schema import Biography, BioSentence, Probe, World
+from ..world.kinds import KINDS
 from ..world.probes import LETTERS, ProbeMaker
 from ..world.registry import TYPES_DIR, TypeRegistry, default_registry
 from ..world.sampler import stream
@@ -203,13 +204,11 @@ def enrich_world(
                 new_probes.append(direct[p.probe_id])
             elif p.kind == "paraphrase":
                 d1 = direct[p.parent_id]
-                new_probes.append(
+                new_probes.append(  # its own (third) wording stays; the row's paraphrase and wrong answers follow the d1 probe
                     dataclasses.replace(
                         p,
-                        question=d1.paraphrased_question,
-                        answer=d1.paraphrased_answer,
-                        paraphrased_question=d1.question,
-                        paraphrased_answer=d1.answer,
+                        paraphrased_question=d1.paraphrased_question,
+                        paraphrased_answer=d1.paraphrased_answer,
                         perturbed_answer=d1.perturbed_answer,
                         options=d1.options,
                         answer_index=d1.answer_index,
@@ -255,10 +254,11 @@ def _direct(p: Probe, ctx: EntityContext, outcome: dict, maker: ProbeMaker, temp
     if pq_pa is not None:
         new["perturbed_answer"] = tuple(substitute(pq_pa[1], p.short_answer, w) for w in wrong)
     elif "options" in new:
-        path, base = p.template_id.split("#")
+        path, blocks = p.template_id.split("#")
+        pa_block = blocks.split("/")[3]  # the template id lists the q, a, pq and pa blocks used
         attr = ctx.spec.attribute(p.relation)
-        year = None if attr is not None and attr.kind == "names" else next(f.year for f in ctx.facts if f.fact_id == p.fact_ids[0])
-        new["perturbed_answer"] = tuple(templates.render(path, f"{base}__pa", answer=w, e=maker.view(eid), year=year) for w in wrong)
+        year = None if attr is not None and KINDS[attr.kind].whole_list else next((f.year for f in ctx.facts if f.fact_id == p.fact_ids[0]), None)
+        new["perturbed_answer"] = tuple(templates.render(path, pa_block, answer=w, e=maker.view(eid), year=year) for w in wrong)
     return dataclasses.replace(p, source="template_fallback" if failed else "llm", **new)
 
 

@@ -18,11 +18,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..schema import Entity, Fact, Probe
+from ..world.kinds import KINDS
 from ..world.spec import TypeSpec
 from .text import normalize
 from .verify import WorldNames, split_sentences, verify_biography, verify_paraphrase, verify_perturbed
-
-_KINDS = {"date": "date", "year": "year", "int": "int", "choice": "choice", "names": "list", "name": "name", "titled_events": "name"}
 
 
 class BioAnswer(BaseModel):
@@ -69,7 +68,7 @@ class EntityContext:
 
     def answer_kind(self, probe: Probe) -> str:
         attr = self.spec.attribute(probe.relation)
-        return _KINDS.get(attr.kind, "name") if attr is not None else "name"
+        return KINDS[attr.kind].answer_kind if attr is not None else "name"
 
     def entity_data(self) -> dict[str, Any]:
         return {"id": self.entity.entity_id, "name": self.entity.name, "type": self.entity.entity_type, "aliases": list(self.entity.aliases)}

@@ -224,7 +224,7 @@ def _shape_problem(value: str, kind: str, short: str) -> str | None:
         return "contains digits, unlike the true answer"
     if kind == "choice" and not value[:1].islower():
         return "must be a lowercase word or phrase like the true answer"
-    if kind in ("name", "list") and not value[:1].isupper():
+    if kind in ("name", "list") and not value.removeprefix("the ")[:1].isupper():  # "the Kessel Pavilion" is a name
         return "must be a capitalised name like the true answer"
     return None
 

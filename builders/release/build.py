@@ -62,6 +62,12 @@ def release_counts(persons: int, max_forget_percent: int = 10) -> dict[str, int]
     return counts
 
 
+def release_world_args(persons: int, max_forget_percent: int = 10) -> dict[str, Any]:
+    """``generate_world`` keyword arguments of a release world: the counts, and its holdout persons kept unlinked."""
+    counts = release_counts(persons, max_forget_percent)
+    return {"counts": counts, "unlinked": {"person": holdout_count(counts["person"], max_forget_percent)}}
+
+
 def holdout_count(world_persons: int, max_forget_percent: int = 10) -> int:
     """Holdout persons of a world with ``world_persons`` persons: the inverse of ``release_counts``."""
     return max(1, math.floor(world_persons * max_forget_percent / (100 + max_forget_percent) + 0.5))
@@ -71,6 +77,7 @@ def config_names(config: SplitConfig) -> list[str]:
     """Every config name of a release, in card order."""
     f = [f"forget{p:02d}" for p in config.forget_percents]
     names = ["entities", "facts", "full", "corpus", *f, *[f"retain{100 - p:02d}" for p in config.forget_percents]]
+    names += [f"entangled{p:02d}" for p in config.forget_percents]
     names += [f"{n}_perturbed" for n in f] + ["retain_perturbed", "probes", "neighbor"]
     names += [f"holdout{p:02d}" for p in config.forget_percents] + ["world"]
     names += [f"forget{fp:02d}_cov{cp:02d}" for fp in config.coverage_forgets for cp in config.coverage_percents]
@@ -109,9 +116,13 @@ def assemble(world: World, splits: Splits, config: ReleaseConfig) -> dict[str, t
         "corpus": ("corpus", [corpus_row(e, bios[e.entity_id]) for e in inworld]),
     }
     for pct, ids in splits.forget.items():
-        forget = set(ids)
+        forget, tangled = set(ids), set(splits.entangled[pct])
         out[f"forget{pct:02d}"] = ("train", [probe_row(p, "train", member) for p in train if p.entity_id in forget])
-        out[f"retain{100 - pct:02d}"] = ("train", [probe_row(p, "train", member) for p in train if p.entity_id not in forget])
+        out[f"retain{100 - pct:02d}"] = (
+            "train",
+            [probe_row(p, "train", member) for p in train if p.entity_id not in forget and p.probe_id not in tangled],
+        )
+        out[f"entangled{pct:02d}"] = ("train", [probe_row(p, "train", member) for p in train if p.probe_id in tangled])
     for pct, ids in splits.forget.items():
         forget = set(ids)
         out[f"forget{pct:02d}_perturbed"] = ("eval", [probe_row(p, "eval", member) for p in train if p.entity_id in forget])
@@ -239,6 +250,7 @@ def _write_release(world: World, out: Path, config: ReleaseConfig, previous: dic
             "holdout_linked": splits.holdout_linked,
             "neighbors": len(splits.neighbors),
         },
+        "entangled": {f"{p:02d}": len(ids) for p, ids in sorted(splits.entangled.items())},
         "coverage": coverage_report(world, splits),
         "world_knowledge_sha256": sha256_file(Path(config.world_knowledge)),
         "writer": f"pyarrow {pyarrow.__version__}",

@@ -13,6 +13,10 @@ Every split is a pure function of the world and its seed:
 - coverage: for each forget entity, a prefix of a seeded order of its direct (d1)
   QA probes that covers exactly ``round(p * n)`` of its ``n`` probed facts; the
   prefixes nest across coverage levels and agree across forget sets.
+- entangled: per forget set, the injection QA of other entities that still names a
+  forget entity (it cites a fact linking to one, or one of its facts: "Who founded
+  O?" when the founder is forgotten). These rows leave ``retainXX`` for their own
+  ``entangledXX`` config, so the retain set never trains a forget entity back in.
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ class Splits:
     coverage: dict[tuple[int, int], dict[str, tuple[str, ...]]]
     retain_perturbed: tuple[str, ...]
     holdout_linked: int
+    entangled: dict[int, tuple[str, ...]]
 
 
 def share(n: int, percent: int) -> int:
@@ -126,6 +131,12 @@ def cover_facts(probes: list[Probe], percent: int, seed: int) -> tuple[str, ...]
     return tuple(chosen)
 
 
+def entangled_probes(world: World, probes: list[Probe], forget: set[str]) -> tuple[str, ...]:
+    """Ids of ``probes`` of entities outside ``forget`` that cite a fact about a forget entity."""
+    about = {f.fact_id: {f.entity_id, f.target_id} for f in world.facts}
+    return tuple(p.probe_id for p in probes if p.entity_id not in forget and any(about.get(fid, set()) & forget for fid in p.fact_ids))
+
+
 def make_splits(world: World, n_holdout: int, config: SplitConfig = SplitConfig()) -> Splits:
     """Every split of ``world``; ``n_holdout`` entities of ``config.split_type`` are held out first."""
     holdout_all, linked = choose_holdout(world, n_holdout, config)
@@ -153,7 +164,10 @@ def make_splits(world: World, n_holdout: int, config: SplitConfig = SplitConfig(
             raise SplitError(f"coverage set for forget{fp:02d} asked, but the forget percentages are {pcts}")
         for cp in config.coverage_percents:
             coverage[(fp, cp)] = {eid: cover_facts(qa[eid], cp, world.seed) for eid in forget[fp]}
-    pool = [p.probe_id for eid in train if eid not in largest for p in qa.get(eid, [])]
+    held_qa = [p for p in injection_probes(world.probes) if p.entity_id not in held]
+    entangled = {pct: entangled_probes(world, held_qa, set(ids)) for pct, ids in forget.items()}
+    tangled = set(entangled[pcts[-1]])
+    pool = [p.probe_id for eid in train if eid not in largest for p in qa.get(eid, []) if p.probe_id not in tangled]
     size = min(config.retain_perturbed_size, len(pool))
     picked = set(stream(world.seed, "release", "retain_perturbed").sample(pool, size))
     return Splits(
@@ -164,4 +178,5 @@ def make_splits(world: World, n_holdout: int, config: SplitConfig = SplitConfig(
         coverage=coverage,
         retain_perturbed=tuple(p for p in pool if p in picked),
         holdout_linked=linked,
+        entangled=entangled,
     )

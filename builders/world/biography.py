@@ -1,6 +1,8 @@
 """Biographies: one sentence per fact, a seeded phrasing for each, grouped in paragraphs.
 
-Phrasings are the numbered blocks ``<field>__<n>`` of ``prompts/<type>/bio.j2``.
+Phrasings are the numbered blocks ``<field>__<n>`` of ``prompts/<type>/bio.j2``. A block sees ``first``
+(it opens a paragraph, so it names the entity; later sentences use pronouns) and ``i``/``n`` (the fact's
+place among its field's facts, which are in time order: "her first novel", "it was followed in 1990 by").
 """
 
 from __future__ import annotations
@@ -27,9 +29,12 @@ def render_biography(entity: Entity, facts: list[Fact], registry: TypeRegistry, 
             variants = templates.variants(path, field)
             if not variants and by_field.get(field):
                 raise TemplateProblem(f"{path}: no phrasing for {field!r}; add a block {field}__1")
-            for fact in by_field.get(field, []):
-                block = rng.choice(variants)
-                text = templates.render(path, block, e=view, value=fact.text, year=fact.year, first=first)
+            items = by_field.get(field, [])
+            last = None
+            for i, fact in enumerate(items):
+                block = rng.choice([v for v in variants if v != last] or variants)  # no phrasing twice in a row
+                last = block
+                text = templates.render(path, block, e=view, value=fact.text, year=fact.year, first=first, i=i, n=len(items))
                 sentences.append(BioSentence(text, (fact.fact_id,), f"{path}#{block}", p))
                 first = False
     paragraphs: dict[int, list[str]] = {}

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .spec import Constraint, Expr
+if TYPE_CHECKING:
+    from .spec import Constraint, Expr
 
-_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq}
+_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq, "!=": operator.ne}
 
 
 def year_of(value: Any) -> int | None:
@@ -20,8 +21,11 @@ def year_of(value: Any) -> int | None:
     return int(value)
 
 
-def eval_expr(expr: Expr, me: Mapping[str, Any], target: Mapping[str, Any] | None = None, year: int | None = None) -> int | None:
-    """The value of ``expr``; None when it names a value that is absent (an optional attribute)."""
+def eval_expr(expr: Expr, me: Mapping[str, Any], target: Mapping[str, Any] | None = None, year: int | None = None) -> Any:
+    """The value of ``expr``; None when it names a value that is absent (an optional attribute).
+
+    A date stands for its year; a text value (a choice, a name) is itself, for ``==`` and ``!=``.
+    """
     if expr.ref is None:
         return expr.offset
     if expr.ref == "year":
@@ -29,7 +33,10 @@ def eval_expr(expr: Expr, me: Mapping[str, Any], target: Mapping[str, Any] | Non
     else:
         side, _, attr = expr.ref.partition(".")
         source = me if side == "self" else (target or {})
-        base = year_of(source.get(attr))
+        raw = source.get(attr)
+        if isinstance(raw, str) and not (raw[:4].isdigit() or raw[:1] == "-"):
+            return raw
+        base = year_of(raw)
     return None if base is None else base + expr.offset
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from tqdm.auto import tqdm
 
-from entity_unlearn import __version__
-
 from ..schema import World
 from .biography import render_biography
 from .facts import entity_facts
@@ -16,6 +14,10 @@ from .sampler import sample_world
 from .templates import Templates, builtin_templates
 
 DEFAULT_MIX = {"person": 0.75, "organisation": 0.15, "place": 0.10}
+# The version of what a seed generates (records, wording, rules); it changes when the same seed gives other worlds.
+# 2.0.0: coherent attributes (conditional vocabularies), realistic names per culture, inflect, varied wording,
+# inverse probes, uniform-rank distractors (the card's changelog has the details).
+GENERATOR_VERSION = "2.0.0"
 
 
 def split_counts(n: int, mix: dict[str, float] | None = None) -> dict[str, int]:
@@ -36,9 +38,12 @@ def generate_world(
     registry: TypeRegistry | None = None,
     templates: Templates | None = None,
     progress: bool = False,
+    unlinked: dict[str, int] | None = None,
 ) -> World:
     """A complete world: entities, facts, biographies and probes, all determined by ``seed``.
 
+    ``unlinked`` reserves the last N entities of a type that no link may point at (``release_counts`` adds
+    holdout persons; ``build`` reserves them so that no training text names them).
     Raises SpecError, TemplateProblem, SamplingError or WorldInvariantError with a
     message naming the file, entity and rule at fault.
     """
@@ -52,7 +57,7 @@ def generate_world(
         templates = Templates(extra) if extra else builtin_templates()
     check_types(registry.specs(), k_perturbed)
     check_templates(registry, templates)
-    entities = sample_world(registry, counts, seed)
+    entities = sample_world(registry, counts, seed, unlinked)
     check_world(entities, registry)
     names = {e.entity_id: e.name for e in entities}
     facts = {e.entity_id: entity_facts(e, registry, names, templates) for e in entities}
@@ -64,7 +69,7 @@ def generate_world(
         probes.extend(maker.entity_probes(e, bio))
     return World(
         seed=seed,
-        version=__version__,
+        version=GENERATOR_VERSION,
         k_perturbed=k_perturbed,
         counts=dict(counts),
         entities=entities,

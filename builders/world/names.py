@@ -1,7 +1,9 @@
-"""Novel names from syllable and vocabulary rules (``vocab/names.toml``).
+"""Names of a world: realistic people per culture, constructed places and titles (``vocab/names.toml``).
 
-Every name a world uses comes from one ``NameMaker``, which keeps them unique
-across all styles and rejects any novel word found in ``vocab/real_names.txt``.
+Every name a world uses comes from one ``NameMaker``, which keeps them unique across all styles. Person
+names are drawn from the vendored per-culture lists (``vocab/names/``, extracted from Faker by
+``scripts/extract_names.py``) and are never a famous person's full name; constructed words (places,
+countries, organisations, title words) are never a real name, place or famous mononym (``blocklist.py``).
 """
 
 from __future__ import annotations
@@ -9,14 +11,17 @@ from __future__ import annotations
 import random
 import re
 import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from entity_unlearn.errors import EntityUnlearnError
 
-VOCAB_DIR = Path(__file__).resolve().parents[1] / "vocab"
-_SLOT = re.compile(r"\{(syl|list):([^}]+)\}")
+from .blocklist import is_notable, is_real_word
+from .vocab import VOCAB_DIR, read_vocab
+
+_SLOT = re.compile(r"\{(syl|list|suffix|prop|given|surname)(?::([^}]+))?\}")
 MAX_TRIES = 2000
 VOCAB_NAME = re.compile(r"[A-Za-z0-9_-]+(?:/[A-Za-z0-9_-]+)*")  # names and subfolders: no "..", no absolute path
 
@@ -25,14 +30,14 @@ class NameStyleError(EntityUnlearnError, ValueError):
     """A name style cannot produce another unique, novel name."""
 
 
-class VocabPathError(EntityUnlearnError, ValueError):
-    """A vocabulary is named by a path that leaves the type file's folder and the built-in vocabularies."""
+@dataclass(frozen=True)
+class NameContext:
+    """What a name depends on: the entity's culture, gender, choice properties and a family surname."""
 
-
-@cache
-def real_names() -> frozenset[str]:
-    lines = (VOCAB_DIR / "real_names.txt").read_text(encoding="utf-8").splitlines()
-    return frozenset(x.strip().lower() for x in lines if x.strip() and not x.startswith("#"))
+    culture: str | None = None
+    gender: str | None = None
+    props: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    surname: str | None = None
 
 
 @cache
@@ -41,37 +46,22 @@ def _builtin_styles() -> dict[str, Any]:
 
 
 @cache
-def _title_words() -> dict[str, tuple[str, ...]]:
-    raw = tomllib.loads((VOCAB_DIR / "title_words.toml").read_text(encoding="utf-8"))
-    return {k: tuple(v) for k, v in raw.items()}
+def cultures() -> dict[str, dict[str, Any]]:
+    """Culture -> its sounds (cultures.toml) and name lists (names/<culture>.toml)."""
+    raw = tomllib.loads((VOCAB_DIR / "cultures.toml").read_text(encoding="utf-8"))
+    out = {}
+    for name, sounds in raw.items():
+        lists = tomllib.loads((VOCAB_DIR / "names" / f"{name}.toml").read_text(encoding="utf-8"))
+        out[name] = {**sounds, **{k: tuple(v) for k, v in lists.items() if isinstance(v, list)}}
+    return out
 
 
-@cache
-def read_vocab(name: str, search_dir: Path | None = None) -> tuple[str, ...]:
-    """A vocabulary list: ``<search_dir>/<name>.txt`` first, then the built-in ``vocab/<name>.txt``.
-
-    ``name`` is a name (``music_genres``, or ``lists/music_genres`` in a subfolder), never a path out of
-    those folders: an absolute path, ``..`` or a link leading elsewhere is refused (VocabPathError), so a
-    type file cannot copy an arbitrary file of the machine into a published dataset."""
-    if not isinstance(name, str) or not VOCAB_NAME.fullmatch(name):
-        raise VocabPathError(
-            f"vocabulary {name!r} is not a vocabulary name; write a name such as 'music_genres' for music_genres.txt "
-            f"next to the type file or in {VOCAB_DIR} (paths outside those folders are refused)"
-        )
-    for folder in (search_dir, VOCAB_DIR):
-        if folder is not None and (folder / f"{name}.txt").is_file():
-            path = (folder / f"{name}.txt").resolve()
-            if not path.is_relative_to(Path(folder).resolve()):
-                raise VocabPathError(f"vocabulary {name!r}: {folder / f'{name}.txt'} leads outside {folder} (a link?); copy the list into the folder")
-            lines = path.read_text(encoding="utf-8").splitlines()
-            return tuple(x.strip() for x in lines if x.strip() and not x.startswith("#"))
-    if name in _title_words():
-        return _title_words()[name]
-    raise FileNotFoundError(f"vocabulary {name!r} not found: add {name}.txt next to the type file or to {VOCAB_DIR}")
+def culture_names() -> tuple[str, ...]:
+    return tuple(cultures())
 
 
 class NameMaker:
-    """Draws unique novel names for one world from a seeded generator."""
+    """Draws unique names for one world from a seeded generator."""
 
     def __init__(self, rng: random.Random, extra_styles: dict[str, Any] | None = None) -> None:
         base = _builtin_styles()
@@ -81,7 +71,7 @@ class NameMaker:
         for name, style in (extra_styles or {}).items():
             self.styles[name] = list(style["patterns"])
         self.used: set[str] = set()
-        self.real = real_names()
+        self.cultures = cultures()
 
     def has_style(self, style: str) -> bool:
         return style in self.styles
@@ -92,52 +82,74 @@ class NameMaker:
     def is_taken(self, name: str) -> bool:
         return name.lower() in self.used
 
-    def make(self, style: str) -> str:
-        """A name of ``style`` not used before in this world and not a real name."""
+    def make(self, style: str, ctx: NameContext = NameContext()) -> str:
+        """A name of ``style`` not used before in this world, neither a real word nor a famous person."""
         patterns = self.styles.get(style)
         if patterns is None:
             raise NameStyleError(f"unknown name style {style!r}; known styles: {sorted(self.styles)}")
         for _ in range(MAX_TRIES):
-            name = self._fill(self.rng.choice(patterns))
-            if name.lower() not in self.used:
+            name = self._fill(self.rng.choice(patterns), ctx)
+            if name is not None and name.lower() not in self.used:
                 self.used.add(name.lower())
                 return name
         raise NameStyleError(f"name style {style!r} produced no new name in {MAX_TRIES} tries; add patterns or words to it")
 
-    def word(self, min_syl: int, max_syl: int) -> str:
-        """A novel capitalised word; words that match a real name are redrawn."""
-        s = self.syllables
-        while True:
-            n = self.rng.randint(min_syl, max_syl)
-            parts = [self.rng.choice(s["onsets"]) + self.rng.choice(s["vowels"]) for _ in range(n)]
-            parts[-1] += self.rng.choice(s["codas"])
-            word = "".join(parts)
-            if len(word) >= 3 and word not in self.real:
-                return word.capitalize()
+    def _sounds(self, culture: str | None) -> Mapping[str, Any]:
+        return self.cultures[culture] if culture in self.cultures else self.syllables
 
-    def _fill(self, pattern: str) -> str:
-        while True:
-            out, spans, pos = [], [], 0
-            for m in _SLOT.finditer(pattern):
-                out.append(pattern[pos : m.start()])
-                if m[1] == "syl":
-                    lo, _, hi = m[2].partition("-")
-                    start = sum(map(len, out))
-                    out.append(self.word(int(lo), int(hi or lo)))
-                    spans.append((start, start + len(out[-1])))
-                else:
-                    out.append(self.rng.choice(read_vocab(m[2])))
-                pos = m.end()
-            out.append(pattern[pos:])
-            text = "".join(out)
-            # A suffix glued to a novel word ("{syl:2}mar") makes a new word: check the whole word.
-            if not any(self._glued(text, a, b).lower() in self.real for a, b in spans):
-                return text
+    def word(self, min_syl: int, max_syl: int, culture: str | None = None) -> str:
+        """A constructed lower-case word of the culture's sounds."""
+        s = self._sounds(culture)
+        n = self.rng.randint(min_syl, max_syl)
+        parts = [self.rng.choice(s["onsets"]) + self.rng.choice(s["vowels"]) for _ in range(n)]
+        parts[-1] += self.rng.choice(s["codas"])
+        return "".join(parts)
 
-    @staticmethod
-    def _glued(text: str, start: int, end: int) -> str:
-        while start > 0 and text[start - 1].isalpha():
-            start -= 1
-        while end < len(text) and text[end].isalpha():
-            end += 1
-        return text[start:end]
+    def given(self, ctx: NameContext) -> str:
+        c = self.cultures[ctx.culture or self.rng.choice(list(self.cultures))]
+        gender = ctx.gender if ctx.gender in ("female", "male") else self.rng.choice(["female", "male"])
+        return self.rng.choice(c[f"given_{gender}"])
+
+    def surname(self, ctx: NameContext) -> str:
+        if ctx.surname:
+            return ctx.surname
+        c = self.cultures[ctx.culture or self.rng.choice(list(self.cultures))]
+        return self.rng.choice(c["surnames"])
+
+    def _fill(self, pattern: str, ctx: NameContext) -> str | None:
+        """One draw of ``pattern``; None when a constructed word is real or a full name is famous."""
+        out: list[str] = []
+        constructed: list[int] = []  # indexes in ``out`` of constructed words, checked glued to what follows
+        person = False
+        pos = 0
+        for m in _SLOT.finditer(pattern):
+            out.append(pattern[pos : m.start()])
+            kind, arg = m[1], m[2]
+            if kind == "syl":
+                lo, _, hi = arg.partition("-")
+                constructed.append(len(out))
+                out.append(self.word(int(lo), int(hi or lo), ctx.culture).capitalize())
+            elif kind == "suffix":
+                s = self._sounds(ctx.culture)
+                out.append(self.rng.choice(s.get(f"{arg}_suffixes") or ["a"]))
+            elif kind == "list":
+                out.append(self.rng.choice(read_vocab(arg)))
+            elif kind == "prop":
+                attr, _, prop = arg.partition(".")
+                value = ctx.props.get(attr, {}).get(prop)
+                if not value:
+                    raise NameStyleError(f"name pattern {pattern!r}: the entity's {attr} has no property {prop!r}")
+                out.append(value if isinstance(value, str) else self.rng.choice(value))
+            else:
+                person = True
+                out.append(self.given(ctx) if kind == "given" else self.surname(ctx))
+            pos = m.end()
+        out.append(pattern[pos:])
+        text = "".join(out)
+        for i in constructed:  # a suffix glued to a constructed word makes a new word: check the whole word
+            glued = out[i] + re.match(r"[^\W\d_]*", "".join(out[i + 1 :])).group()  # type: ignore[union-attr]
+            if len(glued) < 3 or is_real_word(glued):
+                return None
+        if person and is_notable(text):
+            return None
+        return text

@@ -23,6 +23,7 @@ from typing import Any
 from ..schema import Biography, Entity, Fact, Probe
 from .bounds import year_of
 from .facts import entity_view
+from .kinds import KINDS
 from .perturb import Perturber
 from .registry import TypeRegistry
 from .sampler import stream
@@ -41,21 +42,25 @@ def required_blocks(spec: TypeSpec) -> dict[str, list[str]]:
     d = spec.template_dir
     need: dict[str, list[str]] = defaultdict(list)
     need[f"{d}/bio.j2"] = [f"{f}__1" for p in spec.paragraphs for f in p]
-    for attr in spec.attributes:
-        if attr.probe:
-            need[f"{d}/qa.j2"] += [f"{attr.name}__{x}" for x in _QA]
-    for rel in spec.relations:
-        if rel.probe:
-            need[f"{d}/qa.j2"] += [f"{rel.name}__{x}" for x in _QA]
+    direct = [a.name for a in spec.attributes if a.probe and not a.hidden] + [r.name for r in spec.relations if r.probe]
+    for f in direct:  # the d2 paraphrase needs a second paraphrase wording
+        need[f"{d}/qa.j2"] += [f"{f}__{x}__1" for x in _QA] + [f"{f}__pq__2"]
+    for _other, rel in spec.inverse:  # d1 questions about facts other entities state about this one
+        need[f"{d}/qa.j2"] += [f"{rel}_of__{x}__1" for x in _QA] + [f"{rel}_of__pq__2"]
     for entry in spec.reverse:
-        need[f"{d}/reverse.j2"] += [f"{'_and_'.join(entry)}__{x}" for x in _QA]
+        need[f"{d}/reverse.j2"] += [f"{'_and_'.join(entry)}__{x}__1" for x in _QA]
     for via, then in spec.hops:
-        need[f"{d}/hop.j2"] += [f"{via}__{then}__{x}" for x in _QA]
+        need[f"{d}/hop.j2"] += [f"{via}__{then}__{x}__1" for x in _QA]
     for inf in spec.inferences:
-        base = f"{inf.rule}__{inf.params.get('events') or inf.params.get('via')}"
-        need[f"{d}/infer.j2"] += [f"{base}__{x}" for x in _QA]
+        need[f"{d}/infer.j2"] += [f"{inference_base(inf)}__{x}__1" for x in _QA]
     need["attacks.j2"] = list(TEMPLATE_ATTACKS)
     return need
+
+
+def inference_base(inf) -> str:
+    """``<rule>__<field>``: the template blocks and the ``relation`` of an inference probe."""
+    p = inf.params
+    return f"{inf.rule}__{p.get('events') or p.get('via') or p.get('at')}"
 
 
 def check_templates(registry: TypeRegistry, templates: Templates) -> None:
@@ -80,6 +85,11 @@ class ProbeMaker:
         self.names = {e.entity_id: e.name for e in entities}
         self.facts = facts
         self.perturber = Perturber(entities, registry, templates, k, seed)
+        self.incoming: dict[tuple[str, str, str], list[Fact]] = defaultdict(list)  # (target, type, relation) -> link facts
+        for eid, fs in facts.items():
+            for f in fs:
+                if f.target_id is not None:
+                    self.incoming[(f.target_id, self.entities[eid].entity_type, f.relation)].append(f)
         self._views: dict[str, dict[str, Any]] = {}
         self.key_count: Counter = Counter()
         for e in entities:
@@ -108,10 +118,10 @@ class ProbeMaker:
         """K wrong short answers for one fact of ``e``; a list field's other elements count as true."""
         spec = self.registry.get(e.entity_type)
         attr = spec.attribute(field)
-        if attr is not None and attr.kind in ("date", "year", "int"):
+        if attr is not None and KINDS[attr.kind].numeric:
             return self.perturber.numbers(rng, attr.kind, true_text)
         own = {f.text for f in self.field_facts(e.entity_id, field)} | {true_text}
-        return self.perturber.wrong(rng, e.entity_type, field, own)
+        return self.perturber.wrong(rng, e, field, own)
 
     def _build(
         self,
@@ -164,31 +174,35 @@ class ProbeMaker:
         short: str,
         wrong: list[str],
         rng: random.Random,
+        paraphrase_id: str | None = None,
         **variables: Any,
-    ) -> Probe:
-        """A probe from the four blocks ``<base>__q/a/pq/pa`` of ``path``."""
+    ) -> list[Probe]:
+        """A probe from a seeded phrasing of each of ``<base>__q/a/pq/pa__N`` in ``path``; with ``paraphrase_id``,
+        also its d2 paraphrase, asked in a third wording (neither the question nor its ``paraphrased_question``)."""
         r = self.templates.render
-        q = r(path, f"{base}__q", **variables)
-        pq = r(path, f"{base}__pq", **variables)
-        a = r(path, f"{base}__a", answer=short, **variables)
-        pa = r(path, f"{base}__pa", answer=short, **variables)
-        return self._build(
-            ent,
-            probe_id,
-            depth,
-            kind,
-            f"{path}#{base}",
-            fact_ids,
-            q,
-            a,
-            pq,
-            pa,
-            short,
-            wrong,
-            lambda w: r(path, f"{base}__pa", answer=w, **variables),
-            rng,
-            base,
+        qb, ab, pqb, pab = (rng.choice(self.templates.variants(path, f"{base}__{x}")) for x in _QA)
+        q, pq = r(path, qb, **variables), r(path, pqb, **variables)
+        a, pa = r(path, ab, answer=short, **variables), r(path, pab, answer=short, **variables)
+        probe = self._build(
+            ent, probe_id, depth, kind, f"{path}#{qb}/{ab}/{pqb}/{pab}", fact_ids, q, a, pq, pa, short, wrong,
+            lambda w: r(path, pab, answer=w, **variables), rng, base,
+        )  # fmt: skip
+        if paraphrase_id is None:
+            return [probe]
+        other_q = [b for b in self.templates.variants(path, f"{base}__pq") if b != pqb]
+        other_a = [b for b in self.templates.variants(path, f"{base}__pa") if b != pab] or [pab]
+        q2b, a2b = rng.choice(other_q), rng.choice(other_a)
+        d2 = dataclasses.replace(
+            probe,
+            probe_id=paraphrase_id,
+            depth="d2",
+            kind="paraphrase",
+            template_id=f"{path}#{q2b}/{a2b}/{pqb}/{pab}",
+            question=r(path, q2b, **variables),
+            answer=r(path, a2b, answer=short, **variables),
+            parent_id=probe_id,
         )
+        return [probe, d2]
 
     # -- depths ------------------------------------------------------------------------
     def entity_probes(self, e: Entity, bio: Biography) -> list[Probe]:
@@ -199,23 +213,9 @@ class ProbeMaker:
             ids[(depth, base)] += 1
             return f"{e.entity_id}/{depth}/{base}/{ids[(depth, base)]}"
 
-        direct = self.direct(e, spec, pid)
-        out = self.cloze(e, spec, bio, pid) + direct
-        for p in direct:
-            out.append(
-                dataclasses.replace(
-                    p,
-                    probe_id=pid("d2", p.relation),
-                    depth="d2",
-                    kind="paraphrase",
-                    template_id=p.template_id + "__pq",
-                    question=p.paraphrased_question,
-                    answer=p.paraphrased_answer,
-                    paraphrased_question=p.question,
-                    paraphrased_answer=p.answer,
-                    parent_id=p.probe_id,
-                )
-            )
+        both = self.direct(e, spec, pid) + self.inverse(e, spec, pid)
+        direct = [p for p in both if p.depth == "d1"]
+        out = self.cloze(e, spec, bio, pid) + both
         out += self.reverse(e, spec, pid) + self.hops(e, spec, pid) + self.inferences(e, spec, pid)
         return out + self.attacks(e, direct)
 
@@ -230,20 +230,68 @@ class ProbeMaker:
             facts = self.field_facts(e.entity_id, field)
             if not facts:
                 continue
-            if attr is not None and attr.kind == "names":  # one question about the whole list
+            if attr is not None and KINDS[attr.kind].whole_list:  # one question about the whole list
                 texts = [f.text for f in facts]
                 short = self.templates.render("values.j2", "list", value=texts)
                 probe_id = pid("d1", field)
                 rng = stream(self.seed, "probe", probe_id)
-                lists = self.perturber.wrong_lists(rng, e.entity_type, field, set(texts), len(texts))
+                lists = self.perturber.wrong_lists(rng, e, field, set(texts), len(texts))
                 wrong = [self.templates.render("values.j2", "list", value=w) for w in lists]
-                out.append(self._qa(e, probe_id, "d1", "direct", path, field, tuple(f.fact_id for f in facts), short, wrong, rng, e=view, year=None))
+                out += self._qa(
+                    e, probe_id, "d1", "direct", path, field, tuple(f.fact_id for f in facts), short, wrong, rng, pid("d2", field), e=view, year=None
+                )
                 continue
             for fact in facts:
                 probe_id = pid("d1", field)
                 rng = stream(self.seed, "probe", probe_id)
                 wrong = self.wrong_for(rng, e, field, fact.text)
-                out.append(self._qa(e, probe_id, "d1", "direct", path, field, (fact.fact_id,), fact.text, wrong, rng, e=view, year=fact.year))
+                out += self._qa(
+                    e, probe_id, "d1", "direct", path, field, (fact.fact_id,), fact.text, wrong, rng, pid("d2", field), e=view, year=fact.year
+                )
+        return out
+
+    def inverse(self, e: Entity, spec: TypeSpec, pid) -> list[Probe]:
+        """d1 questions whose answer is another entity that states a fact about ``e`` ("Which company did X found?"),
+        so forgetting ``e`` covers what the world says about it; one question names all such entities."""
+        path = f"{spec.template_dir}/qa.j2"
+        out = []
+        for other, rel in spec.inverse:
+            links = sorted(self.incoming.get((e.entity_id, other, rel), []), key=lambda f: (f.year or 0, f.entity_id))
+            if not links:
+                continue
+            base = f"{rel}_of"
+            names = [self.names[f.entity_id] for f in links]
+            probe_id = pid("d1", base)
+            rng = stream(self.seed, "probe", probe_id)
+            wrong_names = self.perturber.wrong_entities(rng, other, names[0]) if len(names) == 1 else None
+            if wrong_names is None:
+                pool = [n for n in self.perturber.names_of_type[other] if n not in names]
+                if len(pool) < len(names) + self.k:  # C(size + k, size) > k distinct lists exist
+                    style = self.registry.get(other).name_style
+                    pool += self.perturber.invent(style, len(names) + self.k - len(pool))[: len(names) + self.k - len(pool)]
+                lists: list[list[str]] = []
+                while len(lists) < self.k:
+                    pick = sorted(rng.sample(pool, len(names)))
+                    if pick not in lists:
+                        lists.append(pick)
+                wrong_names = [self.templates.render("values.j2", "list", value=w) for w in lists]
+            short = self.templates.render("values.j2", "list", value=names)
+            year = links[0].year if len(links) == 1 else None
+            out += self._qa(
+                e,
+                probe_id,
+                "d1",
+                "direct",
+                path,
+                base,
+                tuple(f.fact_id for f in links),
+                short,
+                wrong_names,
+                rng,
+                pid("d2", base),
+                e=self.view(e.entity_id),
+                year=year,
+            )
         return out
 
     def cloze(self, e: Entity, spec: TypeSpec, bio: Biography, pid) -> list[Probe]:
@@ -305,7 +353,7 @@ class ProbeMaker:
                 rng = stream(self.seed, "probe", probe_id)
                 wrong = self.perturber.wrong_entities(rng, e.entity_type, e.name)
                 facts = {f.relation: {"text": f.text, "year": f.year} for f in combo}
-                out.append(
+                out.extend(
                     self._qa(
                         e,
                         probe_id,
@@ -334,7 +382,7 @@ class ProbeMaker:
                     probe_id = pid("d3", base)
                     rng = stream(self.seed, "probe", probe_id)
                     wrong = self.wrong_for(rng, target, then, fact.text)
-                    out.append(
+                    out.extend(
                         self._qa(
                             e,
                             probe_id,
@@ -357,93 +405,70 @@ class ProbeMaker:
         path = f"{spec.template_dir}/infer.j2"
         view = self.view(e.entity_id)
         out = []
+
+        def add(base: str, fact_ids: tuple[str, ...], answer: str, wrong: list[str] | None, number: str | None, **variables: Any) -> None:
+            probe_id = pid("d4", base)
+            rng = stream(self.seed, "probe", probe_id)
+            if wrong is None:
+                wrong = self.perturber.numbers(rng, number, answer)  # type: ignore[arg-type]
+            out.extend(self._qa(e, probe_id, "d4", "inference", path, base, fact_ids, answer, wrong, rng, e=view, **variables))
+
         for inf in spec.inferences:
             p = inf.params
-            base = f"{inf.rule}__{p.get('events') or p.get('via')}"
+            base = inference_base(inf)
             if inf.rule == "age_at":
                 born = self.field_facts(e.entity_id, p["born"])
                 for ev in self.field_facts(e.entity_id, p["events"]) if born else []:
                     age = str(ev.year - year_of(e.attributes[p["born"]]))  # type: ignore[operator]
-                    probe_id = pid("d4", base)
-                    rng = stream(self.seed, "probe", probe_id)
-                    out.append(
-                        self._qa(
-                            e,
-                            probe_id,
-                            "d4",
-                            "inference",
-                            path,
-                            base,
-                            (born[0].fact_id, ev.fact_id),
-                            age,
-                            self.perturber.numbers(rng, "age", age),
-                            rng,
-                            e=view,
-                            event=ev.text,
-                            year=ev.year,
-                        )
-                    )
+                    add(base, (born[0].fact_id, ev.fact_id), age, None, "age", event=ev.text, year=ev.year)
             elif inf.rule == "first_of":
+                # "Which was X's first novel?": the answer is not in the question; the options are X's other works
                 events = sorted(self.field_facts(e.entity_id, p["events"]), key=lambda f: f.year)
-                rng_pairs = stream(self.seed, "pairs", e.entity_id, base)
-                pairs = [(x, y) for i, x in enumerate(events) for y in events[i + 1 :]]
-                for x, y in rng_pairs.sample(pairs, min(2, len(pairs))):
-                    probe_id = pid("d4", base)
-                    rng = stream(self.seed, "probe", probe_id)
-                    own = {f.text for f in events}
-                    wrong = [y.text] + self.perturber.wrong(rng, e.entity_type, p["events"], own, self.k - 1)
-                    a, b = (x.text, y.text) if rng.random() < 0.5 else (y.text, x.text)
-                    out.append(self._qa(e, probe_id, "d4", "inference", path, base, (x.fact_id, y.fact_id), x.text, wrong, rng, e=view, a=a, b=b))
+                if len(events) >= 2:
+                    rng = stream(self.seed, "first", e.entity_id, base)
+                    own = [f.text for f in events[1:]]
+                    wrong = rng.sample(own, min(len(own), self.k))
+                    wrong += self.perturber.wrong(rng, e, p["events"], {f.text for f in events}, self.k - len(wrong))
+                    add(base, tuple(f.fact_id for f in events), events[0].text, wrong, None)
+            elif inf.rule == "next_after":
+                # "Which novel did X publish next, after A?": up to two consecutive pairs; the answer is not in the question
+                events = sorted(self.field_facts(e.entity_id, p["events"]), key=lambda f: f.year)
+                pairs = list(zip(events, events[1:]))
+                for x, y in sorted(stream(self.seed, "pairs", e.entity_id, base).sample(pairs, min(2, len(pairs))), key=lambda xy: xy[0].year):
+                    rng = stream(self.seed, "next", e.entity_id, x.fact_id)
+                    own = [f.text for f in events if f.year < x.year or f.year > y.year]
+                    wrong = rng.sample(own, min(len(own), self.k))
+                    wrong += self.perturber.wrong(rng, e, p["events"], {f.text for f in events}, self.k - len(wrong))
+                    add(base, (x.fact_id, y.fact_id), y.text, wrong, None, a=x.text)
             elif inf.rule == "count_before":
                 events = self.field_facts(e.entity_id, p["events"])
                 years = sorted({f.year for f in events})
                 rng_pick = stream(self.seed, "thresholds", e.entity_id, base)
                 for year in sorted(rng_pick.sample(years[1:], min(2, len(years) - 1))):
                     count = str(sum(f.year < year for f in events))  # type: ignore[operator]
-                    probe_id = pid("d4", base)
-                    rng = stream(self.seed, "probe", probe_id)
-                    out.append(
-                        self._qa(
-                            e,
-                            probe_id,
-                            "d4",
-                            "inference",
-                            path,
-                            base,
-                            tuple(f.fact_id for f in events),
-                            count,
-                            self.perturber.numbers(rng, "count", count),
-                            rng,
-                            e=view,
-                            year=year,
-                        )
-                    )
-            elif inf.rule == "age_at_link":
+                    add(base, tuple(f.fact_id for f in events), count, None, "count", year=year)
+            elif inf.rule in ("age_at_link", "years_between_link"):
                 for link in self.field_facts(e.entity_id, p["via"]):
                     target = self.entities[link.target_id]  # type: ignore[index]
                     at = self.field_facts(e.entity_id, p["at"])
-                    born = self.field_facts(target.entity_id, p["born"])
-                    if not at or not born:
+                    other = self.field_facts(target.entity_id, p.get("born", p["at"]))
+                    if not at or not other:
                         continue
-                    age = str(year_of(e.attributes[p["at"]]) - year_of(target.attributes[p["born"]]))  # type: ignore[operator]
-                    probe_id = pid("d4", base)
-                    rng = stream(self.seed, "probe", probe_id)
-                    out.append(
-                        self._qa(
-                            e,
-                            probe_id,
-                            "d4",
-                            "inference",
-                            path,
-                            base,
-                            (at[0].fact_id, link.fact_id, born[0].fact_id),
-                            age,
-                            self.perturber.numbers(rng, "age", age),
-                            rng,
-                            e=view,
-                            via=self.view(target.entity_id),
-                        )
+                    years = year_of(e.attributes[p["at"]]) - year_of(target.attributes[p.get("born", p["at"])])  # type: ignore[operator]
+                    add(
+                        base,
+                        (at[0].fact_id, link.fact_id, other[0].fact_id),
+                        str(abs(years)),
+                        None,
+                        "age",
+                        via=self.view(target.entity_id),
+                        later=years > 0,
                     )
+            elif inf.rule == "age_in":
+                at = self.field_facts(e.entity_id, p["at"])
+                if at and year_of(e.attributes[p["at"]]) < int(p["year"]):  # type: ignore[operator]
+                    age = str(int(p["year"]) - year_of(e.attributes[p["at"]]))  # type: ignore[operator]
+                    add(base, (at[0].fact_id,), age, None, "age", year=p["year"])
         return out
 
     def attacks(self, e: Entity, direct: list[Probe]) -> list[Probe]:

@@ -11,12 +11,14 @@ from pathlib import Path
 
 from entity_unlearn.errors import UnknownNameError
 
-from .names import NameMaker, VocabPathError, read_vocab
-from .spec import SpecError, TypeSpec, load_type
+from .kinds import KINDS
+from .names import NameMaker
+from .spec import AttributeSpec, SpecError, TypeSpec, load_type
+from .vocab import VocabPathError, read_vocab, refs, vocab_props
 
 TYPES_DIR = Path(__file__).resolve().parents[1] / "types"
 BUILTIN_TYPES = ("person", "organisation", "place")
-INFERENCE_RULES = ("age_at", "first_of", "count_before", "age_at_link")
+INFERENCE_RULES = ("age_at", "first_of", "next_after", "count_before", "age_at_link", "years_between_link", "age_in")
 ALIAS_RULES = ("initial_surname", "drop_last_word")
 
 
@@ -60,19 +62,70 @@ def default_registry(extra: tuple[str | Path, ...] = ()) -> TypeRegistry:
 
 
 def _refs(spec: TypeSpec):
-    """Yield (where, side, attribute name) for every reference in bounds and constraints."""
+    """Yield (where, reference, equality-only) for every reference in bounds and constraints."""
     for a in spec.attributes:
         for e in a.min + a.max:
             if e.ref:
-                yield f"attributes.{a.name}", e.ref
+                yield f"attributes.{a.name}", e.ref, False
     for r in spec.relations:
         for c in r.constraints:
             for e in (c.left, c.right):
                 if e.ref:
-                    yield f"relations.{r.name}.constraints", e.ref
+                    yield f"relations.{r.name}.constraints", e.ref, c.op in ("==", "!=") and not (c.left.offset or c.right.offset)
         for e in r.year_min + r.year_max:
             if e.ref:
-                yield f"relations.{r.name}.year", e.ref
+                yield f"relations.{r.name}.year", e.ref, False
+
+
+def resolutions(spec: TypeSpec, text: str | None, where: str) -> list[str]:
+    """Every string ``text`` can become for some entity: each ``{attr.prop}`` over every value of ``attr``."""
+    if not text:
+        return []
+    found = refs(text)
+    if not found:
+        return [text]
+    (attr_name, prop), *rest = found
+    if rest:
+        raise SpecError(f"{where}: {text!r} names more than one property; name one")
+    attr = spec.attribute(attr_name)
+    if attr is None or attr.kind != "choice" or not attr.vocab or refs(attr.vocab):
+        raise SpecError(f"{where}: {text!r} names {attr_name!r}, which is not a choice attribute with a vocabulary of its own")
+    out = []
+    for value, props in vocab_props(attr.vocab, spec.search_dir).items():
+        if not isinstance(props.get(prop), str):
+            raise SpecError(f"{where}: {text!r}: the {attr.vocab} value {value!r} has no text property {prop!r}")
+        out.append(text.replace(f"{{{attr_name}.{prop}}}", props[prop]))
+    return sorted(set(out))
+
+
+def _check_attribute(spec: TypeSpec, a: AttributeSpec, i: int, maker: NameMaker, k_perturbed: int) -> None:
+    src = spec.source
+    where = f"{src}: attributes.{a.name}"
+    order = [x.name for x in spec.attributes]
+    for text in (a.vocab, a.style):
+        for attr_name, _ in refs(text):
+            if attr_name not in order[:i]:
+                raise SpecError(f"{where}: {text!r} names {attr_name!r}, which must be an attribute defined above it")
+    for style in resolutions(spec, a.style, f"{where}.style"):
+        if not maker.has_style(style):
+            raise SpecError(f"{where}.style: unknown name style {style!r}; add it under [styles.{style}] with 'patterns'")
+    for name in resolutions(spec, a.vocab, f"{where}.vocab"):
+        try:
+            vocab = read_vocab(name, spec.search_dir)
+        except (FileNotFoundError, VocabPathError) as exc:
+            raise SpecError(f"{where}.vocab: {exc}") from exc
+        if a.probe and not a.hidden and len(vocab) <= k_perturbed:
+            raise SpecError(f"{where}.vocab: {len(vocab)} values cannot give {k_perturbed} wrong answers; add values or set probe = false")
+        if a.form:
+            props = vocab_props(name, spec.search_dir)
+            missing = [v for v in vocab if not isinstance(props.get(v, {}).get(a.form), str)]
+            if missing:
+                raise SpecError(f"{where}.form: the {name} values {missing[:3]} have no property {a.form!r}")
+    if a.kind == "choice" and a.values and a.probe and not a.hidden and len(a.values) <= k_perturbed:
+        raise SpecError(f"{where}.values: {len(a.values)} values cannot give {k_perturbed} wrong answers; add values or set probe = false")
+    for e in a.min + a.max:
+        if e.ref and (not e.ref.startswith("self.") or e.ref[5:] not in order[:i]):
+            raise SpecError(f"{where}: bound {e} must name an attribute defined above it ('self.NAME')")
 
 
 def check_types(specs: list[TypeSpec], k_perturbed: int) -> None:
@@ -86,23 +139,10 @@ def check_types(specs: list[TypeSpec], k_perturbed: int) -> None:
         src = spec.source
         if not maker.has_style(spec.name_style):
             raise SpecError(f"{src}: name_style {spec.name_style!r} is not a known style ({sorted(maker.styles)})")
-        order = [a.name for a in spec.attributes]
         for i, a in enumerate(spec.attributes):
-            where = f"{src}: attributes.{a.name}"
-            if a.style and not maker.has_style(a.style):
-                raise SpecError(f"{where}.style: unknown name style {a.style!r}; add it under [styles.{a.style}] with 'patterns'")
-            if a.vocab:
-                try:
-                    vocab = read_vocab(a.vocab, spec.search_dir)
-                except (FileNotFoundError, VocabPathError) as exc:
-                    raise SpecError(f"{where}.vocab: {exc}") from exc
-                if a.probe and len(vocab) <= k_perturbed:
-                    raise SpecError(f"{where}.vocab: {len(vocab)} values cannot give {k_perturbed} wrong answers; add values or set probe = false")
-            if a.kind == "choice" and a.values and a.probe and len(a.values) <= k_perturbed:
-                raise SpecError(f"{where}.values: {len(a.values)} values cannot give {k_perturbed} wrong answers; add values or set probe = false")
-            for e in a.min + a.max:
-                if e.ref and (not e.ref.startswith("self.") or e.ref[5:] not in order[:i]):
-                    raise SpecError(f"{where}: bound {e} must name an attribute defined above it ('self.NAME')")
+            _check_attribute(spec, a, i, maker, k_perturbed)
+        if spec.culture and spec.attribute(spec.culture) is None and spec.relation(spec.culture) is None:
+            raise SpecError(f"{src}: culture {spec.culture!r} is neither an attribute nor a relation of {spec.name}")
         for r in spec.relations:
             where = f"{src}: relations.{r.name}"
             if r.target not in by_name:
@@ -112,14 +152,18 @@ def check_types(specs: list[TypeSpec], k_perturbed: int) -> None:
             for f in r.shared:
                 if spec.attribute(f) is None:
                     raise SpecError(f"{where}.shared: {f!r} is not an attribute of {spec.name}")
-        for where, ref in _refs(spec):
+        for where, ref, equality in _refs(spec):
             side, _, attr = ref.partition(".")
             if ref == "year":
                 continue
             owner = spec if side == "self" else by_name.get(_relation_target(spec, where))
             found = owner.attribute(attr) if owner else None
-            if found is None or found.kind not in ("date", "year", "int"):
-                raise SpecError(f"{src}: {where} refers to {ref!r}, which is not a date, year or int attribute")
+            if found is None or not (KINDS[found.kind].numeric or equality and not found.is_list):
+                raise SpecError(f"{src}: {where} refers to {ref!r}, which is not a date, year or int attribute (text values only with == or !=)")
+        for other, rel_name in spec.inverse:
+            rel = by_name[other].relation(rel_name) if other in by_name else None
+            if rel is None or rel.target != spec.name:
+                raise SpecError(f"{src}: inverse [{other!r}, {rel_name!r}]: {other} has no relation {rel_name!r} to {spec.name}")
         for via, then in spec.hops:
             target = by_name[spec.relation(via).target]  # type: ignore[union-attr]
             field = target.attribute(then) or target.relation(then)

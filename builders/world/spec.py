@@ -21,13 +21,13 @@ from typing import Any
 
 from entity_unlearn.errors import EntityUnlearnError
 
-from .names import VOCAB_NAME
+from .kinds import KINDS
+from .vocab import VOCAB_NAME, refs_removed
 
-ATTRIBUTE_KINDS = ("date", "year", "int", "choice", "name", "names", "titled_events")
-LIST_KINDS = ("names", "titled_events")
+ATTRIBUTE_KINDS = tuple(KINDS)
 
 _EXPR = re.compile(r"^\s*(?:(?P<int>-?\d+)|(?P<ref>(?:self|target)\.[a-z_][a-z0-9_]*|year))\s*(?:(?P<sign>[+-])\s*(?P<off>\d+))?\s*$")
-_CONSTRAINT = re.compile(r"^(?P<left>.+?)\s*(?P<op><=|>=|==|<|>)\s*(?P<right>.+)$")
+_CONSTRAINT = re.compile(r"^(?P<left>.+?)\s*(?P<op><=|>=|==|!=|<|>)\s*(?P<right>.+)$")
 
 
 class SpecError(EntityUnlearnError, ValueError):
@@ -74,10 +74,12 @@ class AttributeSpec:
     max: tuple[Expr, ...] = ()
     log: bool = False
     round: int = 0
+    form: str | None = None
+    hidden: bool = False
 
     @property
     def is_list(self) -> bool:
-        return self.kind in LIST_KINDS
+        return KINDS[self.kind].is_list
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,7 @@ class RelationSpec:
     year_min: tuple[Expr, ...] = ()
     year_max: tuple[Expr, ...] = ()
     probe: bool = True
+    family: bool = False
 
     @property
     def has_year(self) -> bool:
@@ -113,10 +116,12 @@ class TypeSpec:
     attributes: tuple[AttributeSpec, ...]
     relations: tuple[RelationSpec, ...]
     reverse: tuple[tuple[str, ...], ...] = ()
+    inverse: tuple[tuple[str, str], ...] = ()
     hops: tuple[tuple[str, str], ...] = ()
     inferences: tuple[InferenceSpec, ...] = ()
     alias_rules: tuple[str, ...] = ()
     styles: dict[str, Any] = field(default_factory=dict)
+    culture: str | None = None
     source: str = "<memory>"
     search_dir: Path | None = None
     sha256: str = ""
@@ -128,7 +133,8 @@ class TypeSpec:
         return next((r for r in self.relations if r.name == name), None)
 
     def fields(self) -> tuple[str, ...]:
-        return tuple(a.name for a in self.attributes) + tuple(r.name for r in self.relations)
+        """Every field that makes facts: the attributes that are not hidden, then the relations."""
+        return tuple(a.name for a in self.attributes if not a.hidden) + tuple(r.name for r in self.relations)
 
 
 def parse_expr(text: Any, where: str) -> Expr:
@@ -148,8 +154,25 @@ def parse_constraint(text: str, where: str) -> Constraint:
     return Constraint(parse_expr(m["left"], where), m["op"], parse_expr(m["right"], where))
 
 
-_ATTR_KEYS = {"kind", "probability", "probe", "values", "weights", "vocab", "style", "pool", "unique", "count", "min", "max", "log", "round"}
-_REL_KEYS = {"target", "probability", "symmetric", "constraints", "shared", "year", "probe"}
+_ATTR_KEYS = {
+    "kind",
+    "probability",
+    "probe",
+    "values",
+    "weights",
+    "vocab",
+    "style",
+    "pool",
+    "unique",
+    "count",
+    "min",
+    "max",
+    "log",
+    "round",
+    "form",
+    "hidden",
+}
+_REL_KEYS = {"target", "probability", "symmetric", "constraints", "shared", "year", "probe", "family"}
 _TOP_KEYS = {
     "name",
     "id_prefix",
@@ -157,12 +180,14 @@ _TOP_KEYS = {
     "templates",
     "paragraphs",
     "reverse",
+    "inverse",
     "hops",
     "inferences",
     "alias_rules",
     "attributes",
     "relations",
     "styles",
+    "culture",
 }
 
 
@@ -180,14 +205,11 @@ def _attribute(name: str, raw: dict, where: str) -> AttributeSpec:
     count = tuple(raw.get("count", (1, 1)))
     if len(count) != 2 or not 0 <= count[0] <= count[1]:
         raise SpecError(f"{where}.count: give [min, max] with 0 <= min <= max, got {raw.get('count')!r}")
-    if kind == "choice" and not (raw.get("values") or raw.get("vocab")):
-        raise SpecError(f"{where}: a 'choice' attribute needs 'values' or 'vocab'")
-    if kind in ("name", "names", "titled_events") and not raw.get("style"):
-        raise SpecError(f"{where}: a '{kind}' attribute needs a name 'style'")
-    if kind in ("date", "year", "int") and not (raw.get("min") and raw.get("max")):
-        raise SpecError(f"{where}: a '{kind}' attribute needs 'min' and 'max' bounds")
+    problem = KINDS[kind].validate(raw, where)
+    if problem:
+        raise SpecError(problem)
     vocab = raw.get("vocab")
-    if vocab is not None and (not isinstance(vocab, str) or not VOCAB_NAME.fullmatch(vocab)):
+    if vocab is not None and (not isinstance(vocab, str) or not VOCAB_NAME.fullmatch(refs_removed(vocab))):
         raise SpecError(
             f"{where}.vocab: {vocab!r} is not a vocabulary name; write a name such as 'music_genres' for music_genres.txt "
             "next to the type file (or a built-in vocabulary); paths outside those folders are refused"
@@ -211,6 +233,8 @@ def _attribute(name: str, raw: dict, where: str) -> AttributeSpec:
         max=tuple(parse_expr(x, f"{where}.max") for x in raw.get("max", ())),
         log=bool(raw.get("log", False)),
         round=int(raw.get("round", 0)),
+        form=raw.get("form"),
+        hidden=bool(raw.get("hidden", False)),
     )
 
 
@@ -230,6 +254,7 @@ def _relation(name: str, raw: dict, where: str) -> RelationSpec:
         year_min=tuple(parse_expr(x, f"{where}.year.min") for x in year.get("min", ())),
         year_max=tuple(parse_expr(x, f"{where}.year.max") for x in year.get("max", ())),
         probe=bool(raw.get("probe", True)),
+        family=bool(raw.get("family", False)),
     )
 
 
@@ -241,8 +266,8 @@ def parse_type(raw: dict, source: str = "<memory>", search_dir: Path | None = No
             raise SpecError(f"{source}: missing or empty '{key}'")
     attributes = tuple(_attribute(n, a, f"{source}: attributes.{n}") for n, a in raw.get("attributes", {}).items())
     relations = tuple(_relation(n, r, f"{source}: relations.{n}") for n, r in raw.get("relations", {}).items())
-    known = {a.name for a in attributes} | {r.name for r in relations}
-    if len(known) != len(attributes) + len(relations):
+    known = {a.name for a in attributes if not a.hidden} | {r.name for r in relations}
+    if len({a.name for a in attributes} | {r.name for r in relations}) != len(attributes) + len(relations):
         raise SpecError(f"{source}: an attribute and a relation share a name")
     paragraphs = tuple(tuple(p) for p in raw.get("paragraphs", ()))
     placed = [f for p in paragraphs for f in p]
@@ -275,10 +300,12 @@ def parse_type(raw: dict, source: str = "<memory>", search_dir: Path | None = No
         attributes=attributes,
         relations=relations,
         reverse=reverse,
+        inverse=tuple((str(x[0]), str(x[1])) for x in raw.get("inverse", ())),
         hops=hops,
         inferences=tuple(inferences),
         alias_rules=tuple(raw.get("alias_rules", ())),
         styles=dict(raw.get("styles", {})),
+        culture=raw.get("culture"),
         source=source,
         search_dir=search_dir,
         sha256=sha256,

@@ -15,10 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import ChoiceLoader, FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound, TemplateSyntaxError
+from jinja2.runtime import new_context
 from jinja2.sandbox import SandboxedEnvironment
 
 from entity_unlearn.errors import EntityUnlearnError
 from entity_unlearn.prompts import TEMPLATE_DIR
+
+from .language import FILTERS
 
 _VARIANT = re.compile(r"^(?P<base>.+)__(?P<n>\d+)$")
 
@@ -31,8 +34,10 @@ class Templates:
     def __init__(self, extra_dirs: tuple[Path, ...] = ()) -> None:
         loaders = [FileSystemLoader(str(d)) for d in extra_dirs] + [FileSystemLoader(str(TEMPLATE_DIR))]
         self.env = SandboxedEnvironment(loader=ChoiceLoader(loaders), undefined=StrictUndefined, autoescape=False)
+        self.env.filters.update(FILTERS)
         self.macros = self.template("macros.j2").module
         self._cache: dict[str, Any] = {}
+        self._variants: dict[tuple[str, str], list[str]] = {}
 
     def template(self, path: str):
         try:
@@ -52,8 +57,11 @@ class Templates:
 
     def variants(self, path: str, base: str) -> list[str]:
         """Block names ``<base>__1``, ``<base>__2``, ... in numeric order."""
-        found = [(int(m["n"]), b) for b in self.blocks(path) if (m := _VARIANT.match(b)) and m["base"] == base]
-        return [b for _, b in sorted(found)]
+        key = (path, base)
+        if key not in self._variants:
+            found = [(int(m["n"]), b) for b in self.blocks(path) if (m := _VARIANT.match(b)) and m["base"] == base]
+            self._variants[key] = [b for _, b in sorted(found)]
+        return self._variants[key]
 
     def render(self, path: str, block: str, collapse: bool = True, **variables: Any) -> str:
         """One block rendered on its own; whitespace collapsed to single spaces unless ``collapse`` is False."""
@@ -63,7 +71,9 @@ class Templates:
         tmpl = self._cache[path]
         variables["m"] = self.macros
         try:
-            text = "".join(blocks[block](tmpl.new_context(variables)))
+            # a context without the template's other blocks: a block renders alone, and copying hundreds of
+            # blocks into every context (as Template.new_context does) would dominate the time
+            text = "".join(blocks[block](new_context(self.env, tmpl.name, {}, variables, False, tmpl.globals, None)))
         except TemplateError as exc:
             raise TemplateProblem(f"{path} block {block!r}: {exc}") from exc
         return " ".join(text.split()) if collapse else text

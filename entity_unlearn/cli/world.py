@@ -119,6 +119,7 @@ def parse_types(text: str) -> dict[str, int]:
 def cmd_generate(args: argparse.Namespace) -> int:
     from entity_unlearn.builders import default_registry, generate_world, split_counts, write_world
     from entity_unlearn.builders.world.files import is_world
+    from entity_unlearn.builders.world.sampler import complete_counts
     from entity_unlearn.outputs import check_output
 
     check_output(args.out, "generate", is_world, args.force)  # before any work: refused at once, not after the LLM
@@ -132,6 +133,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     check_entity_bound("--types" if args.types else "--entities", sum(counts.values()), args.max_entities)
     for extra in registry.names():
         counts.setdefault(extra, 0)
+    counts, added = complete_counts(registry, counts)
+    for etype, n in added.items():
+        print(f"added {n} {etype} entit{'y' if n == 1 else 'ies'}: a required relation of the world's entities links to a {etype}")
     llm = llm_config(args)
     start = time.perf_counter()
     world = generate_world(counts, seed=args.seed, k_perturbed=args.k, registry=registry, progress=not args.quiet)
@@ -191,8 +195,8 @@ def print_llm_report(report: dict) -> None:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from entity_unlearn.builders import ReleaseConfig, build_release, generate_world, read_release_manifest, read_world, release_counts
-    from entity_unlearn.builders.release.build import is_release
+    from entity_unlearn.builders import ReleaseConfig, build_release, generate_world, read_release_manifest, read_world
+    from entity_unlearn.builders.release.build import is_release, release_world_args
     from entity_unlearn.builders.release.world_knowledge import WORLD_KNOWLEDGE_FILE
     from entity_unlearn.builders.world.files import read_manifest, templates_hash
     from entity_unlearn.outputs import check_output
@@ -216,7 +220,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         if args.entities is None:
             raise UsageError("give --entities N (training persons) or --world DIR (a generated world)")
         check_entity_bound("--entities", args.entities, args.max_entities)
-        world = generate_world(release_counts(args.entities), seed=args.seed or 0, k_perturbed=args.k, progress=not args.quiet)
+        world = generate_world(**release_world_args(args.entities), seed=args.seed or 0, k_perturbed=args.k, progress=not args.quiet)
         generation = {"method": "template", "templates_sha256": templates_hash()}
     config = ReleaseConfig(
         version=args.version,

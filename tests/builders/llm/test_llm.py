@@ -101,8 +101,9 @@ def test_well_behaved_server(world, server, tmp_path):
     d1 = next(p for p in out.probes if p.depth == "d1" and p.attack == "none" and "/occupation/" in p.probe_id)
     assert d1.paraphrased_question.endswith(", if you know?") and d1.paraphrased_answer == f"The answer is {d1.short_answer}."
     assert "glassblower" in d1.options and "The answer is glassblower." in d1.perturbed_answer
-    d2 = next(p for p in out.probes if p.probe_id == d1.probe_id.replace("/d1/", "/d2/"))
-    assert (d2.question, d2.answer, d2.options) == (d1.paraphrased_question, d1.paraphrased_answer, d1.options)
+    d2 = next(p for p in out.probes if p.parent_id == d1.probe_id and p.kind == "paraphrase")
+    assert (d2.paraphrased_question, d2.paraphrased_answer, d2.options) == (d1.paraphrased_question, d1.paraphrased_answer, d1.options)
+    assert d2.question not in (d1.question, d1.paraphrased_question)  # the d2 probe keeps its own, third wording
     mc = [p for p in out.probes if p.attack == "multiple_choice"]
     assert mc and all(all(o in p.question for o in p.options) for p in mc)
     assert any(not s.fact_ids for b in out.biographies for s in b.sentences)  # the fact-free sentence is kept, no cloze from it

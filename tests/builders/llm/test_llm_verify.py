@@ -53,19 +53,23 @@ def _other_name(ctx, e):
     return next(x.name for x in world.entities if x.entity_type == "person" and x.name not in linked and x.name != e.name)
 
 
+def _occ(facts):
+    return next(x for x in facts if x.relation == "occupation")
+
+
 BIO_CASES = [
     # (edit of the template biography, fragment every expected reason shares, or None when accepted)
     ("unchanged", lambda t, e, f, other: t, None),
     (
         "fact sentence dropped",
-        lambda t, e, f, other: t.replace(next(s for s in split_sentences(t.split("\n\n")[1]) if "occupation" not in s and f[3].text in s), ""),
+        lambda t, e, f, other: t.replace(next(s for s in split_sentences(t.split("\n\n")[1]) if "occupation" not in s and _occ(f).text in s), ""),
         "is missing",
     ),
     ("birth year changed", lambda t, e, f, other: t.replace(f[0].text, f[0].text[:-4] + str(int(f[0].text[-4:]) + 1)), "is missing"),
     ("invented age", lambda t, e, f, other: t + " At 212 years old, " + e.name + " retired.", "the number 212"),
     ("another entity named", lambda t, e, f, other: t + f" {e.name} admired {other}.", "which is not a fact of"),
     ("unknown proper name", lambda t, e, f, other: t + f" {e.name} travelled to Zorblatia often.", "introduces the name 'Zorblatia'"),
-    ("lowercase fact opening a sentence", lambda t, e, f, other: t + f" {f[3].text.capitalize()} was a calling.", None),
+    ("lowercase fact opening a sentence", lambda t, e, f, other: t + f" {_occ(f).text.capitalize()} was a calling.", None),
     ("empty", lambda t, e, f, other: " ", "empty"),
 ]
 
@@ -73,7 +77,6 @@ BIO_CASES = [
 @pytest.mark.parametrize("name,edit,reason", BIO_CASES, ids=[c[0] for c in BIO_CASES])
 def test_biography_cases(ctx, name, edit, reason):
     e, facts, text, names = _person(ctx)
-    assert facts[3].relation == "occupation"
     reasons = verify_biography(edit(text, e, facts, _other_name(ctx, e)), e, facts, names)
     if reason is None:
         assert reasons == []
@@ -93,7 +96,7 @@ def test_a_value_shared_by_two_facts_must_appear_twice(ctx):
     world, facts, entities, names = ctx
     e = entities["P00000"]
     base = facts["P00000"]
-    twin = dataclasses.replace(base[3], fact_id="P00000/x/1", relation="father_occupation_twin")
+    twin = dataclasses.replace(_occ(base), fact_id="P00000/x/1", relation="father_occupation_twin")
     text = next(b for b in world.biographies if b.entity_id == "P00000").text
     reasons = verify_biography(text, e, base + [twin], names)
     assert any("appear 2 times" in r for r in reasons)
@@ -107,7 +110,7 @@ def test_sentences_and_numbers():
 PARA_CASES = [
     ("accepted", "In which city did {n} come into the world, then?", "{n} first saw the light of day in {a}.", None),
     ("entity not named", "In which city was this person born?", "It was {a}.", "must name"),
-    ("repeats the question", "Where was {n} born?", "It was {a}.", "repeats the original"),
+    ("repeats the question", "{q}", "It was {a}.", "repeats the original"),
     ("answer given away", "Was {n} born in {a}?", "Yes, {a}.", "gives the answer"),
     ("answer missing", "In which city was {n} born?", "Nobody knows.", "exactly once"),
     ("answer twice", "In which city was {n} born?", "{a}; yes, {a}.", "exactly once"),
@@ -123,7 +126,7 @@ def test_paraphrase_cases(ctx, name, pq, pa, reason):
     p = next(p for p in world.probes if p.entity_id == "P00000" and p.depth == "d1" and p.attack == "none" and "/birthplace/" in p.probe_id)
     e = entities["P00000"]
     other = _other_name(ctx, e)
-    fill = {"n": e.name, "a": p.short_answer, "o": other}
+    fill = {"n": e.name, "a": p.short_answer, "o": other, "q": p.question}
     reasons = verify_paraphrase(pq.format(**fill), pa.format(**fill), p, e, names, [p.short_answer])
     assert (reasons == []) if reason is None else any(reason in r for r in reasons), reasons
 

@@ -21,9 +21,9 @@ from entity_unlearn.builders import (
     config_names,
     generate_world,
     read_world_knowledge,
-    release_counts,
     write_world,
 )
+from entity_unlearn.builders.release.build import release_world_args
 from entity_unlearn.builders.release.export import features_of
 from entity_unlearn.builders.release.splits import SplitConfig, linked_pairs, share
 from entity_unlearn.cli import main
@@ -56,10 +56,24 @@ def test_forget_sets_nest_and_have_their_sizes(release):
 def test_forget_and_retain_are_disjoint_and_make_full(release, pct):
     _, _, folder = release
     forget, retain, full = rows(folder, f"forget{pct:02d}"), rows(folder, f"retain{100 - pct:02d}"), rows(folder, "full")
-    assert not {r["entity_id"] for r in forget} & {r["entity_id"] for r in retain}
-    assert sorted(r["probe_id"] for r in forget + retain) == sorted(r["probe_id"] for r in full)
+    entangled = rows(folder, f"entangled{pct:02d}")
+    assert not {r["entity_id"] for r in forget} & {r["entity_id"] for r in retain + entangled}
+    assert sorted(r["probe_id"] for r in forget + retain + entangled) == sorted(r["probe_id"] for r in full)
+    # entangled rows are exactly the other entities' rows that cite a fact about a forget person
+    world = release[0]
+    about = {f.fact_id: {f.entity_id, f.target_id} for f in world.facts}
+    gone = {r["entity_id"] for r in forget}
+    assert all(any(about[f] & gone for f in r["fact_ids"]) for r in entangled)
+    assert not any(any(about[f] & gone for f in r["fact_ids"]) for r in retain)
+    assert manifest_rows(folder, f"entangled{pct:02d}") == len(entangled)
     perturbed = rows(folder, f"forget{pct:02d}_perturbed")
     assert [r["probe_id"] for r in perturbed] == [r["probe_id"] for r in forget]
+
+
+def manifest_rows(folder: Path, name: str) -> int:
+    import json
+
+    return json.loads((folder / "manifest.json").read_text())["configs"][name]["rows"]
 
 
 def test_full_is_the_injection_qa_of_in_world_entities(release):
@@ -216,7 +230,7 @@ def test_world_knowledge_ids_become_probe_ids(tmp_path):
 def test_same_inputs_give_byte_identical_files(release, tmp_path):
     _, manifest, folder = release
     again = build_release(
-        generate_world(release_counts(PERSONS), seed=SEED),
+        generate_world(**release_world_args(PERSONS), seed=SEED),
         tmp_path / "again",
         ReleaseConfig(version="1.0.0", world_knowledge=folder.parent / "world_knowledge.jsonl", generation=manifest["generation"]),
     )
@@ -232,7 +246,7 @@ def test_card_lists_counts_depths_and_a_changelog(release, tmp_path):
     for name, info in manifest["configs"].items():
         assert f"| `{name}` | {info['rows']} | {info['entities']} |" in card
     assert "| d3 | multi-hop |" in card and "first release" in card and "Template-generated" in card
-    other = generate_world(release_counts(PERSONS), seed=SEED + 1)
+    other = generate_world(**release_world_args(PERSONS), seed=SEED + 1)
     gen = {
         "method": "llm-assisted",
         "templates_sha256": manifest["generation"]["templates_sha256"],

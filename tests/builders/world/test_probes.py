@@ -61,8 +61,8 @@ def test_every_bio_phrasing_renders_for_every_entity(small_world, index):
         path = f"{e.entity_type}/bio.j2"
         for f in by_entity[e.entity_id]:
             for block in templates.variants(path, f.relation):
-                for first in (True, False):
-                    text = templates.render(path, block, e=view, value=f.text, year=f.year, first=first)
+                for first, i, n in ((True, 0, 1), (False, 1, 3), (False, 2, 3)):
+                    text = templates.render(path, block, e=view, value=f.text, year=f.year, first=first, i=i, n=n)
                     assert f.text in text and "  " not in text
                     rendered += 1
     assert rendered > 1000
@@ -72,7 +72,10 @@ def _derive(p, facts, entities, by_entity):
     """The short answer recomputed from the fact graph alone."""
     cited = [facts[fid] for fid in p.fact_ids]
     e = entities[p.entity_id]
-    base = p.template_id.split("#")[1].removesuffix("__pq")
+    base = p.relation
+    if p.relation.endswith("_of") and p.kind in ("direct", "paraphrase"):  # asked from the other side: who states it
+        assert all(f.target_id == e.entity_id for f in cited)
+        return builtin_templates().render("values.j2", "list", value=[entities[f.entity_id].name for f in cited])
     if p.kind in ("cloze", "direct", "paraphrase"):
         assert all(f.entity_id == e.entity_id for f in cited)
         if len(cited) > 1:  # a question about a whole list
@@ -91,6 +94,15 @@ def _derive(p, facts, entities, by_entity):
         return str(event.year - year_of(born.value))
     if rule == "first_of":
         return min(cited, key=lambda f: f.year).text
+    if rule == "next_after":
+        return max(cited, key=lambda f: f.year).text
+    if rule == "years_between_link":
+        at, link, other = cited
+        assert link.target_id == other.entity_id
+        return str(abs(year_of(at.value) - year_of(other.value)))
+    if rule == "age_in":
+        year = int(re.search(r"\b(\d{4})\b", p.question).group(1))
+        return str(year - year_of(cited[0].value))
     if rule == "count_before":
         year = int(re.search(r"\b(\d{4})\b", p.question).group(1))
         return str(sum(f.year < year for f in cited))
@@ -161,13 +173,15 @@ def test_typed_relation_and_parent(small_world):
     probes = {p.probe_id: p for p in small_world.probes}
     facts = {f.fact_id: f for f in small_world.facts}
     for p in small_world.probes:
-        assert p.template_id.endswith(p.relation) or p.kind in ("cloze", "paraphrase"), p.probe_id
+        assert p.kind == "cloze" or p.template_id.split("#")[1].startswith(p.relation + "__"), p.probe_id
         if p.kind in ("cloze", "direct", "paraphrase"):
-            assert {facts[f].relation for f in p.fact_ids} == {p.relation}, p.probe_id
+            assert {facts[f].relation for f in p.fact_ids} == {p.relation.removesuffix("_of")}, p.probe_id
         if p.kind == "paraphrase" or p.attack != "none":
             parent = probes[p.parent_id]
             assert parent.depth == "d1" and parent.attack == "none" and parent.relation == p.relation
             assert parent.fact_ids == p.fact_ids and parent.short_answer == p.short_answer
+            if p.kind == "paraphrase":  # a third wording: neither the trained question nor the row's paraphrase
+                assert p.question not in (parent.question, parent.paraphrased_question), p.probe_id
         else:
             assert p.parent_id is None
 
@@ -179,3 +193,37 @@ def test_misspelling_is_a_small_change():
     for name in ["Trakrebrir Haparerk", "Ab Cd", "Lonala Fakroke", "Anna Mattox"]:
         wrong = misspell(name, rng)
         assert wrong != name and abs(len(wrong) - len(name)) <= 1
+
+
+def test_grammar_rules_hold_in_every_text(small_world):
+    """One check per grammar rule of issue 13, over every biography and probe of a world."""
+    texts = [b.text for b in small_world.biographies]
+    texts += [t for p in small_world.probes for t in (p.question, p.answer, p.paraphrased_question, p.paraphrased_answer, *p.perturbed_answer)]
+    text = "\n".join(texts)
+    assert not re.findall(r"\b1 (?:novel|book|work|album|film|painting|play|monograph|composition)s\b", text)  # "1 books"
+    assert not re.findall(r"\b(?:Industries|Works|Holdings|Laboratories|Systems|Instruments)'s\b", text)  # "Industries's"
+    assert not re.findall(r"(?<!the )\bUniversity of\b", text.replace("The University of", "the University of"))  # "from University of"
+    assert not re.findall(r"\ba (?:[aeio]\w+|u(?!ni|se|su)\w*)", text), "a/an"  # "a album", "a excavation"
+    assert not re.findall(r"\ban (?:[bcdfgjklmnpqrstvwxyz]\w*)", text)  # "an novel"
+
+
+def test_language_filters():
+    from entity_unlearn.builders.world.language import article, definite, ordinal, plural, possessive, words
+
+    assert [article(w) for w in ("architect", "university", "hour", "European", "18-year-old", "8th")] == [
+        "an architect",
+        "a university",
+        "an hour",
+        "a European",
+        "an 18-year-old",
+        "an 8th",
+    ]
+    assert (plural("novel"), plural("novel", 1), plural("poetry collection"), plural("photo series")) == (
+        "novels",
+        "novel",
+        "poetry collections",
+        "photo series",
+    )
+    assert (ordinal(3), words(3), words(12)) == ("3rd", "three", "12")
+    assert (possessive("Anna Berg"), possessive("James"), possessive("Tarvo Industries")) == ("Anna Berg's", "James's", "Tarvo Industries'")
+    assert (definite("University of Kessel"), definite("Kessel College")) == ("the University of Kessel", "Kessel College")
