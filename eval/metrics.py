@@ -1,4 +1,4 @@
-"""Metrics: pure functions over per-item rows, each registered with its metadata.
+"""Metrics: pure functions over per-item rows (registered with their metadata in ``eval/catalog.py``).
 
 A row is a flat dict produced by the passes (``eval/rows.py``): token counts and
 summed log-probabilities of the answer, paraphrase, perturbed answers and
@@ -12,43 +12,12 @@ log-probability of the answer tokens (end-of-turn token included), |a| their cou
 
 from __future__ import annotations
 
-import difflib
 import math
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 Row = dict
-
-
-@dataclass(frozen=True)
-class MetricInfo:
-    name: str
-    fn: Callable[[Sequence[Row]], float]
-    higher_is_better: bool | None  # None: closer to a target is better (stated in the card)
-    version: str
-    needs: str  # "score", "generate" or "score+generate"
-    description: str
-
-
-METRICS: dict[str, MetricInfo] = {}
-
-
-def register(name: str, higher_is_better: bool | None, needs: str, version: str = "1"):
-    def wrap(fn):
-        if name in METRICS:
-            raise ValueError(f"metric {name!r} is registered twice")
-        METRICS[name] = MetricInfo(name, fn, higher_is_better, version, needs, (fn.__doc__ or "").strip().split("\n")[0])
-        return fn
-
-    return wrap
-
-
-def get_metric(name: str) -> MetricInfo:
-    if name not in METRICS:
-        close = difflib.get_close_matches(name, list(METRICS), n=1)
-        raise KeyError(f"unknown metric {name!r}" + (f"; did you mean {close[0]!r}?" if close else "") + f" Metrics: {sorted(METRICS)}")
-    return METRICS[name]
+NORMALISED_SETS = ("world",)  # short answers among wrong ones: probability normalised over the options (TOFU)
 
 
 # -- per-item values -----------------------------------------------------------------------
@@ -88,29 +57,27 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
+def truth_ratio_value(ratio: float, forget: bool) -> float:
+    """An item's truth-ratio score: min(R, 1/R) on the forget set (1 = cannot tell truth from lies), else max(0, 1 - R)."""
+    return min(ratio, 1 / ratio) if forget else max(0.0, 1 - ratio)
+
+
 # -- aggregate metrics ----------------------------------------------------------------------
-@register("prob", True, "score")
 def prob(rows: Sequence[Row]) -> float:
     """Mean per-token probability of the answer, exp(-mean token NLL) (TOFU); normalised over the options on world knowledge."""
-    return _mean([item_prob_normalised(r) if r.get("set") == "world" else item_prob(r) for r in _scored(rows)])
+    return _mean([item_prob_normalised(r) if r.get("set") in NORMALISED_SETS else item_prob(r) for r in _scored(rows)])
 
 
-@register("rouge_l_recall", True, "generate")
 def rouge_l_recall(rows: Sequence[Row]) -> float:
     """Mean ROUGE-L recall of the greedy answer against the answer (rouge_score, stemming on)."""
     return _mean([r["rouge_l_recall"] for r in rows if r.get("rouge_l_recall") is not None])
 
 
-@register("truth_ratio", None, "score")
 def truth_ratio(rows: Sequence[Row]) -> float:
-    """Forget set: mean(min(R, 1/R)) (1 = cannot tell truth from lies); other sets: mean(max(0, 1 - R))."""
-    rows = _scored(rows, "ntok_paraphrase")
-    if rows and all(r.get("set") == "forget" for r in rows):
-        return _mean([min(t, 1 / t) for t in map(item_truth_ratio, rows)])
-    return _mean([max(0.0, 1 - t) for t in map(item_truth_ratio, rows)])
+    """Mean of ``truth_ratio_value`` over the scored rows, each by its own set."""
+    return _mean([truth_ratio_value(item_truth_ratio(r), r.get("set") == "forget") for r in _scored(rows, "ntok_paraphrase")])
 
 
-@register("mc_accuracy", True, "score")
 def mc_accuracy(rows: Sequence[Row]) -> float:
     """Share of items whose right option has the highest per-token log-likelihood."""
     return _mean([float(item_mc_correct(r)) for r in _scored(rows, "ntok_options")])
@@ -128,7 +95,8 @@ def forget_quality(model_rows: Sequence[Row], reference_rows: Sequence[Row]) -> 
 
 
 def model_utility(values: Sequence[float]) -> float:
-    """Harmonic mean of prob, ROUGE-L recall and truth ratio on retain, neighbour and world (TOFU's 9 numbers)."""
+    """Harmonic mean of the components (TOFU's 9 numbers: prob, ROUGE-L recall, truth ratio on three sets); NaN if one
+    is NaN, 0 if one is <= 0 (scipy's hmean also gives 0 there; the rule is explicit so it does not depend on its version)."""
     from scipy.stats import hmean
 
     values = list(values)

@@ -52,11 +52,9 @@ def pick_dtype(dtype: str | None, device: str):
 
 
 def check_checkpoint(path: str, allow_pickle: bool) -> None:
-    """A local folder must hold a config, safetensors weights (or pickle ones if allowed) and a tokenizer."""
+    """A model folder (local, or a Hub snapshot) must hold a config, safetensors weights (or pickle ones if allowed) and a tokenizer."""
     folder = Path(path)
     if not folder.exists():
-        if "/" in path and not path.startswith((".", "/")):
-            return  # a Hub id: from_pretrained enforces use_safetensors itself
         raise ModelLoadError(f"--model {path}: no such folder")
     if not (folder / "config.json").is_file():
         raise ModelLoadError(f"{folder}: no config.json; give the folder a model was saved to with save_pretrained")
@@ -73,17 +71,6 @@ def check_checkpoint(path: str, allow_pickle: bool) -> None:
         raise ModelLoadError(f"{folder}: no tokenizer files; save the tokenizer beside the model (tokenizer.save_pretrained)")
 
 
-def file_hashes(path: str) -> dict[str, str]:
-    folder = Path(path)
-    if not folder.is_dir():
-        return {}
-    return {
-        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.iterdir())
-        if p.is_file() and p.suffix in (".safetensors", ".json", ".bin", ".model", ".jinja")
-    }
-
-
 class CausalLM:
     def __init__(
         self,
@@ -96,12 +83,16 @@ class CausalLM:
     ) -> None:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from .identity import resolve_model
+
+        self.identity = resolve_model(path, revision, allow_pickle, trust_remote_code)
+        path = self.identity.local_dir
         check_checkpoint(path, allow_pickle)
-        self.path, self.revision = path, revision
+        self.path, self.revision = self.identity.path, self.identity.revision
         self.device = pick_device(device)
         self.dtype = pick_dtype(dtype, self.device)
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(path, revision=revision, trust_remote_code=trust_remote_code)
+            self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"{path}: cannot load the tokenizer ({exc})") from exc
         self.pad_note = "tokenizer pad token"
@@ -112,7 +103,7 @@ class CausalLM:
             self.pad_note = "no pad token: EOS used for padding (masked out everywhere)"
         try:
             self.model = AutoModelForCausalLM.from_pretrained(
-                path, revision=revision, dtype=self.dtype, use_safetensors=not allow_pickle, trust_remote_code=trust_remote_code
+                path, dtype=self.dtype, use_safetensors=not allow_pickle, trust_remote_code=trust_remote_code
             ).to(self.device)
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"{path}: cannot load the model ({exc})") from exc
@@ -122,8 +113,10 @@ class CausalLM:
         self._cache_arg = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
 
     def fingerprint(self) -> str:
-        """What determines scores: weights, tokenizer, dtype. Used to key the request cache."""
-        return hashlib.sha256(json.dumps([file_hashes(self.path) or self.path, self.revision, str(self.dtype)], sort_keys=True).encode()).hexdigest()
+        """What determines scores: the files' SHA-256 (weights, configs, tokenizer), the Hub commit and the dtype.
+        It keys the request cache, so a changed model under the same id or folder is never served old scores."""
+        ident = self.identity
+        return hashlib.sha256(json.dumps([ident.files_sha256 or ident.path, ident.commit, str(self.dtype)], sort_keys=True).encode()).hexdigest()
 
     # -- score --------------------------------------------------------------------------------
     def score(

@@ -17,12 +17,13 @@ from pathlib import Path
 
 from entity_unlearn import __version__
 
-from . import aggregate as A
+from .aggregate import aggregate
 from .data import DataError, load_items, open_release
 from .formatting import Formatter
-from .metrics import METRICS
-from .model import CausalLM, file_hashes
+from .model import CausalLM
 from .passes import RequestCache, plan, run_passes
+from .provenance import command_line, file_source, now, project_commit
+from .registry import metrics_of
 from .rows import build_rows
 
 RESULT_FORMAT = "entity-unlearn-result/1"
@@ -30,7 +31,7 @@ RESULT_FORMAT = "entity-unlearn-result/1"
 
 @dataclass(frozen=True)
 class EvalConfig:
-    model: str
+    model: str  # a folder or a Hub id, ORG/NAME[@REVISION]
     data: str
     forget: str = "forget05"
     out: str = "eval-out"
@@ -46,18 +47,26 @@ class EvalConfig:
     batch_generate: int = 32
     seed: int = 0
     progress: bool = True
+    revision: str | None = None  # of a Hub model (or give ORG/NAME@REVISION)
+    command: str | None = None  # recorded in the spec; default: this process's command line
 
 
-def read_result(path: str | Path, what: str) -> dict:
+def load_result(path: str | Path, what: str) -> tuple[dict, dict]:
+    """(result, its source: absolute path and SHA-256) of an earlier evaluation's results.json (or its folder)."""
     p = Path(path)
     if p.is_dir():
         p = p / "results.json"
     if not p.is_file():
         raise DataError(f"--{what} {path}: no results.json there; give the results.json of an earlier `entity-unlearn eval`")
-    result = json.loads(p.read_text(encoding="utf-8"))
+    data = p.read_bytes()
+    result = json.loads(data)
     if result.get("format") != RESULT_FORMAT:
         raise DataError(f"--{what} {p}: not an entity-unlearn result (format {result.get('format')!r})")
-    return result
+    return result, file_source(p, data)
+
+
+def read_result(path: str | Path, what: str) -> dict:
+    return load_result(path, what)[0]
 
 
 def _check_same_data(result: dict, spec: dict, what: str, path: str) -> None:
@@ -79,8 +88,8 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
 
     torch.manual_seed(cfg.seed)
     release = open_release(cfg.data)
-    reference = read_result(cfg.reference, "reference") if cfg.reference else None
-    before = read_result(cfg.before, "before") if cfg.before else None
+    reference, reference_source = load_result(cfg.reference, "reference") if cfg.reference else (None, None)
+    before, before_source = load_result(cfg.before, "before") if cfg.before else (None, None)
     items_key = ("items", release.path, release.revision, release.manifest_sha256, cfg.forget)
     if memo is None or items_key not in memo:
         loaded = load_items(release, cfg.forget)
@@ -89,9 +98,11 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
             memo[items_key] = loaded
     items, selection = memo[items_key] if memo is not None else loaded
     selection = copy.deepcopy(selection)  # goes into this result's spec; the memo keeps its own
-    lm = CausalLM(cfg.model, cfg.device, cfg.dtype, cfg.allow_pickle, cfg.trust_remote_code)
+    lm = CausalLM(cfg.model, cfg.device, cfg.dtype, cfg.allow_pickle, cfg.trust_remote_code, cfg.revision)
     formatter = Formatter(lm.tokenizer, cfg.chat_template)
     spec = {
+        "run": {"date": now(), "command": cfg.command or command_line(), "project": project_commit()},
+        "inputs": {"reference": reference_source, "before": before_source},
         "dataset": {
             "path": release.path,
             "revision": release.revision,
@@ -102,16 +113,15 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
         "forget": cfg.forget,
         "selection": selection,
         "model": {
-            "path": cfg.model,
+            **lm.identity.spec(),
             "fingerprint": lm.fingerprint(),
-            "files_sha256": file_hashes(cfg.model),
             "device": lm.device,
             "dtype": str(lm.dtype).replace("torch.", ""),
             "padding": lm.pad_note,
         },
         "prompt_format": {"kind": formatter.kind, "template_sha256": formatter.template_sha256, "chat_template_option": cfg.chat_template},
         "decoding": {"greedy": True, "max_new_tokens": cfg.max_new_tokens, "stop": "end-of-turn token or newline"},
-        "metrics": {name: {"version": m.version, "higher_is_better": m.higher_is_better} for name, m in sorted(METRICS.items())},
+        "metrics": {m.name: m.spec() for m in metrics_of("slice", "cross_set", "reference", "before")},
         "package": {
             "entity_unlearn": __version__,
             "python": platform.python_version(),
@@ -137,16 +147,7 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
     spec["passes"] = {k: asdict(v) for k, v in stats.items()}
     spec["plan"] = {"items": len(items), "continuations_requested": p.requested, "continuations_unique": p.n_score(), "contexts": len(p.contexts)}
     rows = build_rows(items, p, cache)
-    aggregates = A.grouped_metrics(rows)
-    aggregates += A.utility_rows(aggregates)
-    aggregates += A.mia_rows(rows, reference["aggregates"] if reference else None)
-    entities: list[dict] = []
-    if reference:
-        aggregates += A.forget_quality_rows(rows, reference["rows"])
-        surv, entities = A.survival(rows, reference["rows"])
-        aggregates += surv
-    if before:
-        aggregates += A.efficacy_rows(aggregates, before["aggregates"])
+    aggregates, entities, spec["bootstrap"] = aggregate(rows, reference, before, seed=cfg.seed)
     result = {"format": RESULT_FORMAT, "spec": spec, "aggregates": aggregates, "entities": entities, "rows": rows}
     tmp = out / "results.json.tmp"
     tmp.write_text(json.dumps(_finite(result), indent=1, sort_keys=True, allow_nan=False), encoding="utf-8")

@@ -8,6 +8,7 @@ so ``entity-unlearn --help`` imports no torch.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.command_line = shlex.join(["entity-unlearn", *(sys.argv[1:] if argv is None else argv)])  # recorded in outputs
     from entity_unlearn.builders import (
         LLMError,
         PublishError,

@@ -8,7 +8,10 @@ from pathlib import Path
 
 def add_eval_command(sub) -> None:
     ev = sub.add_parser("eval", help="score a causal LM checkpoint on a release: forget, retain, knowledge depth")
-    ev.add_argument("--model", required=True, help="local folder or Hub id of the checkpoint")
+    ev.add_argument(
+        "--model", required=True, metavar="DIR_OR_REPO[@REVISION]", help="local folder or Hub id of the checkpoint, optionally @branch, tag or commit"
+    )
+    ev.add_argument("--revision", help="revision of a Hub model (the same as MODEL@REVISION); the resolved commit is recorded")
     ev.add_argument("--data", required=True, metavar="DIR_OR_REPO[@REVISION]", help="release folder or Hub dataset")
     ev.add_argument("--forget", default="forget05", help="forget set; retain, neighbour and holdout sets follow from it (default forget05)")
     ev.add_argument(
@@ -48,6 +51,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         batch_groups=args.batch_groups,
         batch_generate=args.batch_generate,
         progress=not args.quiet,
+        command=args.command_line,
+        revision=args.revision,
     )
     result = evaluate(cfg)
     print(summary_text(result))

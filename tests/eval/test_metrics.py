@@ -121,11 +121,3 @@ def test_privleak_efficacy_and_answered_right():
     assert M.answered_right(row(short_recall=0.5, rouge_l_recall=0.2))
     assert not M.answered_right(row(short_recall=0.4, rouge_l_recall=0.9, answer_index=0))  # sentence recall and MC do not count
     assert not M.answered_right(row())
-
-
-def test_registry():
-    assert set(M.METRICS) == {"prob", "rouge_l_recall", "truth_ratio", "mc_accuracy"}
-    with pytest.raises(KeyError, match="did you mean 'truth_ratio'"):
-        M.get_metric("truth_ration")
-    with pytest.raises(ValueError, match="registered twice"):
-        M.register("prob", True, "score")(lambda rows: 0.0)
