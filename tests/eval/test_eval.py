@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import shutil
@@ -41,7 +42,14 @@ def test_result_is_self_describing(results, release):
     assert spec["model"]["files_sha256"]["model.safetensors"] and spec["prompt_format"]["kind"] == "chat"
     assert spec["passes"]["score"]["computed"] == spec["plan"]["continuations_unique"] < spec["plan"]["continuations_requested"]
     for a in res["aggregates"]:
-        assert set(a) == {"metric", "set", "depth", "attack", "value", "n", "higher_is_better"}
+        assert set(a) == {"metric", "set", "depth", "attack", "value", "stderr", "n", "higher_is_better"}
+        assert a["stderr"] is None or (a["value"] is not None and a["stderr"] >= 0)
+    assert spec["bootstrap"]["replicates"] == 200 and spec["bootstrap"]["seed"] == 0
+    assert spec["run"]["date"].startswith("20") and spec["run"]["command"] and spec["run"]["project"]["commit"]
+    assert spec["inputs"]["reference"]["path"] == str((results["dir"] / "ref" / "results.json").resolve())
+    assert spec["inputs"]["reference"]["sha256"] == hashlib.sha256((results["dir"] / "ref" / "results.json").read_bytes()).hexdigest()
+    assert spec["inputs"]["before"] is None and spec["model"]["commit"] is None  # a local folder has no Hub commit
+    assert set(spec["metrics"]) == {a["metric"] for a in res["aggregates"]}  # every metric written is registered, with its card
     sets = {a["set"] for a in res["aggregates"]}
     assert {"forget", "retain", "neighbor", "holdout", "world"} <= sets
     assert {a["depth"] for a in res["aggregates"] if a["set"] == "forget"} == {"all", "d0", "d1", "d2", "d3", "d4"}
