@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from .bootstrap import REPLICATES, Bootstrap, stderr, unit_of
 from .registry import Metric, get_metric, metrics_of
@@ -65,14 +65,6 @@ class Context:
 
     def replicates_of(self, agg: dict):
         return self._reps.get(id(agg))
-
-    def combine(self, replicates: list, fn: Callable[[list[float]], float]):
-        """Replicates of ``fn`` applied to the b-th replicate of each input (None if an input has none)."""
-        import numpy as np
-
-        if any(r is None for r in replicates):
-            return None
-        return np.array([fn([float(r[b]) for r in replicates]) for b in range(self.boot.replicates)])
 
     def emit(self, metric: str, set_: str, depth: str, attack: str, value: float, n: int, replicates=None) -> dict:
         agg = {

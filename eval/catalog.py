@@ -102,7 +102,8 @@ def _model_utility(name: str, sets: tuple[str, ...]):
             ctx.emit(name, "+".join(present), depth, attack, float("nan"), n)
             return
         values = [math.nan if a["value"] is None else a["value"] for a in found]
-        reps = ctx.combine([ctx.replicates_of(a) for a in found], M.model_utility)
+        parts = [ctx.replicates_of(a) for a in found]
+        reps = None if any(r is None for r in parts) else M.model_utility_replicates(parts)
         ctx.emit(name, "+".join(present), depth, attack, M.model_utility(values), n, reps)
 
     return compute
@@ -175,7 +176,7 @@ def _efficacy(base: str):
             if b is None or a["value"] is None or b["value"] is None:
                 continue
             reps = ctx.replicates_of(a)
-            reps = None if reps is None else ctx.combine([reps], lambda v, prior=b["value"]: M.efficacy(v[0], prior))
+            reps = None if reps is None else M.efficacy(reps, b["value"])
             ctx.emit(f"efficacy_{base}", a["set"], a["depth"], a["attack"], M.efficacy(a["value"], b["value"]), a["n"], reps)
 
     return compute
@@ -201,9 +202,9 @@ def _mia_auc(attack: str):
         depth, att = HEADLINE
         forget = [r for r in ctx.rows if r["set"] == FORGET and r["depth"] == depth and r["attack"] == att]
         holdout = [r for r in ctx.rows if r["set"] == "holdout" and r["depth"] == depth and r["attack"] == att]
-        both = forget + holdout
-        auc = lambda rows: M.mia_auc([r for r in rows if r["set"] == FORGET], [r for r in rows if r["set"] != FORGET], attack)  # noqa: E731
-        ctx.emit(f"mia_auc_{attack}", FORGET, depth, att, auc(both), len(both), ctx.boot.resample(auc, both, ctx.units(both)))
+        f, h = M.mia_scored(forget, attack), M.mia_scored(holdout, attack)
+        reps = ctx.boot.auc([s for _, s in h], [s for _, s in f], ctx.units([r for r, _ in h]), ctx.units([r for r, _ in f]))
+        ctx.emit(f"mia_auc_{attack}", FORGET, depth, att, M.mia_auc(forget, holdout, attack), len(forget) + len(holdout), reps)
 
     return compute
 
@@ -217,7 +218,7 @@ def _privleak(attack: str):
         if own is None or own["value"] is None or ref is None or ref["value"] is None:
             return
         reps = ctx.replicates_of(own)
-        reps = None if reps is None else ctx.combine([reps], lambda v: M.privleak(v[0], ref["value"]))
+        reps = None if reps is None else M.privleak(reps, ref["value"])
         ctx.emit(f"privleak_{attack}", FORGET, depth, att, M.privleak(own["value"], ref["value"]), own["n"], reps)
 
     return compute

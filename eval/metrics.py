@@ -107,6 +107,17 @@ def model_utility(values: Sequence[float]) -> float:
     return float(hmean(values))
 
 
+def model_utility_replicates(stack):
+    """``model_utility`` of each column of a (components x replicates) array, with the same NaN and zero rules."""
+    import numpy as np
+    from scipy.stats import hmean
+
+    stack = np.asarray(stack, dtype=float)
+    nan, nonpositive = np.isnan(stack).any(axis=0), (stack <= 0).any(axis=0)
+    positive = np.where(nan | nonpositive, 1.0, stack)
+    return np.where(nan, np.nan, np.where(nonpositive, 0.0, hmean(positive, axis=0)))
+
+
 # -- membership inference -------------------------------------------------------------------
 MIN_K = 0.4  # share of lowest-scoring tokens, MUSE's default K = 40%
 
@@ -146,12 +157,17 @@ def mia_auc(forget_rows: Sequence[Row], holdout_rows: Sequence[Row], attack: str
     """
     from scipy.stats import mannwhitneyu
 
-    score = MIA_ATTACKS[attack]
-    f = [score(r) for r in _scored(forget_rows)]
-    h = [score(r) for r in _scored(holdout_rows)]
+    f = [s for _, s in mia_scored(forget_rows, attack)]
+    h = [s for _, s in mia_scored(holdout_rows, attack)]
     if not f or not h:
         return float("nan")
     return float(mannwhitneyu(h, f, alternative="two-sided").statistic / (len(f) * len(h)))
+
+
+def mia_scored(rows: Sequence[Row], attack: str) -> list[tuple[Row, float]]:
+    """(row, score) of the rows the attack can score, in order."""
+    score = MIA_ATTACKS[attack]
+    return [(r, score(r)) for r in _scored(rows)]
 
 
 def privleak(auc: float, reference_auc: float) -> float:
@@ -164,9 +180,10 @@ def privleak(auc: float, reference_auc: float) -> float:
     return (auc - reference_auc) / reference_auc
 
 
-def efficacy(after: float, before: float) -> float:
-    """Forget efficacy 1 - after / before: 1 when the knowledge is gone, 0 when unchanged."""
-    if before == 0 or math.isnan(before) or math.isnan(after):
+def efficacy(after, before: float):
+    """Forget efficacy 1 - after / before: 1 when the knowledge is gone, 0 when unchanged; NaN if before is 0 or NaN.
+    ``after`` may be an array (bootstrap replicates)."""
+    if before == 0 or math.isnan(before):
         return float("nan")
     return 1 - after / before
 
