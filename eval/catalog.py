@@ -14,8 +14,9 @@ from .aggregate import Context
 from .registry import Column, Metric, register
 
 FORGET = "forget"
-SETS = ("forget", "retain", "neighbor", "holdout", "world")  # the order of reports
-UTILITY_SETS = ("retain", "neighbor", "world")
+SETS = ("forget", "retain", "neighbor", "holdout", "world", "real_authors")  # the order of reports
+TOFU_UTILITY_SETS = ("retain", "real_authors", "world")  # TOFU's retain, Real Authors, World Facts
+ENTITY_UTILITY_SETS = ("retain", "neighbor", "world")
 HEADLINE = ("d1", "none")  # TOFU's numbers are direct questions without attacks
 DEPTHS = ("d0", "d1", "d2", "d3", "d4")
 
@@ -113,11 +114,23 @@ register(
     Metric(
         "model_utility",
         "cross_set",
-        _model_utility("model_utility", UTILITY_SETS),
+        _model_utility("model_utility", TOFU_UTILITY_SETS),
         {"*": True},
         "model_utility",
+        version="2",  # 1 was today's model_utility_entity
         summary=True,
-        columns=(Column("model_utility", "model utility", "+".join(UTILITY_SETS), *HEADLINE),),
+        columns=(Column("model_utility", "model utility", "+".join(TOFU_UTILITY_SETS), *HEADLINE),),
+    )
+)
+register(
+    Metric(
+        "model_utility_entity",
+        "cross_set",
+        _model_utility("model_utility_entity", ENTITY_UTILITY_SETS),
+        {"*": True},
+        "model_utility_entity",
+        summary=True,
+        columns=(Column("model_utility_entity", "entity utility", "+".join(ENTITY_UTILITY_SETS), *HEADLINE),),
     )
 )
 
@@ -224,7 +237,8 @@ def _privleak(attack: str):
     return compute
 
 
+SPAN_VERSION = {"min_k": "2", "min_k_plus_plus": "2"}  # 2: the end token left out of the span (OpenUnlearning's)
 for _attack in M.MIA_ATTACKS:
-    register(Metric(f"mia_auc_{_attack}", "cross_set", _mia_auc(_attack), {"*": None}, "mia_auc", summary=_attack == "min_k"))
+    register(Metric(f"mia_auc_{_attack}", "cross_set", _mia_auc(_attack), {"*": None}, "mia_auc", SPAN_VERSION.get(_attack, "1"), _attack == "min_k"))
 for _attack in M.MIA_ATTACKS:
-    register(Metric(f"privleak_{_attack}", "reference", _privleak(_attack), {"*": None}, "privleak", summary=_attack == "min_k"))
+    register(Metric(f"privleak_{_attack}", "reference", _privleak(_attack), {"*": None}, "privleak", "2", _attack == "min_k"))  # 2: MUSE's form, %

@@ -17,7 +17,7 @@ import zlib
 from collections.abc import Callable, Sequence
 
 Row = dict
-NORMALISED_SETS = ("world",)  # short answers among wrong ones: probability normalised over the options (TOFU)
+NORMALISED_SETS = ("world", "real_authors")  # short answers among wrong ones: probability normalised over them (TOFU)
 
 
 # -- per-item values -----------------------------------------------------------------------
@@ -133,18 +133,26 @@ def mia_zlib(r: Row) -> float:
 
 
 def _lowest_mean(values: Sequence[float], k: float) -> float:
+    """Mean of the n = max(1, floor(k * T)) lowest of T values; NaN when T = 0."""
+    if not values:
+        return float("nan")
     n = max(1, int(len(values) * k))
     return sum(sorted(values)[:n]) / n
 
 
+def mink_span(values: Sequence[float]) -> Sequence[float]:
+    """The tokens Min-K% scores: the answer's tokens without the last one, the end token (OpenUnlearning's span)."""
+    return values[:-1]
+
+
 def mia_min_k(r: Row, k: float = MIN_K) -> float:
-    """Minus the mean of the lowest k share of token log-probs (Shi et al. 2024)."""
-    return -_lowest_mean(r["token_logp"], k)
+    """Minus the mean of the lowest k share of token log-probs over ``mink_span`` (Shi et al. 2024; NaN if empty)."""
+    return -_lowest_mean(mink_span(r["token_logp"]), k)
 
 
 def mia_min_k_plus_plus(r: Row, k: float = MIN_K) -> float:
-    """Minus the mean of the lowest k share of (log p(x_t) - μ_t) / σ_t (Zhang et al. 2024)."""
-    return -_lowest_mean(r["token_minkpp"], k)
+    """Minus the mean of the lowest k share of (log p(x_t) - μ_t) / σ_t over ``mink_span`` (Zhang et al. 2024; NaN if empty)."""
+    return -_lowest_mean(mink_span(r["token_minkpp"]), k)
 
 
 MIA_ATTACKS: dict[str, Callable[[Row], float]] = {"loss": mia_loss, "zlib": mia_zlib, "min_k": mia_min_k, "min_k_plus_plus": mia_min_k_plus_plus}
@@ -165,19 +173,23 @@ def mia_auc(forget_rows: Sequence[Row], holdout_rows: Sequence[Row], attack: str
 
 
 def mia_scored(rows: Sequence[Row], attack: str) -> list[tuple[Row, float]]:
-    """(row, score) of the rows the attack can score, in order."""
+    """(row, score) of the rows the attack can score (answer tokens, a finite score: an empty Min-K% span is not), in order."""
     score = MIA_ATTACKS[attack]
-    return [(r, score(r)) for r in _scored(rows)]
+    return [(r, v) for r, v in ((r, score(r)) for r in _scored(rows)) if math.isfinite(v)]
 
 
-def privleak(auc: float, reference_auc: float) -> float:
-    """(AUC - AUC_ref) / AUC_ref (MUSE's PrivLeak, as a fraction, not x100).
+def privleak(auc, reference_auc: float):
+    """MUSE's PrivLeak in percent, as OpenUnlearning computes it (``privacy.py``) from an AUC of this module's convention:
 
-    With this module's AUC convention, > 0 means the forget set still looks more
-    trained-on than it does to the reference model (leakage, under-unlearning),
-    < 0 means it looks less trained-on (over-unlearning); 0 is ideal.
+        privleak = ((1 - AUC) - (1 - AUC_ref)) / (1 - AUC_ref) x 100 = (AUC_ref - AUC) / (1 - AUC_ref) x 100
+
+    (1 - AUC is MUSE's AUC, forget labelled the non-member class.) 0 is ideal; < 0: the forget set looks more
+    trained-on than to the reference (under-unlearning, -100 at AUC = 1); > 0: less (over-unlearning).
+    NaN when AUC_ref = 1 (OpenUnlearning divides by 1 - AUC_ref + 1e-10 instead).
     """
-    return (auc - reference_auc) / reference_auc
+    if math.isnan(reference_auc) or reference_auc >= 1:
+        return float("nan")
+    return (reference_auc - auc) / (1 - reference_auc) * 100  # a NaN AUC (or replicate array entry) stays NaN
 
 
 def efficacy(after, before: float):

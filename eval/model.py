@@ -4,7 +4,7 @@
   per-token log-probabilities of every continuation. The context is run once
   per group; its KV cache is copied to each continuation (never recomputed).
 - ``generate(contexts)``: batched greedy decoding, left padded, stopping at an
-  end-of-turn token or a newline.
+  end-of-turn token (and cut at the first newline unless told not to).
 
 ``score_one`` is the plain reference: one full sequence, no cache, no batching.
 """
@@ -22,6 +22,8 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 CONT_ROWS = 64  # continuation rows per forward, cut from one length-sorted list
+SCORE_VERSION = 2  # bumped when a cached score would change (2: Min-K%++ variance clamped at 1e-6); part of the cache key
+MIN_VARIANCE = 1e-6  # OpenUnlearning's clamp of σ² in Min-K%++: a saturated distribution gives a finite z
 
 
 class ModelLoadError(ValueError):
@@ -203,9 +205,15 @@ class CausalLM:
 
     # -- generate -------------------------------------------------------------------------------
     def generate(
-        self, contexts: Sequence[tuple[int, ...]], stop_ids: Sequence[int], max_new_tokens: int = 48, batch_size: int = 32, progress: bool = False
+        self,
+        contexts: Sequence[tuple[int, ...]],
+        stop_ids: Sequence[int],
+        max_new_tokens: int = 48,
+        batch_size: int = 32,
+        progress: bool = False,
+        cut_at_newline: bool = True,
     ) -> list[str]:
-        """Greedy answers, cut at the first stop token or newline, stripped."""
+        """Greedy answers, cut at the first stop token (and, with ``cut_at_newline``, the first newline), stripped."""
         import torch
 
         order = sorted(range(len(contexts)), key=lambda i: -len(contexts[i]))
@@ -233,7 +241,7 @@ class CausalLM:
                 new = gen[row, width:].tolist()
                 cut = next((k for k, t in enumerate(new) if t in stop_ids), len(new))
                 text = self.tokenizer.decode(new[:cut], skip_special_tokens=True)
-                out[i] = text.strip().split("\n")[0].strip()
+                out[i] = text.strip().split("\n")[0].strip() if cut_at_newline else text.strip()
             bar.update(len(batch))
         bar.close()
         return out
@@ -247,5 +255,5 @@ def _token_scores(logits, targets):
     lp = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     probs = logprobs.exp()
     mu = (probs * logprobs).sum(-1)
-    sigma = (probs * (logprobs - mu.unsqueeze(-1)).pow(2)).sum(-1).sqrt()  # centred: no cancellation when peaked
-    return lp, (lp - mu) / sigma
+    variance = (probs * (logprobs - mu.unsqueeze(-1)).pow(2)).sum(-1)  # centred: no cancellation when peaked
+    return lp, (lp - mu) / variance.clamp_min(MIN_VARIANCE).sqrt()

@@ -101,11 +101,15 @@ def plan(items: Sequence[Item], formatter: Formatter) -> Plan:
 
 
 class RequestCache:
-    """Append-only JSONL files of answered requests, keyed by model, format and request."""
+    """Append-only JSONL files of answered requests, keyed by model, format and request.
 
-    def __init__(self, folder: Path, namespace: str) -> None:
+    ``namespace`` keys the scores (model and prompt format); ``generate_namespace`` keys the
+    generations and must also hold every decoding setting (default: ``namespace``)."""
+
+    def __init__(self, folder: Path, namespace: str, generate_namespace: str | None = None) -> None:
         self.folder = folder
         self.namespace = namespace
+        self.namespaces = {"score": namespace, "generate": generate_namespace or namespace}
         folder.mkdir(parents=True, exist_ok=True)
         self.score: dict[str, TokenScores] = {}
         self.generate: dict[str, str] = {}
@@ -117,13 +121,13 @@ class RequestCache:
                         rec = json.loads(line)
                     except json.JSONDecodeError:
                         continue  # a line cut by a crash: recomputed
-                    if rec.get("ns") == namespace:
+                    if rec.get("ns") == self.namespaces[name]:
                         target[rec["k"]] = TokenScores(tuple(rec["lp"]), tuple(rec["z"])) if name == "score" else rec["text"]
 
     def append(self, name: str, records: list[dict]) -> None:
         with (self.folder / f"{name}.jsonl").open("a", encoding="utf-8") as f:
             for rec in records:
-                f.write(json.dumps({"ns": self.namespace, **rec}) + "\n")
+                f.write(json.dumps({"ns": self.namespaces[name], **rec}) + "\n")
             f.flush()
             os.fsync(f.fileno())
 
@@ -147,6 +151,7 @@ def run_passes(
     batch_generate: int = 32,
     progress: bool = True,
     generate: bool = True,
+    cut_at_newline: bool = True,
 ) -> dict[str, PassStats]:
     """Answer every request of the plan (reading the cache first); returns per-pass statistics."""
     stats = {"score": PassStats(requests=p.n_score()), "generate": PassStats(requests=len(p.contexts) if generate else 0)}
@@ -177,7 +182,14 @@ def run_passes(
         stop = formatter.stop_ids()
         for i in range(0, len(keys), CHUNK_GROUPS):
             chunk = keys[i : i + CHUNK_GROUPS]
-            texts = lm.generate([p.contexts[k] for k in chunk], stop, max_new_tokens=max_new_tokens, batch_size=batch_generate, progress=progress)
+            texts = lm.generate(
+                [p.contexts[k] for k in chunk],
+                stop,
+                max_new_tokens=max_new_tokens,
+                batch_size=batch_generate,
+                progress=progress,
+                cut_at_newline=cut_at_newline,
+            )
             for k, t in zip(chunk, texts):
                 cache.generate[k] = t
             cache.append("generate", [{"k": k, "text": t} for k, t in zip(chunk, texts)])

@@ -18,9 +18,10 @@ from pathlib import Path
 from entity_unlearn import __version__
 
 from .aggregate import aggregate
+from .compat import decoding, openunlearning_summary
 from .data import DataError, load_items, open_release
 from .formatting import Formatter
-from .model import CausalLM
+from .model import SCORE_VERSION, CausalLM
 from .passes import RequestCache, plan, run_passes
 from .provenance import command_line, file_source, now, project_commit
 from .registry import metrics_of
@@ -42,13 +43,14 @@ class EvalConfig:
     dtype: str | None = None
     allow_pickle: bool = False
     trust_remote_code: bool = False
-    max_new_tokens: int = 48
+    max_new_tokens: int | None = None  # default: the preset's (48; openunlearning: 200)
     batch_groups: int = 16
     batch_generate: int = 32
     seed: int = 0
     progress: bool = True
     revision: str | None = None  # of a Hub model (or give ORG/NAME@REVISION)
     command: str | None = None  # recorded in the spec; default: this process's command line
+    compat: str | None = None  # "openunlearning": their decoding, and openunlearning.json with their metric names
 
 
 def load_result(path: str | Path, what: str) -> tuple[dict, dict]:
@@ -87,6 +89,7 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
     import torch
 
     torch.manual_seed(cfg.seed)
+    dec = decoding(cfg.compat, cfg.max_new_tokens)
     release = open_release(cfg.data)
     reference, reference_source = load_result(cfg.reference, "reference") if cfg.reference else (None, None)
     before, before_source = load_result(cfg.before, "before") if cfg.before else (None, None)
@@ -120,7 +123,7 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
             "padding": lm.pad_note,
         },
         "prompt_format": {"kind": formatter.kind, "template_sha256": formatter.template_sha256, "chat_template_option": cfg.chat_template},
-        "decoding": {"greedy": True, "max_new_tokens": cfg.max_new_tokens, "stop": "end-of-turn token or newline"},
+        "decoding": {**dec.spec(), "compat": cfg.compat},
         "metrics": {m.name: m.spec() for m in metrics_of("slice", "cross_set", "reference", "before")},
         "package": {
             "entity_unlearn": __version__,
@@ -142,8 +145,11 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
         p = plan(items, formatter)
         if memo is not None and plan_key[2] is not None:
             memo[plan_key] = p
-    cache = RequestCache(out / "cache", f"{lm.fingerprint()}:{formatter.template_sha256}")
-    stats = run_passes(p, lm, formatter, cache, cfg.max_new_tokens, cfg.batch_groups, cfg.batch_generate, cfg.progress)
+    namespace = f"{lm.fingerprint()}:{formatter.template_sha256}:scores{SCORE_VERSION}"
+    cache = RequestCache(out / "cache", namespace, f"{namespace}:generate:{dec.max_new_tokens}:{dec.cut_at_newline}")
+    stats = run_passes(
+        p, lm, formatter, cache, dec.max_new_tokens, cfg.batch_groups, cfg.batch_generate, cfg.progress, cut_at_newline=dec.cut_at_newline
+    )
     spec["passes"] = {k: asdict(v) for k, v in stats.items()}
     spec["plan"] = {"items": len(items), "continuations_requested": p.requested, "continuations_unique": p.n_score(), "contexts": len(p.contexts)}
     rows = build_rows(items, p, cache)
@@ -152,6 +158,9 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
     tmp = out / "results.json.tmp"
     tmp.write_text(json.dumps(_finite(result), indent=1, sort_keys=True, allow_nan=False), encoding="utf-8")
     os.replace(tmp, out / "results.json")
+    if cfg.compat == "openunlearning":
+        summary = {"format": "openunlearning-tofu-summary (entity-unlearn names mapped)", **openunlearning_summary(aggregates)}
+        (out / "openunlearning.json").write_text(json.dumps(_finite(summary), indent=1), encoding="utf-8")
     from .report import write_report
 
     write_report(result, out, reference)

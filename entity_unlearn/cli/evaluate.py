@@ -24,7 +24,16 @@ def add_eval_command(sub) -> None:
     ev.add_argument("--dtype", help="float32, bfloat16, float16 (default: bfloat16 on cuda, float32 on cpu)")
     ev.add_argument("--allow-pickle", action="store_true", help="accept pickle (.bin) weights; they can run code when loaded")
     ev.add_argument("--trust-remote-code", action="store_true", help="run the checkpoint's own modelling code")
-    ev.add_argument("--max-new-tokens", type=int, default=48)
+    ev.add_argument(
+        "--max-new-tokens",
+        type=int,
+        help="generation budget per answer (default 48, and the answer is cut at its first newline; OpenUnlearning: 200, no cut)",
+    )
+    ev.add_argument(
+        "--compat",
+        choices=["openunlearning"],
+        help="OpenUnlearning's settings (200 new tokens, no newline cut) and openunlearning.json with their metric names",
+    )
     ev.add_argument("--batch-groups", type=int, default=16, help="questions per scoring batch (each with all its candidate answers)")
     ev.add_argument("--batch-generate", type=int, default=32)
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -53,6 +62,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         command=args.command_line,
         revision=args.revision,
+        compat=args.compat,
     )
     result = evaluate(cfg)
     print(summary_text(result))

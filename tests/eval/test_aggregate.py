@@ -46,7 +46,7 @@ def find(aggregates, metric, set_="forget", depth="d1", attack="none"):
 
 
 def utility_rows(**override) -> list[dict]:
-    rows = [row(f"{s}:{i}", s, f"{s}{i}") for s in ("retain", "neighbor") for i in range(3)]
+    rows = [row(f"{s}:{i}", s, f"{s}{i}") for s in ("retain", "neighbor", "real_authors") for i in range(3)]
     return rows + [row(f"world:{i}", "world", None) for i in range(3)] + override.get("extra", [])
 
 
@@ -69,25 +69,33 @@ def test_efficacy_with_a_zero_before_value_is_null_not_infinite():
     assert find(aggs, "efficacy_rouge_l_recall")["value"] is None
 
 
-def test_model_utility_is_the_harmonic_mean_of_nine_components():
+def test_model_utility_is_tofus_harmonic_mean_over_retain_real_authors_and_world():
     aggs, _, _ = aggregate(utility_rows())
-    mu = find(aggs, "model_utility", "retain+neighbor+world")
-    # per set: prob 0.5 (world: normalised 0.5 / (0.5 + 0.25) = 2/3), rouge 1, truth ratio max(0, 1 - 0.5) = 0.5
-    parts = [0.5, 1.0, 0.5, 0.5, 1.0, 0.5, 2 / 3, 1.0, 0.5]
+    mu = find(aggs, "model_utility", "retain+real_authors+world")
+    # retain: prob 0.5 (plain), rouge 1, truth ratio max(0, 1 - 0.5); real_authors and world: prob normalised over the
+    # wrong answer, 0.5 / (0.5 + 0.25) = 2/3, truth ratio of the answer against the wrong one, 0.5
+    parts = [0.5, 1.0, 0.5, 2 / 3, 1.0, 0.5, 2 / 3, 1.0, 0.5]
     assert mu["value"] == pytest.approx(9 / sum(1 / v for v in parts)) and mu["n"] == 9 and mu["higher_is_better"] is True
+    entity = find(aggs, "model_utility_entity", "retain+neighbor+world")  # neighbour in real authors' place, not normalised
+    parts = [0.5, 1.0, 0.5, 0.5, 1.0, 0.5, 2 / 3, 1.0, 0.5]
+    assert entity["value"] == pytest.approx(9 / sum(1 / v for v in parts)) and entity["n"] == 9
+    assert mu["stderr"] is not None and entity["stderr"] is not None
 
 
 def test_model_utility_nan_rules():
-    no_world = [r for r in utility_rows() if r["set"] != "world"]
-    aggs, _, _ = aggregate(no_world)
-    assert find(aggs, "model_utility", "retain+neighbor")["value"] is None  # a missing set: NaN, not a mean of fewer
+    no_authors = [r for r in utility_rows() if r["set"] != "real_authors"]  # a release without real_authors_perturbed
+    aggs, _, _ = aggregate(no_authors)
+    assert find(aggs, "model_utility", "retain+world")["value"] is None  # a missing set: NaN, not a mean of fewer
+    assert find(aggs, "model_utility_entity", "retain+neighbor+world")["value"] is not None
     unscorable = [dict(r, ntok_paraphrase=0) if r["set"] == "neighbor" else r for r in utility_rows()]
     aggs, _, _ = aggregate(unscorable)
     assert find(aggs, "truth_ratio", "neighbor")["value"] is None
-    assert find(aggs, "model_utility", "retain+neighbor+world")["value"] is None  # a NaN component: NaN
+    assert find(aggs, "model_utility_entity", "retain+neighbor+world")["value"] is None  # a NaN component: NaN
+    assert find(aggs, "model_utility", "retain+real_authors+world")["value"] is not None  # neighbours are not in TOFU's
     zero = [dict(r, rouge_l_recall=0.0) if r["set"] == "retain" else r for r in utility_rows()]
     aggs, _, _ = aggregate(zero)
-    assert find(aggs, "model_utility", "retain+neighbor+world")["value"] == 0.0  # a zero component: 0
+    assert find(aggs, "model_utility", "retain+real_authors+world")["value"] == 0.0  # a zero component: 0
+    assert find(aggs, "model_utility_entity", "retain+neighbor+world")["value"] == 0.0
 
 
 def test_survival_counts_probes_the_model_answers_and_the_reference_does_not():
