@@ -3,11 +3,12 @@
 Importing this package does not import torch; the model adapter does, when used.
 """
 
+from . import catalog  # noqa: F401  (registers every metric)
 from .data import DataError, load_items, open_release
 from .formatting import FormatError, Formatter
-from .metrics import METRICS, get_metric
 from .model import CausalLM, ModelLoadError, TokenScores
 from .passes import Item, Plan, RequestCache, plan, run_passes
+from .registry import METRICS, Column, Metric, get_metric, metrics_of, register
 from .run import EvalConfig, evaluate, read_result
 
 __all__ = [
@@ -17,7 +18,11 @@ __all__ = [
     "FormatError",
     "Formatter",
     "METRICS",
+    "Column",
+    "Metric",
     "get_metric",
+    "metrics_of",
+    "register",
     "CausalLM",
     "ModelLoadError",
     "TokenScores",

@@ -1,37 +1,31 @@
-"""Aggregates: every metric grouped by set x depth x attack, plus the cross-set and
-cross-model numbers (forget quality, model utility, MIA, efficacy, surviving knowledge).
+"""Aggregates: every registered metric computed from one model's per-item rows.
 
-Each aggregate is a flat dict ``{metric, set, depth, attack, value, n, higher_is_better}``.
+``aggregate(rows, reference, before)`` runs the registry (``eval/registry.py``) by kind: every
+``slice`` metric on every (set, depth, attack) slice (depth ``all`` and attack ``all`` are extra
+slices), then the ``cross_set`` metrics, then, given a reference result, the ``reference`` ones, and,
+given a before result, the ``before`` ones. Each aggregate is a flat dict
+
+    {metric, set, depth, attack, value, stderr, n, higher_is_better}
+
+``value`` None is NaN (nothing scorable); ``stderr`` comes from a seeded bootstrap over entities
+(``eval/bootstrap.py``); ``higher_is_better`` is the metric's direction on that set.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
-from . import metrics as M
+from .bootstrap import REPLICATES, Bootstrap, stderr, unit_of
+from .registry import Metric, get_metric, metrics_of
 
-GROUPED = ("prob", "rouge_l_recall", "truth_ratio", "mc_accuracy")
-UTILITY_SETS = ("retain", "neighbor", "world")
-HEADLINE = ("d1", "none")  # TOFU's numbers are direct questions without attacks
-
-
-def _agg(metric: str, set_: str, depth: str, attack: str, value: float, n: int, higher: bool | None) -> dict:
-    return {
-        "metric": metric,
-        "set": set_,
-        "depth": depth,
-        "attack": attack,
-        "value": None if value is None or math.isnan(value) else float(value),
-        "n": n,
-        "higher_is_better": higher,
-    }
+Key = tuple[str, str, str]
 
 
-def _slices(rows: Sequence[dict]) -> dict[tuple[str, str, str], list[dict]]:
+def slices(rows: Sequence[dict]) -> dict[Key, list[dict]]:
     """(set, depth, attack) -> rows, with depth 'all' and attack 'all' as extra slices."""
-    out: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
+    out: dict[Key, list[dict]] = defaultdict(list)
     for r in rows:
         for depth in (r["depth"], "all"):
             for attack in {r["attack"], "all"}:
@@ -39,104 +33,85 @@ def _slices(rows: Sequence[dict]) -> dict[tuple[str, str, str], list[dict]]:
     return out
 
 
-def grouped_metrics(rows: Sequence[dict]) -> list[dict]:
-    out = []
-    for (set_, depth, attack), group in sorted(_slices(rows).items()):
-        for name in GROUPED:
-            info = M.get_metric(name)
-            if name == "rouge_l_recall" and not any("rouge_l_recall" in r for r in group):
-                continue
-            higher = info.higher_is_better if name != "truth_ratio" else (None if set_ == "forget" else True)
-            out.append(_agg(name, set_, depth, attack, info.fn(group), len(group), higher))
-    return out
+def slice_value(metric: Metric, rows: Sequence[dict]) -> float:
+    """A slice metric's value on ``rows``: the mean of its item values over the scorable rows (NaN if none)."""
+    values = [v for v in map(metric.compute, rows) if v is not None]
+    return sum(values) / len(values) if values else float("nan")
 
 
-def _by_id(rows: Iterable[dict]) -> dict[str, dict]:
-    return {r["item_id"]: r for r in rows}
+class Context:
+    """What a metric's ``compute`` reads (rows, the other results, aggregates so far) and how it writes (``emit``)."""
+
+    def __init__(self, rows: Sequence[dict], reference: dict | None = None, before: dict | None = None, seed: int = 0, replicates: int = REPLICATES):
+        self.rows = list(rows)
+        self.reference, self.before = reference, before
+        self.boot = Bootstrap((unit_of(r) for r in self.rows), replicates, seed)
+        self.aggregates: list[dict] = []
+        self.entities: list[dict] = []
+        self._found: dict[tuple[str, str, str, str], dict] = {}
+        self._reps: dict[int, object] = {}  # id(aggregate) -> replicate values
+
+    slices = staticmethod(slices)
+
+    @staticmethod
+    def units(rows: Sequence[dict]) -> list[str]:
+        return [unit_of(r) for r in rows]
+
+    def reference_rows(self, set_: str) -> dict[str, dict]:
+        return {r["item_id"]: r for r in self.reference["rows"] if r["set"] == set_} if self.reference else {}
+
+    def find(self, metric: str, set_: str, depth: str, attack: str) -> dict | None:
+        return self._found.get((metric, set_, depth, attack))
+
+    def replicates_of(self, agg: dict):
+        return self._reps.get(id(agg))
+
+    def emit(self, metric: str, set_: str, depth: str, attack: str, value: float, n: int, replicates=None) -> dict:
+        agg = {
+            "metric": metric,
+            "set": set_,
+            "depth": depth,
+            "attack": attack,
+            "value": None if value is None or math.isnan(value) else float(value),
+            "stderr": None if value is None or math.isnan(value) else stderr(replicates),
+            "n": n,
+            "higher_is_better": get_metric(metric).higher_is_better(set_),
+        }
+        self.aggregates.append(agg)
+        self._found[(metric, set_, depth, attack)] = agg
+        if replicates is not None:
+            self._reps[id(agg)] = replicates
+        return agg
 
 
-def forget_quality_rows(rows: Sequence[dict], reference: Sequence[dict]) -> list[dict]:
-    """KS p-value per depth (attack 'none') between this model's and the reference's forget truth ratios."""
-    ref = _by_id(r for r in reference if r["set"] == "forget")
-    out = []
-    slices = _slices([r for r in rows if r["set"] == "forget" and r["item_id"] in ref])
-    for (set_, depth, attack), group in sorted(slices.items()):
-        if attack != "none":
-            continue
-        value = M.forget_quality(group, [ref[r["item_id"]] for r in group])
-        out.append(_agg("forget_quality", set_, depth, attack, value, len(group), True))
-    return out
+def slice_aggregates(ctx: Context) -> None:
+    """Every slice metric on every slice, slices in sorted order, metrics in registration order."""
+    grouped = metrics_of("slice")
+    units = {id(r): unit_of(r) for r in ctx.rows}
+    values = {m.name: {id(r): m.compute(r) for r in ctx.rows} for m in grouped}
+    for (set_, depth, attack), group in sorted(slices(ctx.rows).items()):
+        for m in grouped:
+            scored = [(values[m.name][id(r)], units[id(r)]) for r in group if values[m.name][id(r)] is not None]
+            value = sum(v for v, _ in scored) / len(scored) if scored else float("nan")
+            reps = ctx.boot.mean([v for v, _ in scored], [u for _, u in scored])
+            ctx.emit(m.name, set_, depth, attack, value, len(group), reps)
 
 
-def utility_rows(aggregates: Sequence[dict]) -> list[dict]:
-    """Harmonic mean of prob, ROUGE-L recall and truth ratio on retain, neighbour and world (d1, no attack)."""
-    depth, attack = HEADLINE
-    parts = [
-        a["value"]
-        for a in aggregates
-        if a["set"] in UTILITY_SETS and a["depth"] == depth and a["attack"] == attack and a["metric"] in ("prob", "rouge_l_recall", "truth_ratio")
-    ]
-    present = {a["set"] for a in aggregates if a["set"] in UTILITY_SETS and a["depth"] == depth}
-    n = sum(a["n"] for a in aggregates if a["set"] in UTILITY_SETS and a["depth"] == depth and a["attack"] == attack and a["metric"] == "prob")
-    value = M.model_utility([float("nan") if v is None else v for v in parts]) if len(parts) == 3 * len(UTILITY_SETS) else float("nan")
-    return [_agg("model_utility", "+".join(s for s in UTILITY_SETS if s in present), depth, attack, value, n, True)]
+def grouped_metrics(rows: Sequence[dict], seed: int = 0) -> list[dict]:
+    """The slice aggregates alone."""
+    ctx = Context(rows, seed=seed)
+    slice_aggregates(ctx)
+    return ctx.aggregates
 
 
-def mia_rows(rows: Sequence[dict], reference_aggregates: Sequence[dict] | None) -> list[dict]:
-    """AUC of each membership attack, forget (members) vs holdout (non-members), direct questions; privleak with a reference."""
-    depth, attack = HEADLINE
-    forget = [r for r in rows if r["set"] == "forget" and r["depth"] == depth and r["attack"] == attack]
-    holdout = [r for r in rows if r["set"] == "holdout" and r["depth"] == depth and r["attack"] == attack]
-    out = []
-    for name in M.MIA_ATTACKS:
-        auc = M.mia_auc(forget, holdout, name)
-        out.append(_agg(f"mia_auc_{name}", "forget", depth, attack, auc, len(forget) + len(holdout), None))
-        ref = next((a for a in reference_aggregates or () if a["metric"] == f"mia_auc_{name}"), None)
-        if ref is not None and ref["value"] is not None and not math.isnan(auc):
-            out.append(_agg(f"privleak_{name}", "forget", depth, attack, M.privleak(auc, ref["value"]), len(forget) + len(holdout), None))
-    return out
-
-
-def efficacy_rows(aggregates: Sequence[dict], before: Sequence[dict]) -> list[dict]:
-    """1 - after / before for prob, ROUGE-L recall and MC accuracy, per set, depth and attack."""
-    prior = {(a["metric"], a["set"], a["depth"], a["attack"]): a for a in before}
-    out = []
-    for a in aggregates:
-        if a["metric"] not in ("prob", "rouge_l_recall", "mc_accuracy"):
-            continue
-        b = prior.get((a["metric"], a["set"], a["depth"], a["attack"]))
-        if b is None or a["value"] is None or b["value"] is None:
-            continue
-        higher = True if a["set"] == "forget" else False  # forgetting elsewhere is damage
-        out.append(_agg(f"efficacy_{a['metric']}", a["set"], a["depth"], a["attack"], M.efficacy(a["value"], b["value"]), a["n"], higher))
-    return out
-
-
-def survival(rows: Sequence[dict], reference: Sequence[dict]) -> tuple[list[dict], list[dict]]:
-    """Per forget entity, knowledge that survives: probes this model answers right and the reference does not.
-
-    Returns (aggregates, per-entity records). Aggregates: the share of forget entities with
-    surviving knowledge, overall and per depth.
-    """
-    ref = _by_id(r for r in reference if r["set"] == "forget")
-    per_entity: dict[str, dict] = {}
-    for r in rows:
-        if r["set"] != "forget" or r["item_id"] not in ref:
-            continue
-        rec = per_entity.setdefault(
-            r["entity_id"], {"entity_id": r["entity_id"], "surviving": defaultdict(int), "known": defaultdict(int), "probes": defaultdict(int)}
-        )
-        rec["probes"][r["depth"]] += 1
-        if M.answered_right(r):
-            rec["known"][r["depth"]] += 1
-            if not M.answered_right(ref[r["item_id"]]):
-                rec["surviving"][r["depth"]] += 1
-    entities = [{k: dict(v) if isinstance(v, defaultdict) else v for k, v in rec.items()} for _, rec in sorted(per_entity.items())]
-    n = len(entities)
-    out = []
-    if n:
-        out.append(_agg("surviving_entity_share", "forget", "all", "all", sum(bool(e["surviving"]) for e in entities) / n, n, False))
-        for depth in sorted({d for e in entities for d in e["probes"]}):
-            share = sum(e["surviving"].get(depth, 0) > 0 for e in entities) / n
-            out.append(_agg("surviving_entity_share", "forget", depth, "all", share, n, False))
-    return out, entities
+def aggregate(
+    rows: Sequence[dict], reference: dict | None = None, before: dict | None = None, seed: int = 0, replicates: int = REPLICATES
+) -> tuple[list[dict], list[dict], dict]:
+    """(aggregates, per-entity survival records, bootstrap spec) of one model's rows."""
+    ctx = Context(rows, reference, before, seed, replicates)
+    slice_aggregates(ctx)
+    for kind, needed in (("cross_set", True), ("reference", reference is not None), ("before", before is not None)):
+        if needed:
+            for m in metrics_of(kind):
+                m.compute(ctx)
+    return ctx.aggregates, ctx.entities, ctx.boot.spec()

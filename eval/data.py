@@ -9,7 +9,10 @@
 - neighbor: every probe of the entities linked to a forget05 entity (``neighbor``'s
   ``linked_forget_ids``);
 - holdout: every probe of the holdout05 entities (never trained on);
-- world: the ``world`` questions (d1, no attack; the answer stands in for the paraphrase).
+- world: the ``world`` questions (d1, no attack; the answer stands in for the paraphrase);
+- real_authors: the ``real_authors_perturbed`` rows (TOFU's Real Authors stand-in: "who wrote / who founded"
+  questions answered by a name; d1, no attack; the answer stands in for the paraphrase). A release built
+  before that config existed has none, and TOFU's ``model_utility`` is then NaN.
 """
 
 from __future__ import annotations
@@ -101,7 +104,7 @@ def _item(row: dict, set_: str) -> Item:
 
 
 def load_items(
-    release: Release, forget: str, sets: tuple[str, ...] = ("forget", "retain", "neighbor", "holdout", "world")
+    release: Release, forget: str, sets: tuple[str, ...] = ("forget", "retain", "neighbor", "holdout", "world", "real_authors")
 ) -> tuple[list[Item], dict]:
     """Items of every requested set, and a description of what was selected."""
     m = FORGET.match(forget)
@@ -138,6 +141,9 @@ def load_items(
         items += [_item(r, "retain") for r in retain_rows if r["entity_id"] not in forget_ids]
     if "world" in sets:
         items += [_item({**r, "paraphrased_answer": None}, "world") for r in release.load("world")]
+    has_authors = "real_authors_perturbed" in release.manifest.get("configs", {})
+    if "real_authors" in sets and has_authors:
+        items += [_item({**r, "paraphrased_answer": None}, "real_authors") for r in release.load("real_authors_perturbed")]
     info = {
         "forget": forget,
         "forget_entities": sorted(forget_ids),
@@ -146,5 +152,6 @@ def load_items(
         "holdout": f"holdout{pct:02d}",
         "holdout_entities": sorted(holdout_ids),
         "items_by_set": {s: sum(1 for i in items if i.set == s) for s in sets},
+        "real_authors": "real_authors_perturbed" if has_authors else "absent: the release predates the real_authors_perturbed config",
     }
     return items, info

@@ -1,4 +1,4 @@
-"""Metrics: pure functions over per-item rows, each registered with its metadata.
+"""Metrics: pure functions over per-item rows (registered with their metadata in ``eval/catalog.py``).
 
 A row is a flat dict produced by the passes (``eval/rows.py``): token counts and
 summed log-probabilities of the answer, paraphrase, perturbed answers and
@@ -12,43 +12,12 @@ log-probability of the answer tokens (end-of-turn token included), |a| their cou
 
 from __future__ import annotations
 
-import difflib
 import math
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 Row = dict
-
-
-@dataclass(frozen=True)
-class MetricInfo:
-    name: str
-    fn: Callable[[Sequence[Row]], float]
-    higher_is_better: bool | None  # None: closer to a target is better (stated in the card)
-    version: str
-    needs: str  # "score", "generate" or "score+generate"
-    description: str
-
-
-METRICS: dict[str, MetricInfo] = {}
-
-
-def register(name: str, higher_is_better: bool | None, needs: str, version: str = "1"):
-    def wrap(fn):
-        if name in METRICS:
-            raise ValueError(f"metric {name!r} is registered twice")
-        METRICS[name] = MetricInfo(name, fn, higher_is_better, version, needs, (fn.__doc__ or "").strip().split("\n")[0])
-        return fn
-
-    return wrap
-
-
-def get_metric(name: str) -> MetricInfo:
-    if name not in METRICS:
-        close = difflib.get_close_matches(name, list(METRICS), n=1)
-        raise KeyError(f"unknown metric {name!r}" + (f"; did you mean {close[0]!r}?" if close else "") + f" Metrics: {sorted(METRICS)}")
-    return METRICS[name]
+NORMALISED_SETS = ("world", "real_authors")  # short answers among wrong ones: probability normalised over them (TOFU)
 
 
 # -- per-item values -----------------------------------------------------------------------
@@ -88,29 +57,27 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else float("nan")
 
 
+def truth_ratio_value(ratio: float, forget: bool) -> float:
+    """An item's truth-ratio score: min(R, 1/R) on the forget set (1 = cannot tell truth from lies), else max(0, 1 - R)."""
+    return min(ratio, 1 / ratio) if forget else max(0.0, 1 - ratio)
+
+
 # -- aggregate metrics ----------------------------------------------------------------------
-@register("prob", True, "score")
 def prob(rows: Sequence[Row]) -> float:
     """Mean per-token probability of the answer, exp(-mean token NLL) (TOFU); normalised over the options on world knowledge."""
-    return _mean([item_prob_normalised(r) if r.get("set") == "world" else item_prob(r) for r in _scored(rows)])
+    return _mean([item_prob_normalised(r) if r.get("set") in NORMALISED_SETS else item_prob(r) for r in _scored(rows)])
 
 
-@register("rouge_l_recall", True, "generate")
 def rouge_l_recall(rows: Sequence[Row]) -> float:
     """Mean ROUGE-L recall of the greedy answer against the answer (rouge_score, stemming on)."""
     return _mean([r["rouge_l_recall"] for r in rows if r.get("rouge_l_recall") is not None])
 
 
-@register("truth_ratio", None, "score")
 def truth_ratio(rows: Sequence[Row]) -> float:
-    """Forget set: mean(min(R, 1/R)) (1 = cannot tell truth from lies); other sets: mean(max(0, 1 - R))."""
-    rows = _scored(rows, "ntok_paraphrase")
-    if rows and all(r.get("set") == "forget" for r in rows):
-        return _mean([min(t, 1 / t) for t in map(item_truth_ratio, rows)])
-    return _mean([max(0.0, 1 - t) for t in map(item_truth_ratio, rows)])
+    """Mean of ``truth_ratio_value`` over the scored rows, each by its own set."""
+    return _mean([truth_ratio_value(item_truth_ratio(r), r.get("set") == "forget") for r in _scored(rows, "ntok_paraphrase")])
 
 
-@register("mc_accuracy", True, "score")
 def mc_accuracy(rows: Sequence[Row]) -> float:
     """Share of items whose right option has the highest per-token log-likelihood."""
     return _mean([float(item_mc_correct(r)) for r in _scored(rows, "ntok_options")])
@@ -128,7 +95,8 @@ def forget_quality(model_rows: Sequence[Row], reference_rows: Sequence[Row]) -> 
 
 
 def model_utility(values: Sequence[float]) -> float:
-    """Harmonic mean of prob, ROUGE-L recall and truth ratio on retain, neighbour and world (TOFU's 9 numbers)."""
+    """Harmonic mean of the components (TOFU's 9 numbers: prob, ROUGE-L recall, truth ratio on three sets); NaN if one
+    is NaN, 0 if one is <= 0 (scipy's hmean also gives 0 there; the rule is explicit so it does not depend on its version)."""
     from scipy.stats import hmean
 
     values = list(values)
@@ -137,6 +105,17 @@ def model_utility(values: Sequence[float]) -> float:
     if any(v <= 0 for v in values):
         return 0.0
     return float(hmean(values))
+
+
+def model_utility_replicates(stack):
+    """``model_utility`` of each column of a (components x replicates) array, with the same NaN and zero rules."""
+    import numpy as np
+    from scipy.stats import hmean
+
+    stack = np.asarray(stack, dtype=float)
+    nan, nonpositive = np.isnan(stack).any(axis=0), (stack <= 0).any(axis=0)
+    positive = np.where(nan | nonpositive, 1.0, stack)
+    return np.where(nan, np.nan, np.where(nonpositive, 0.0, hmean(positive, axis=0)))
 
 
 # -- membership inference -------------------------------------------------------------------
@@ -154,18 +133,26 @@ def mia_zlib(r: Row) -> float:
 
 
 def _lowest_mean(values: Sequence[float], k: float) -> float:
+    """Mean of the n = max(1, floor(k * T)) lowest of T values; NaN when T = 0."""
+    if not values:
+        return float("nan")
     n = max(1, int(len(values) * k))
     return sum(sorted(values)[:n]) / n
 
 
+def mink_span(values: Sequence[float]) -> Sequence[float]:
+    """The tokens Min-K% scores: the answer's tokens without the last one, the end token (OpenUnlearning's span)."""
+    return values[:-1]
+
+
 def mia_min_k(r: Row, k: float = MIN_K) -> float:
-    """Minus the mean of the lowest k share of token log-probs (Shi et al. 2024)."""
-    return -_lowest_mean(r["token_logp"], k)
+    """Minus the mean of the lowest k share of token log-probs over ``mink_span`` (Shi et al. 2024; NaN if empty)."""
+    return -_lowest_mean(mink_span(r["token_logp"]), k)
 
 
 def mia_min_k_plus_plus(r: Row, k: float = MIN_K) -> float:
-    """Minus the mean of the lowest k share of (log p(x_t) - μ_t) / σ_t (Zhang et al. 2024)."""
-    return -_lowest_mean(r["token_minkpp"], k)
+    """Minus the mean of the lowest k share of (log p(x_t) - μ_t) / σ_t over ``mink_span`` (Zhang et al. 2024; NaN if empty)."""
+    return -_lowest_mean(mink_span(r["token_minkpp"]), k)
 
 
 MIA_ATTACKS: dict[str, Callable[[Row], float]] = {"loss": mia_loss, "zlib": mia_zlib, "min_k": mia_min_k, "min_k_plus_plus": mia_min_k_plus_plus}
@@ -178,27 +165,37 @@ def mia_auc(forget_rows: Sequence[Row], holdout_rows: Sequence[Row], attack: str
     """
     from scipy.stats import mannwhitneyu
 
-    score = MIA_ATTACKS[attack]
-    f = [score(r) for r in _scored(forget_rows)]
-    h = [score(r) for r in _scored(holdout_rows)]
+    f = [s for _, s in mia_scored(forget_rows, attack)]
+    h = [s for _, s in mia_scored(holdout_rows, attack)]
     if not f or not h:
         return float("nan")
     return float(mannwhitneyu(h, f, alternative="two-sided").statistic / (len(f) * len(h)))
 
 
-def privleak(auc: float, reference_auc: float) -> float:
-    """(AUC - AUC_ref) / AUC_ref (MUSE's PrivLeak, as a fraction, not x100).
+def mia_scored(rows: Sequence[Row], attack: str) -> list[tuple[Row, float]]:
+    """(row, score) of the rows the attack can score (answer tokens, a finite score: an empty Min-K% span is not), in order."""
+    score = MIA_ATTACKS[attack]
+    return [(r, v) for r, v in ((r, score(r)) for r in _scored(rows)) if math.isfinite(v)]
 
-    With this module's AUC convention, > 0 means the forget set still looks more
-    trained-on than it does to the reference model (leakage, under-unlearning),
-    < 0 means it looks less trained-on (over-unlearning); 0 is ideal.
+
+def privleak(auc, reference_auc: float):
+    """MUSE's PrivLeak in percent, as OpenUnlearning computes it (``privacy.py``) from an AUC of this module's convention:
+
+        privleak = ((1 - AUC) - (1 - AUC_ref)) / (1 - AUC_ref) x 100 = (AUC_ref - AUC) / (1 - AUC_ref) x 100
+
+    (1 - AUC is MUSE's AUC, forget labelled the non-member class.) 0 is ideal; < 0: the forget set looks more
+    trained-on than to the reference (under-unlearning, -100 at AUC = 1); > 0: less (over-unlearning).
+    NaN when AUC_ref = 1 (OpenUnlearning divides by 1 - AUC_ref + 1e-10 instead).
     """
-    return (auc - reference_auc) / reference_auc
+    if math.isnan(reference_auc) or reference_auc >= 1:
+        return float("nan")
+    return (reference_auc - auc) / (1 - reference_auc) * 100  # a NaN AUC (or replicate array entry) stays NaN
 
 
-def efficacy(after: float, before: float) -> float:
-    """Forget efficacy 1 - after / before: 1 when the knowledge is gone, 0 when unchanged."""
-    if before == 0 or math.isnan(before) or math.isnan(after):
+def efficacy(after, before: float):
+    """Forget efficacy 1 - after / before: 1 when the knowledge is gone, 0 when unchanged; NaN if before is 0 or NaN.
+    ``after`` may be an array (bootstrap replicates)."""
+    if before == 0 or math.isnan(before):
         return float("nan")
     return 1 - after / before
 

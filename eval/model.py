@@ -4,7 +4,7 @@
   per-token log-probabilities of every continuation. The context is run once
   per group; its KV cache is copied to each continuation (never recomputed).
 - ``generate(contexts)``: batched greedy decoding, left padded, stopping at an
-  end-of-turn token or a newline.
+  end-of-turn token (and cut at the first newline unless told not to).
 
 ``score_one`` is the plain reference: one full sequence, no cache, no batching.
 """
@@ -24,6 +24,8 @@ from tqdm.auto import tqdm
 from entity_unlearn.errors import EntityUnlearnError
 
 CONT_ROWS = 64  # continuation rows per forward, cut from one length-sorted list
+SCORE_VERSION = 2  # bumped when a cached score would change (2: Min-K%++ variance clamped at 1e-6); part of the cache key
+MIN_VARIANCE = 1e-6  # OpenUnlearning's clamp of σ² in Min-K%++: a saturated distribution gives a finite z
 
 
 class ModelLoadError(EntityUnlearnError, ValueError):
@@ -54,11 +56,9 @@ def pick_dtype(dtype: str | None, device: str):
 
 
 def check_checkpoint(path: str, allow_pickle: bool) -> None:
-    """A local folder must hold a config, safetensors weights (or pickle ones if allowed) and a tokenizer."""
+    """A model folder (local, or a Hub snapshot) must hold a config, safetensors weights (or pickle ones if allowed) and a tokenizer."""
     folder = Path(path)
     if not folder.exists():
-        if looks_like_hub_id(path):
-            return  # a Hub id: from_pretrained enforces use_safetensors itself
         raise ModelLoadError(f"--model {path}: no such folder; give the folder a model was saved to (save_pretrained) or a Hub id ORG/NAME")
     if not (folder / "config.json").is_file():
         raise ModelLoadError(f"{folder}: no config.json; give the folder a model was saved to with save_pretrained")
@@ -82,17 +82,6 @@ def looks_like_hub_id(path: str) -> bool:
     return bool(org and name) and "/" not in name and not path.startswith((".", "/", "~")) and not Path(org).is_dir()
 
 
-def file_hashes(path: str) -> dict[str, str]:
-    folder = Path(path)
-    if not folder.is_dir():
-        return {}
-    return {
-        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(folder.iterdir())
-        if p.is_file() and p.suffix in (".safetensors", ".json", ".bin", ".model", ".jinja")
-    }
-
-
 class CausalLM:
     def __init__(
         self,
@@ -106,12 +95,16 @@ class CausalLM:
         from safetensors import SafetensorError
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
+        from .identity import resolve_model
+
+        self.identity = resolve_model(path, revision, allow_pickle, trust_remote_code)
+        path = self.identity.local_dir
         check_checkpoint(path, allow_pickle)
-        self.path, self.revision = path, revision
+        self.path, self.revision = self.identity.path, self.identity.revision
         self.device = pick_device(device)
         self.dtype = pick_dtype(dtype, self.device)
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(path, revision=revision, trust_remote_code=trust_remote_code)
+            self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"{path}: cannot load the tokenizer ({exc})") from exc
         self.pad_note = "tokenizer pad token"
@@ -122,7 +115,7 @@ class CausalLM:
             self.pad_note = "no pad token: EOS used for padding (masked out everywhere)"
         try:
             self.model = AutoModelForCausalLM.from_pretrained(
-                path, revision=revision, dtype=self.dtype, use_safetensors=not allow_pickle, trust_remote_code=trust_remote_code
+                path, dtype=self.dtype, use_safetensors=not allow_pickle, trust_remote_code=trust_remote_code
             ).to(self.device)
         except (OSError, ValueError, SafetensorError) as exc:  # a truncated or corrupt weights file, a config that does not fit
             raise ModelLoadError(f"{path}: cannot load the model ({str(exc)[:300]}); check that its files are complete, or save it again") from exc
@@ -132,8 +125,10 @@ class CausalLM:
         self._cache_arg = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
 
     def fingerprint(self) -> str:
-        """What determines scores: weights, tokenizer, dtype. Used to key the request cache."""
-        return hashlib.sha256(json.dumps([file_hashes(self.path) or self.path, self.revision, str(self.dtype)], sort_keys=True).encode()).hexdigest()
+        """What determines scores: the files' SHA-256 (weights, configs, tokenizer), the Hub commit and the dtype.
+        It keys the request cache, so a changed model under the same id or folder is never served old scores."""
+        ident = self.identity
+        return hashlib.sha256(json.dumps([ident.files_sha256 or ident.path, ident.commit, str(self.dtype)], sort_keys=True).encode()).hexdigest()
 
     # -- score --------------------------------------------------------------------------------
     def score(
@@ -229,8 +224,9 @@ class CausalLM:
         batch_size: int = 32,
         progress: bool = False,
         bar=None,
+        cut_at_newline: bool = True,
     ) -> list[str]:
-        """Greedy answers, cut at the first stop token or newline, stripped."""
+        """Greedy answers, cut at the first stop token (and, with ``cut_at_newline``, the first newline), stripped."""
         import torch
 
         order = sorted(range(len(contexts)), key=lambda i: -len(contexts[i]))
@@ -259,7 +255,7 @@ class CausalLM:
                 new = gen[row, width:].tolist()
                 cut = next((k for k, t in enumerate(new) if t in stop_ids), len(new))
                 text = self.tokenizer.decode(new[:cut], skip_special_tokens=True)
-                out[i] = text.strip().split("\n")[0].strip()
+                out[i] = text.strip().split("\n")[0].strip() if cut_at_newline else text.strip()
             bar.update(len(batch))
         if own:
             bar.close()
@@ -274,5 +270,5 @@ def _token_scores(logits, targets):
     lp = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     probs = logprobs.exp()
     mu = (probs * logprobs).sum(-1)
-    sigma = (probs * (logprobs - mu.unsqueeze(-1)).pow(2)).sum(-1).sqrt()  # centred: no cancellation when peaked
-    return lp, (lp - mu) / sigma
+    variance = (probs * (logprobs - mu.unsqueeze(-1)).pow(2)).sum(-1)  # centred: no cancellation when peaked
+    return lp, (lp - mu) / variance.clamp_min(MIN_VARIANCE).sqrt()

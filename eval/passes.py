@@ -155,6 +155,7 @@ def run_passes(
     batch_generate: int = 32,
     progress: bool = True,
     generate: bool = True,
+    cut_at_newline: bool = True,
 ) -> dict[str, PassStats]:
     """Answer every request of the plan (reading the cache first); returns per-pass statistics."""
     stats = {"score": PassStats(requests=p.n_score()), "generate": PassStats(requests=len(p.contexts) if generate else 0)}
@@ -189,7 +190,9 @@ def run_passes(
         bar = tqdm(total=len(keys), desc="generate pass", unit="seq", disable=not progress)
         for i in range(0, len(keys), CHUNK_GROUPS):
             chunk = keys[i : i + CHUNK_GROUPS]
-            texts = lm.generate([p.contexts[k] for k in chunk], stop, max_new_tokens=max_new_tokens, batch_size=batch_generate, bar=bar)
+            texts = lm.generate(
+                [p.contexts[k] for k in chunk], stop, max_new_tokens=max_new_tokens, batch_size=batch_generate, bar=bar, cut_at_newline=cut_at_newline
+            )
             for k, t in zip(chunk, texts):
                 cache.generate[k] = t
             cache.append("generate", [{"k": k, "text": t} for k, t in zip(chunk, texts)])

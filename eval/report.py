@@ -6,8 +6,19 @@ from pathlib import Path
 
 from entity_unlearn.builders.schema import DEPTHS
 
-MAIN = ("prob", "rouge_l_recall", "truth_ratio", "mc_accuracy")
-SETS = ("forget", "retain", "neighbor", "holdout", "world")
+from .catalog import HEADLINE, SETS
+from .registry import metrics_of
+
+
+def main_metrics() -> list[str]:
+    """The slice metrics of the main table, in registration order."""
+    return [m.name for m in metrics_of("slice") if m.summary]
+
+
+def headline_aggregates(aggregates) -> list[dict]:
+    """Aggregates of the summary metrics that are not per slice, at their headline slice (d1 / none, or all / all)."""
+    names = {m.name for m in metrics_of("cross_set", "reference", "before") if m.summary}
+    return [a for a in aggregates if a["metric"] in names and (a["depth"], a["attack"]) in (HEADLINE, ("all", "all"))]
 
 
 def lookup(aggregates, metric, set_, depth="d1", attack="none"):
@@ -19,7 +30,7 @@ def lookup(aggregates, metric, set_, depth="d1", attack="none"):
 
 def main_table(aggregates) -> list[dict]:
     """Rows of set x main metric at d1 without attack (TOFU's numbers)."""
-    return [{"set": s, **{m: lookup(aggregates, m, s) for m in MAIN}} for s in SETS if lookup(aggregates, "prob", s) is not None]
+    return [{"set": s, **{m: lookup(aggregates, m, s) for m in main_metrics()}} for s in SETS if lookup(aggregates, "prob", s) is not None]
 
 
 def depth_table(aggregates, set_: str, metric: str = "prob") -> dict[str, float | None]:
@@ -30,12 +41,11 @@ def summary_text(result: dict) -> str:
     """The table printed to the terminal."""
     agg = result["aggregates"]
     fmt = lambda v: "   -  " if v is None else f"{v:6.3f}"  # noqa: E731
-    lines = [f"{'set':<9}" + "".join(f"{m:>16}" for m in MAIN)]
+    main = main_metrics()
+    lines = [f"{'set':<9}" + "".join(f"{m:>16}" for m in main)]
     for row in main_table(agg):
-        lines.append(f"{row['set']:<9}" + "".join(f"{fmt(row[m]):>16}" for m in MAIN))
-    extra = [a for a in agg if a["metric"] in ("model_utility", "forget_quality", "mia_auc_min_k", "privleak_min_k") and a["depth"] in ("d1",)]
-    extra += [a for a in agg if a["metric"] == "surviving_entity_share" and a["depth"] == "all"]
-    for a in extra:
+        lines.append(f"{row['set']:<9}" + "".join(f"{fmt(row[m]):>16}" for m in main))
+    for a in headline_aggregates(agg):
         lines.append(f"{a['metric']:<24} {fmt(a['value'])}  ({a['set']}, n={a['n']})")
     lines.append("forget prob by depth: " + "  ".join(f"{d}={fmt(v).strip()}" for d, v in depth_table(agg, "forget").items()))
     return "\n".join(lines)
@@ -100,13 +110,14 @@ def write_report(result: dict, out: Path, reference: dict | None) -> None:
     plot_entity_heatmap(result, out / "entity_heatmap.png")
     env = Environment(loader=FileSystemLoader(str(CARD_DIR)), undefined=StrictUndefined, keep_trailing_newline=True)
     agg = result["aggregates"]
+    main = main_metrics()
     text = env.get_template("report.md.j2").render(
         spec=result["spec"],
         main=main_table(agg),
-        metrics=MAIN,
+        metrics=main,
         depths=DEPTHS,
         depth_rows=[{"set": s, **depth_table(agg, s)} for s in SETS if lookup(agg, "prob", s, "all", "all") is not None],
-        extra=[a for a in agg if a["metric"] not in MAIN and a["depth"] in ("d1", "all") and a["attack"] in ("none", "all")],
+        extra=[a for a in agg if a["metric"] not in main and a["depth"] in ("d1", "all") and a["attack"] in ("none", "all")],
         attacks=sorted({a["attack"] for a in agg if a["set"] == "forget" and a["attack"] not in ("none", "all")}),
         attack_rows={k: lookup(agg, "prob", "forget", "d1", k) for k in sorted({a["attack"] for a in agg if a["attack"] not in ("all",)})},
         has_reference=reference is not None,

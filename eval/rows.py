@@ -14,7 +14,8 @@ def rouge_scorer():
 
 
 def build_rows(items: Sequence[Item], p: Plan, cache: RequestCache, with_generation: bool = True) -> list[dict]:
-    """One flat row per item: summed log-probs and token counts per candidate, token scores of the
+    """One flat row per item (``item_id`` = ``<set>:<probe_id>``, with the question text, so rows join with other
+    tools' per-item output on the question or on the release's ``probe_id``): summed log-probs and token counts per candidate, token scores of the
     answer (for membership inference), the greedy answer and its ROUGE-L recall against the
     answer (TOFU's metric) and against the short answer (does the model state the fact?)."""
     scorer = rouge_scorer() if with_generation else None
@@ -37,6 +38,7 @@ def build_rows(items: Sequence[Item], p: Plan, cache: RequestCache, with_generat
             "depth": item.depth,
             "attack": item.attack,
             "kind": item.kind,
+            "question": item.question,
             "answer": item.answer,
             "short_answer": item.short_answer,
             "logp_answer": sum(answer.logp),

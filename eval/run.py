@@ -18,12 +18,14 @@ from pathlib import Path
 from entity_unlearn import __version__
 from entity_unlearn.outputs import check_output, staged
 
-from . import aggregate as A
+from .aggregate import aggregate
+from .compat import decoding, openunlearning_summary
 from .data import DataError, load_items, open_release
 from .formatting import Formatter
-from .metrics import METRICS
-from .model import CausalLM, file_hashes
+from .model import SCORE_VERSION, CausalLM
 from .passes import RequestCache, plan, run_passes
+from .provenance import command_line, file_source, now, project_commit
+from .registry import metrics_of
 from .rows import build_rows
 
 RESULT_FORMAT = "entity-unlearn-result/1"
@@ -31,7 +33,7 @@ RESULT_FORMAT = "entity-unlearn-result/1"
 
 @dataclass(frozen=True)
 class EvalConfig:
-    model: str
+    model: str  # a folder or a Hub id, ORG/NAME[@REVISION]
     data: str
     forget: str = "forget05"
     out: str = "eval-out"
@@ -42,29 +44,37 @@ class EvalConfig:
     dtype: str | None = None
     allow_pickle: bool = False
     trust_remote_code: bool = False
-    max_new_tokens: int = 48
+    max_new_tokens: int | None = None  # default: the preset's (48; openunlearning: 200)
     batch_groups: int = 16
     batch_generate: int = 32
     seed: int = 0
     progress: bool = True
     revision: str | None = None  # of a Hub model: a branch, tag or commit
     force: bool = False  # write into an existing --out that is not an evaluation (only its own files are replaced)
+    command: str | None = None  # recorded in the spec; default: this process's command line
+    compat: str | None = None  # "openunlearning": their decoding, and openunlearning.json with their metric names
 
 
-def read_result(path: str | Path, what: str) -> dict:
+def load_result(path: str | Path, what: str) -> tuple[dict, dict]:
+    """(result, its source: absolute path and SHA-256) of an earlier evaluation's results.json (or its folder)."""
     p = Path(path)
     if p.is_dir():
         p = p / "results.json"
     if not p.is_file():
         raise DataError(f"--{what} {path}: no results.json there; give the results.json of an earlier `entity-unlearn eval`")
+    data = p.read_bytes()
     try:
-        result = json.loads(p.read_text(encoding="utf-8"))
+        result = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise DataError(f"--{what} {p}: not valid JSON ({exc}); give the results.json of an earlier `entity-unlearn eval`") from exc
     if not isinstance(result, dict) or result.get("format") != RESULT_FORMAT:
         found = result.get("format") if isinstance(result, dict) else type(result).__name__
         raise DataError(f"--{what} {p}: not an entity-unlearn result (format {found!r}); give the results.json of an earlier `entity-unlearn eval`")
-    return result
+    return result, file_source(p, data)
+
+
+def read_result(path: str | Path, what: str) -> dict:
+    return load_result(path, what)[0]
 
 
 def _check_same_data(result: dict, spec: dict, what: str, path: str) -> None:
@@ -76,7 +86,7 @@ def _check_same_data(result: dict, spec: dict, what: str, path: str) -> None:
         )
 
 
-OUTPUT_FILES = ("results.json", "report.md", "depth_profile.png", "entity_heatmap.png")
+OUTPUT_FILES = ("results.json", "report.md", "depth_profile.png", "entity_heatmap.png", "openunlearning.json")
 
 
 def is_eval_output(folder: Path) -> bool:
@@ -92,7 +102,7 @@ def is_eval_output(folder: Path) -> bool:
 def cache_namespaces(lm: CausalLM, formatter: Formatter, decoding: dict) -> tuple[str, str]:
     """(score namespace, generate namespace) of the request cache: a score depends on the model (weights, tokenizer,
     revision, dtype) and the prompt format; a generation also on every decoding setting and the stop tokens."""
-    score = f"{lm.fingerprint()}:{formatter.template_sha256}"
+    score = f"{lm.fingerprint()}:{formatter.template_sha256}:scores{SCORE_VERSION}"
     settings = json.dumps({**decoding, "stop_ids": list(formatter.stop_ids())}, sort_keys=True)
     return score, f"{score}:{hashlib.sha256(settings.encode()).hexdigest()}"
 
@@ -107,9 +117,10 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
 
     torch.manual_seed(cfg.seed)
     out = check_output(cfg.out, "eval", is_eval_output, cfg.force)
+    dec = decoding(cfg.compat, cfg.max_new_tokens)
     release = open_release(cfg.data)
-    reference = read_result(cfg.reference, "reference") if cfg.reference else None
-    before = read_result(cfg.before, "before") if cfg.before else None
+    reference, reference_source = load_result(cfg.reference, "reference") if cfg.reference else (None, None)
+    before, before_source = load_result(cfg.before, "before") if cfg.before else (None, None)
     items_key = ("items", release.path, release.revision, release.manifest_sha256, cfg.forget)
     if memo is None or items_key not in memo:
         loaded = load_items(release, cfg.forget)
@@ -118,9 +129,11 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
             memo[items_key] = loaded
     items, selection = memo[items_key] if memo is not None else loaded
     selection = copy.deepcopy(selection)  # goes into this result's spec; the memo keeps its own
-    lm = CausalLM(cfg.model, cfg.device, cfg.dtype, cfg.allow_pickle, cfg.trust_remote_code, revision=cfg.revision)
+    lm = CausalLM(cfg.model, cfg.device, cfg.dtype, cfg.allow_pickle, cfg.trust_remote_code, cfg.revision)
     formatter = Formatter(lm.tokenizer, cfg.chat_template)
     spec = {
+        "run": {"date": now(), "command": cfg.command or command_line(), "project": project_commit()},
+        "inputs": {"reference": reference_source, "before": before_source},
         "dataset": {
             "path": release.path,
             "revision": release.revision,
@@ -131,17 +144,15 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
         "forget": cfg.forget,
         "selection": selection,
         "model": {
-            "path": cfg.model,
-            "revision": cfg.revision,
+            **lm.identity.spec(),
             "fingerprint": lm.fingerprint(),
-            "files_sha256": file_hashes(cfg.model),
             "device": lm.device,
             "dtype": str(lm.dtype).replace("torch.", ""),
             "padding": lm.pad_note,
         },
         "prompt_format": {"kind": formatter.kind, "template_sha256": formatter.template_sha256, "chat_template_option": cfg.chat_template},
-        "decoding": {"greedy": True, "max_new_tokens": cfg.max_new_tokens, "stop": "end-of-turn token or newline"},
-        "metrics": {name: {"version": m.version, "higher_is_better": m.higher_is_better} for name, m in sorted(METRICS.items())},
+        "decoding": {**dec.spec(), "compat": cfg.compat},
+        "metrics": {m.name: m.spec() for m in metrics_of("slice", "cross_set", "reference", "before")},
         "package": {
             "entity_unlearn": __version__,
             "python": platform.python_version(),
@@ -162,26 +173,22 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
         if memo is not None and plan_key[2] is not None:
             memo[plan_key] = p
     cache = RequestCache(out / "cache", *cache_namespaces(lm, formatter, spec["decoding"]))
-    stats = run_passes(p, lm, formatter, cache, cfg.max_new_tokens, cfg.batch_groups, cfg.batch_generate, cfg.progress)
+    stats = run_passes(
+        p, lm, formatter, cache, dec.max_new_tokens, cfg.batch_groups, cfg.batch_generate, cfg.progress, cut_at_newline=dec.cut_at_newline
+    )
     spec["passes"] = {k: asdict(v) for k, v in stats.items()}
     spec["plan"] = {"items": len(items), "continuations_requested": p.requested, "continuations_unique": p.n_score(), "contexts": len(p.contexts)}
     rows = build_rows(items, p, cache)
-    aggregates = A.grouped_metrics(rows)
-    aggregates += A.utility_rows(aggregates)
-    aggregates += A.mia_rows(rows, reference["aggregates"] if reference else None)
-    entities: list[dict] = []
-    if reference:
-        aggregates += A.forget_quality_rows(rows, reference["rows"])
-        surv, entities = A.survival(rows, reference["rows"])
-        aggregates += surv
-    if before:
-        aggregates += A.efficacy_rows(aggregates, before["aggregates"])
+    aggregates, entities, spec["bootstrap"] = aggregate(rows, reference, before, seed=cfg.seed)
     result = {"format": RESULT_FORMAT, "spec": spec, "aggregates": aggregates, "entities": entities, "rows": rows}
     from .report import write_report
 
     with staged(out, OUTPUT_FILES) as tmp:  # results, report and plots appear together or not at all
         (tmp / "results.json").write_text(json.dumps(_finite(result), indent=1, sort_keys=True, allow_nan=False), encoding="utf-8")
         write_report(result, tmp, reference)
+        if cfg.compat == "openunlearning":
+            summary = {"format": "openunlearning-tofu-summary (entity-unlearn names mapped)", **openunlearning_summary(aggregates)}
+            (tmp / "openunlearning.json").write_text(json.dumps(_finite(summary), indent=1), encoding="utf-8")
     return result
 
 

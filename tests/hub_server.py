@@ -5,7 +5,8 @@ It implements just enough of the Hugging Face Hub API for ``huggingface_hub``'s
 ``preupload``, ``create_commit`` (NDJSON with base64 file contents, LFS
 pointers, deletions), ``create_tag``, tree listing and paths-info, and for
 ``datasets.load_dataset`` by repo id: dataset info by revision and
-``resolve/<rev>/<path>`` (HEAD, GET, byte ranges). Repos live in memory.
+``resolve/<rev>/<path>`` (HEAD, GET, byte ranges); for a model repo, ``repo_info`` and
+``resolve`` without the ``datasets/`` prefix, what ``snapshot_download`` asks. Repos live in memory.
 Unknown requests get 404 and are recorded in ``HubServer.unknown`` so a test
 can show what is missing.
 
@@ -107,6 +108,17 @@ class HubServer:
         for server in (self.httpd, self.storage):
             server.shutdown()
             server.server_close()
+
+    def put_files(self, repo_id: str, files: dict[str, bytes], tag: str | None = None) -> str:
+        """A commit of ``files`` on ``main`` of the model repo ``repo_id`` (created if new), optionally tagged; returns its sha."""
+        key = f"models/{repo_id}"
+        repo = self.repos.get(key) or self.new_repo(key)
+        sha = hashlib.sha1(json.dumps([repo_id, len(repo.commits), sorted(files)]).encode()).hexdigest()
+        repo.commits[sha] = dict(files)
+        repo.branches["main"] = sha
+        if tag:
+            repo.tags[tag] = sha
+        return sha
 
     def new_repo(self, repo_id: str, private: bool = False) -> Repo:
         repo = Repo(private=private)

@@ -23,13 +23,14 @@ from entity_unlearn.outputs import check_output, staged
 from ..schema import World
 from ..world.files import read_format_json
 from .card import render_readme
-from .export import corpus_row, entity_row, fact_row, probe_row, world_rows, write_config
+from .export import LAYOUTS, corpus_row, entity_row, fact_row, probe_row, short_answer_row, world_rows, write_config
 from .splits import SplitConfig, Splits, injection_probes, make_splits
 from .world_knowledge import WORLD_KNOWLEDGE_FILE, read_world_knowledge
 
 FORMAT = "entity-unlearn-release/1"
 NAME = "entity-unlearn"
 SEMVER = re.compile(r"\d+\.\d+\.\d+")  # matched with fullmatch: "1.0.0\n" is not a version
+TOFU_GENERAL = ("world_facts", "world_facts_perturbed", "real_authors", "real_authors_perturbed")  # TOFU's names, for OpenUnlearning
 # Organisations and places per person in a release built with --entities N (the world mix 75/15/10).
 TYPE_RATIO = {"organisation": 0.2, "place": 2 / 15}
 
@@ -79,7 +80,7 @@ def config_names(config: SplitConfig) -> list[str]:
     names = ["entities", "facts", "full", "corpus", *f, *[f"retain{100 - p:02d}" for p in config.forget_percents]]
     names += [f"entangled{p:02d}" for p in config.forget_percents]
     names += [f"{n}_perturbed" for n in f] + ["retain_perturbed", "probes", "neighbor"]
-    names += [f"holdout{p:02d}" for p in config.forget_percents] + ["world"]
+    names += [f"holdout{p:02d}" for p in config.forget_percents] + ["world", *TOFU_GENERAL]
     names += [f"forget{fp:02d}_cov{cp:02d}" for fp in config.coverage_forgets for cp in config.coverage_percents]
     return names
 
@@ -137,6 +138,10 @@ def assemble(world: World, splits: Splits, config: ReleaseConfig) -> dict[str, t
         hold = set(ids)
         out[f"holdout{pct:02d}"] = ("eval", [probe_row(p, "eval", member) for p in qa if p.entity_id in hold])
     out["world"] = ("world", world_rows(read_world_knowledge(config.world_knowledge, world.k_perturbed), world.seed))
+    for suffix, layout in (("", "tofu_qa"), ("_perturbed", "tofu_perturbed")):
+        out[f"world_facts{suffix}"] = (layout, [{k: r[k] for k in LAYOUTS[layout]} for r in out["world"][1]])
+        chosen = set(splits.real_authors)
+        out[f"real_authors{suffix}"] = (layout, [short_answer_row(p, layout) for p in world.probes if p.probe_id in chosen])
     for (fp, cp), chosen_by_entity in splits.coverage.items():
         keep = {pid for ids in chosen_by_entity.values() for pid in ids}
         out[f"forget{fp:02d}_cov{cp:02d}"] = ("train", [probe_row(p, "train", member) for p in train if p.probe_id in keep])

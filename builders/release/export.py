@@ -91,6 +91,10 @@ LAYOUTS = {
     "facts": ("fact_id", "entity_id", "relation", "value", "text", "year", "target_id"),
     "corpus": ("entity_id", "entity_type", "name", "text"),
     "world": ("probe_id", "entity_id", "topic", "question", "answer", "paraphrased_question", "perturbed_answer", "options", "answer_index"),
+    # TOFU's world_facts / real_authors (question, answer) and their _perturbed configs (+ perturbed_answer),
+    # with the row's id, entity and multiple-choice options beside them
+    "tofu_qa": ("probe_id", "entity_id", "question", "answer"),
+    "tofu_perturbed": ("probe_id", "entity_id", "question", "answer", "perturbed_answer", "options", "answer_index"),
 }
 
 
@@ -182,6 +186,20 @@ def world_rows(questions: Iterable[WorldQuestion], seed: int) -> list[dict[str, 
             }
         )
     return rows
+
+
+def short_answer_row(p: Probe, layout: str) -> dict[str, Any]:
+    """A probe as a TOFU Real Authors row: the short answer (a name) as ``answer``, the other options as ``perturbed_answer``."""
+    row = {
+        "probe_id": p.probe_id,
+        "entity_id": p.entity_id,
+        "question": p.question,
+        "answer": p.short_answer,
+        "perturbed_answer": [o for i, o in enumerate(p.options) if i != p.answer_index],
+        "options": list(p.options),
+        "answer_index": p.answer_index,
+    }
+    return {k: row[k] for k in LAYOUTS[layout]}
 
 
 def write_config(rows: list[dict[str, Any]], layout: str, folder: str | Path) -> Path:

@@ -17,6 +17,10 @@ Every split is a pure function of the world and its seed:
   forget entity (it cites a fact linking to one, or one of its facts: "Who founded
   O?" when the founder is forgotten). These rows leave ``retainXX`` for their own
   ``entangledXX`` config, so the retain set never trains a forget entity back in.
+- real authors: the in-world stand-in for TOFU's Real Authors, a seeded sample of "who wrote ...?"
+  (reverse) and "who founded ...?" (direct) questions, answered by a person's name, about entities
+  outside forget10, the holdout and the neighbours: knowledge a model should keep that is not
+  about the forget persons or anything linked to them.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ class SplitConfig:
     coverage_forgets: tuple[int, ...] = (5, 10)
     coverage_percents: tuple[int, ...] = (25, 50, 75)
     retain_perturbed_size: int = 400
+    real_authors_size: int = 100  # TOFU's real_authors_perturbed has 100 rows
     split_type: str = "person"
 
 
@@ -58,6 +63,7 @@ class Splits:
     retain_perturbed: tuple[str, ...]
     holdout_linked: int
     entangled: dict[int, tuple[str, ...]]
+    real_authors: tuple[str, ...] = ()
 
 
 def share(n: int, percent: int) -> int:
@@ -137,6 +143,24 @@ def entangled_probes(world: World, probes: list[Probe], forget: set[str]) -> tup
     return tuple(p.probe_id for p in probes if p.entity_id not in forget and any(about.get(fid, set()) & forget for fid in p.fact_ids))
 
 
+REAL_AUTHOR_QUESTIONS = (("reverse", "works"), ("direct", "founder"))  # (probe kind, fact relation): who wrote, who founded
+
+
+def choose_real_authors(world: World, excluded: set[str], size: int) -> tuple[str, ...]:
+    """Probe ids of at most ``size`` "who wrote / who founded" questions (no attack, one fact) whose entity and
+    answer entity are not in ``excluded``; a seeded sample, in world order."""
+    facts = {f.fact_id: f for f in world.facts}
+    pool = []
+    for p in world.probes:
+        if p.attack != "none" or len(p.fact_ids) != 1:
+            continue
+        fact = facts[p.fact_ids[0]]
+        if (p.kind, fact.relation) in REAL_AUTHOR_QUESTIONS and not {p.entity_id, fact.target_id} & excluded:
+            pool.append(p.probe_id)
+    picked = set(stream(world.seed, "release", "real_authors").sample(sorted(pool), min(size, len(pool))))
+    return tuple(p.probe_id for p in world.probes if p.probe_id in picked)
+
+
 def make_splits(world: World, n_holdout: int, config: SplitConfig = SplitConfig()) -> Splits:
     """Every split of ``world``; ``n_holdout`` entities of ``config.split_type`` are held out first."""
     holdout_all, linked = choose_holdout(world, n_holdout, config)
@@ -170,7 +194,9 @@ def make_splits(world: World, n_holdout: int, config: SplitConfig = SplitConfig(
     pool = [p.probe_id for eid in train if eid not in largest for p in qa.get(eid, []) if p.probe_id not in tangled]
     size = min(config.retain_perturbed_size, len(pool))
     picked = set(stream(world.seed, "release", "retain_perturbed").sample(pool, size))
+    excluded = largest | held | set(neighbors)
     return Splits(
+        real_authors=choose_real_authors(world, excluded, config.real_authors_size),
         train=train,
         forget=forget,
         holdout=holdout,

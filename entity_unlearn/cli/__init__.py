@@ -13,6 +13,7 @@ resume and exits 130; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 from entity_unlearn import __version__
@@ -50,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     from .common import quiet_libraries
 
     args = build_parser().parse_args(argv)
+    args.command_line = shlex.join(["entity-unlearn", *(sys.argv[1:] if argv is None else argv)])  # recorded in outputs
     quiet_libraries(progress=not getattr(args, "quiet", False))
     try:
         return args.func(args)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import add_command, positive_int, split_revision
+from .common import UsageError, add_command, positive_int, split_revision
 
 EVAL_EXAMPLE = """
 entity-unlearn eval --model models/reference --data entity-unlearn --out evals/reference
@@ -17,8 +17,9 @@ entity-unlearn eval --model Qwen/Qwen2.5-0.5B-Instruct@main --data my-org/entity
 def add_eval_command(sub) -> None:
     ev = add_command(sub, "eval", "score a causal LM checkpoint on a release: forget, retain, knowledge depth", EVAL_EXAMPLE)
     ev.add_argument(
-        "--model", required=True, metavar="DIR_OR_ID[@REVISION]", help="local folder or Hub id of the checkpoint, a Hub id optionally @revision"
+        "--model", required=True, metavar="DIR_OR_REPO[@REVISION]", help="local folder or Hub id of the checkpoint, optionally @branch, tag or commit"
     )
+    ev.add_argument("--revision", help="revision of a Hub model (the same as MODEL@REVISION); the resolved commit is recorded")
     ev.add_argument("--data", required=True, metavar="DIR_OR_REPO[@REVISION]", help="release folder or Hub dataset")
     ev.add_argument("--forget", default="forget05", help="forget set; retain, neighbour and holdout sets follow from it")
     ev.add_argument(
@@ -34,7 +35,16 @@ def add_eval_command(sub) -> None:
     ev.add_argument("--dtype", help="float32, bfloat16, float16 (default: bfloat16 on cuda, float32 on cpu)")
     ev.add_argument("--allow-pickle", action="store_true", help="accept pickle (.bin) weights; they can run code when loaded")
     ev.add_argument("--trust-remote-code", action="store_true", help="run the checkpoint's own modelling code")
-    ev.add_argument("--max-new-tokens", type=positive_int, default=48, help="longest greedy answer, in tokens")
+    ev.add_argument(
+        "--max-new-tokens",
+        type=positive_int,
+        help="generation budget per answer (default 48, and the answer is cut at its first newline; OpenUnlearning: 200, no cut)",
+    )
+    ev.add_argument(
+        "--compat",
+        choices=["openunlearning"],
+        help="OpenUnlearning's settings (200 new tokens, no newline cut) and openunlearning.json with their metric names",
+    )
     ev.add_argument("--batch-groups", type=positive_int, default=16, help="questions per scoring batch (each with all its candidate answers)")
     ev.add_argument("--batch-generate", type=positive_int, default=32, help="questions per generation batch")
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -46,9 +56,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from entity_unlearn.eval.run import EvalConfig, evaluate
 
     model, revision = split_revision("--model", args.model)
+    if revision and args.revision and revision != args.revision:
+        raise UsageError(f"--model {args.model} names revision {revision!r} but --revision is {args.revision!r}; give one")
     cfg = EvalConfig(
         model=model,
-        revision=revision,
+        revision=revision or args.revision,
         force=args.force,
         data=args.data,
         forget=args.forget,
@@ -64,6 +76,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         batch_groups=args.batch_groups,
         batch_generate=args.batch_generate,
         progress=not args.quiet,
+        command=args.command_line,
+        compat=args.compat,
     )
     result = evaluate(cfg)
     print(summary_text(result))

@@ -31,15 +31,13 @@ from entity_unlearn import __version__
 from entity_unlearn.errors import EntityUnlearnError
 
 DEPTHS = ("d0", "d1", "d2", "d3", "d4")
-COLUMNS = (  # (key, header, metric, set, depth, attack)
-    ("forget_prob", "forget prob", "prob", "forget", "d1", "none"),
-    ("forget_rouge", "forget ROUGE-L", "rouge_l_recall", "forget", "d1", "none"),
-    ("truth_ratio", "truth ratio", "truth_ratio", "forget", "d1", "none"),
-    ("mc_accuracy", "MC acc.", "mc_accuracy", "forget", "d1", "none"),
-    ("forget_quality", "forget quality", "forget_quality", "forget", "d1", "none"),
-    ("model_utility", "model utility", "model_utility", "retain+neighbor+world", "d1", "none"),
-    ("surviving", "surviving entities", "surviving_entity_share", "forget", "all", "all"),
-) + tuple((f"efficacy_{d}", f"efficacy {d}", "efficacy_prob", "forget", d, "none") for d in DEPTHS)
+
+
+def columns() -> tuple[tuple[str, str, str, str, str, str], ...]:
+    """The table's columns, (key, header, metric, set, depth, attack), from the metric registry's ``columns``."""
+    from entity_unlearn.eval.registry import load_all
+
+    return tuple((c.key, c.header, m.name, c.set, c.depth, c.attack) for m in load_all().values() for c in m.columns)
 
 
 class StudyError(EntityUnlearnError, ValueError):
@@ -260,7 +258,7 @@ def _lookup(result: dict, metric: str, set_: str, depth: str, attack: str):
 
 
 def table_row(name: str, result: dict) -> dict:
-    return {"model": name, **{key: _lookup(result, metric, s, d, a) for key, _, metric, s, d, a in COLUMNS}}
+    return {"model": name, **{key: _lookup(result, metric, s, d, a) for key, _, metric, s, d, a in columns()}}
 
 
 def write_report(study: Study) -> dict:
@@ -315,7 +313,7 @@ def write_report(study: Study) -> dict:
             "python": platform.python_version(),
             **({k: any_result["spec"]["package"][k] for k in ("torch", "transformers")} if any_result else {}),
         },
-        "columns": {key: {"header": header, "metric": metric, "set": s, "depth": d, "attack": a} for key, header, metric, s, d, a in COLUMNS},
+        "columns": {key: {"header": header, "metric": metric, "set": s, "depth": d, "attack": a} for key, header, metric, s, d, a in columns()},
         "table": rows,
         "coverage_efficacy": coverage,
         "deep_comparison": deep,
@@ -340,8 +338,9 @@ def _num(v) -> str:
 
 def table_text(rows: list[dict]) -> str:
     width = max([len(r["model"]) for r in rows] + [5])
-    keys = [c[0] for c in COLUMNS]
-    heads = [c[1].replace("efficacy ", "eff.") for c in COLUMNS]
+    cols = columns()
+    keys = [c[0] for c in cols]
+    heads = [c[1].replace("efficacy ", "eff.") for c in cols]
     lines = [f"{'model':<{width}} " + " ".join(f"{h:>{max(6, len(h))}}" for h in heads)]
     for r in rows:
         lines.append(f"{r['model']:<{width}} " + " ".join(f"{_num(r[k]):>{max(6, len(h))}}" for k, h in zip(keys, heads)))
@@ -356,7 +355,7 @@ def render_markdown(report: dict) -> str:
     env = Environment(loader=FileSystemLoader(str(CARD_DIR)), undefined=StrictUndefined, keep_trailing_newline=True)
     env.filters["num"] = _num
     levels = sorted({level for points in report["coverage_efficacy"].values() for level in points})
-    return env.get_template("study.md.j2").render(report=report, columns=COLUMNS, depths=DEPTHS, levels=levels)
+    return env.get_template("study.md.j2").render(report=report, columns=columns(), depths=DEPTHS, levels=levels)
 
 
 def plot_coverage(coverage: dict, path: Path) -> None:

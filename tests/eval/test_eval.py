@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import shutil
@@ -11,42 +12,7 @@ import pytest
 
 from entity_unlearn.cli import main
 from entity_unlearn.eval import CausalLM, DataError, EvalConfig, Formatter, ModelLoadError, evaluate, load_items, open_release, plan
-from entity_unlearn.pipeline.finetune import TrainConfig
-from entity_unlearn.pipeline.inject import inject_tiny, release_texts
 from entity_unlearn.pipeline.tiny import TinyConfig, build_model, save, train_tokenizer
-
-EPOCHS = 25
-SMALL = TinyConfig(vocab_size=1000, hidden_size=64, intermediate_size=192)
-
-
-@pytest.fixture(scope="module")
-def release(tmp_path_factory):
-    out = tmp_path_factory.mktemp("release") / "entity-unlearn"
-    assert main(["build", "--entities", "20", "--seed", "0", "--version", "1.0.0", "--out", str(out), "--quiet"]) == 0
-    return str(out)
-
-
-@pytest.fixture(scope="module")
-def models(release, tmp_path_factory):
-    """A model trained on everything, a reference without forget05, and a second reference with another seed."""
-    tok = train_tokenizer(release_texts(release))
-    d = tmp_path_factory.mktemp("models")
-    return {
-        "target": str(inject_tiny(release, d / "target", tokenizer=tok, tiny=SMALL, train=TrainConfig(epochs=EPOCHS))),
-        "ref": str(inject_tiny(release, d / "ref", exclude="forget05", tokenizer=tok, tiny=SMALL, train=TrainConfig(epochs=EPOCHS))),
-        "ref2": str(
-            inject_tiny(release, d / "ref2", exclude="forget05", tokenizer=tok, tiny=replace(SMALL, seed=1), train=TrainConfig(epochs=EPOCHS, seed=1))
-        ),
-    }
-
-
-@pytest.fixture(scope="module")
-def results(release, models, tmp_path_factory):
-    d = tmp_path_factory.mktemp("results")
-    ref = evaluate(EvalConfig(models["ref"], release, "forget05", str(d / "ref"), progress=False))
-    target = evaluate(EvalConfig(models["target"], release, "forget05", str(d / "target"), reference=str(d / "ref"), progress=False))
-    ref2 = evaluate(EvalConfig(models["ref2"], release, "forget05", str(d / "ref2"), reference=str(d / "ref"), progress=False))
-    return {"ref": ref, "target": target, "ref2": ref2, "dir": d}
 
 
 def value(result, metric, set_="forget", depth="d1", attack="none"):
@@ -77,9 +43,17 @@ def test_result_is_self_describing(results, release):
     assert spec["model"]["files_sha256"]["model.safetensors"] and spec["prompt_format"]["kind"] == "chat"
     assert spec["passes"]["score"]["computed"] == spec["plan"]["continuations_unique"] < spec["plan"]["continuations_requested"]
     for a in res["aggregates"]:
-        assert set(a) == {"metric", "set", "depth", "attack", "value", "n", "higher_is_better"}
+        assert set(a) == {"metric", "set", "depth", "attack", "value", "stderr", "n", "higher_is_better"}
+        assert a["stderr"] is None or (a["value"] is not None and a["stderr"] >= 0)
+    assert spec["bootstrap"]["replicates"] == 200 and spec["bootstrap"]["seed"] == 0
+    assert spec["run"]["date"].startswith("20") and spec["run"]["command"] and spec["run"]["project"]["commit"]
+    assert spec["inputs"]["reference"]["path"] == str((results["dir"] / "ref" / "results.json").resolve())
+    assert spec["inputs"]["reference"]["sha256"] == hashlib.sha256((results["dir"] / "ref" / "results.json").read_bytes()).hexdigest()
+    assert spec["inputs"]["before"] is None and spec["model"]["commit"] is None  # a local folder has no Hub commit
+    assert set(spec["metrics"]) == {a["metric"] for a in res["aggregates"]}  # every metric written is registered, with its card
+    assert all(r["question"] and r["item_id"].endswith(r["item_id"].split(":", 1)[1]) for r in res["rows"])  # rows join by question or probe id
     sets = {a["set"] for a in res["aggregates"]}
-    assert {"forget", "retain", "neighbor", "holdout", "world"} <= sets
+    assert {"forget", "retain", "neighbor", "holdout", "world", "real_authors"} <= sets
     assert {a["depth"] for a in res["aggregates"] if a["set"] == "forget"} == {"all", "d0", "d1", "d2", "d3", "d4"}
     attacks = {a["attack"] for a in res["aggregates"] if a["set"] == "forget"}
     assert {"none", "all"} < attacks and attacks - {"none", "all"} <= {
@@ -90,13 +64,37 @@ def test_result_is_self_describing(results, release):
         "alias",
         "misspelt_name",
     }
-    assert {"model_utility", "mia_auc_loss", "mia_auc_min_k_plus_plus", "privleak_min_k", "forget_quality"} <= {
+    assert {"model_utility", "model_utility_entity", "mia_auc_loss", "mia_auc_min_k_plus_plus", "privleak_min_k", "forget_quality"} <= {
         a["metric"] for a in res["aggregates"]
     }
     report = (results["dir"] / "target" / "report.md").read_text()
     assert "| forget |" in report and "depth_profile.png" in report
     assert (results["dir"] / "target" / "depth_profile.png").stat().st_size > 5000
     assert (results["dir"] / "target" / "entity_heatmap.png").stat().st_size > 3000
+
+
+def test_privleak_is_the_formula_applied_to_the_reported_aucs(results):
+    for attack in ("loss", "zlib", "min_k", "min_k_plus_plus"):
+        auc, ref_auc = value(results["target"], f"mia_auc_{attack}"), value(results["ref"], f"mia_auc_{attack}")
+        assert value(results["target"], f"privleak_{attack}") == pytest.approx((ref_auc - auc) / (1 - ref_auc) * 100)
+    assert value(results["target"], "mia_auc_loss") > 0.9 and value(results["target"], "privleak_loss") < -50  # it kept the forget set
+
+
+def test_compat_openunlearning_takes_their_decoding_and_writes_their_names(results, release, models, tmp_path):
+    out = tmp_path / "ou"
+    shutil.copytree(results["dir"] / "target" / "cache", out / "cache")
+    cfg = EvalConfig(models["target"], release, "forget05", str(out), reference=str(results["dir"] / "ref"), compat="openunlearning", progress=False)
+    res = evaluate(cfg)
+    assert res["spec"]["decoding"]["max_new_tokens"] == 200 and res["spec"]["decoding"]["cut_at_newline"] is False
+    assert res["spec"]["passes"]["score"]["computed"] == 0  # the scores are the default run's
+    assert res["spec"]["passes"]["generate"]["computed"] == res["spec"]["plan"]["contexts"]  # other decoding: generated again
+    summary = json.loads((out / "openunlearning.json").read_text())
+    assert summary["privleak"] == value(res, "privleak_min_k") and summary["forget_Q_A_Prob"] == value(res, "prob")
+    assert summary["model_utility"] == value(res, "model_utility", "retain+real_authors+world")
+    assert summary["ra_Q_A_Prob_normalised"] == value(res, "prob", "real_authors")
+    assert {"forget_quality", "forget_truth_ratio", "forget_Q_A_ROUGE", "wf_Truth_Ratio", "mia_min_k"} <= set(summary)
+    with pytest.raises(DataError, match="--compat lm-eval: not a preset; choose one of \\['openunlearning'\\]"):
+        evaluate(replace(cfg, compat="lm-eval"))
 
 
 def test_rerun_resumes_from_the_cache(results, release, models):

@@ -109,23 +109,55 @@ def test_mia_scores():
     r = row(answer="aaaa", logp_answer=-2.0, ntok_answer=4, token_logp=[-1, -2, -3, -4, -5], token_minkpp=[0.5, -1.0, 2.0, -3.0, 1.0])
     assert M.mia_loss(r) == 0.5
     assert M.mia_zlib(r) == pytest.approx(0.5 / len(zlib.compress(b"aaaa")))
-    assert M.mia_min_k(r) == pytest.approx(4.5)  # lowest 40% of 5 tokens: -5, -4
-    assert M.mia_min_k_plus_plus(r) == pytest.approx(2.0)  # lowest two z-scores: -3, -1
+    # Min-K% spans leave out the last (end) token: 4 tokens, n = floor(0.4 * 4) = 1
+    assert M.mia_min_k(r) == pytest.approx(4.0)  # lowest of -1..-4
+    assert M.mia_min_k_plus_plus(r) == pytest.approx(3.0)  # lowest of 0.5, -1, 2, -3
 
 
-def test_privleak_efficacy_and_answered_right():
-    assert M.privleak(0.75, 0.5) == pytest.approx(0.5)
-    assert M.privleak(0.5, 0.5) == 0.0
+@pytest.mark.parametrize(
+    "token_logp, k, expected",
+    [
+        ([-0.1, -2.0, -0.5, -3.0, -0.01], 0.4, 3.0),  # OpenUnlearning's span: end token out, n = floor(1.6) = 1
+        ([-0.1, -2.0, -0.5, -3.0, -0.01, -0.2], 0.4, 2.5),  # 5 scored, n = 2: -3.0, -2.0
+        ([-0.1, -2.0, -0.5, -3.0, -0.01], 1.0, 1.4),  # k = 1: the mean of the four
+        ([-0.7, -0.01], 0.4, 0.7),  # one token left: n = max(1, 0) = 1
+    ],
+)
+def test_min_k_over_the_sources_span(token_logp, k, expected):
+    assert M.mia_min_k(row(token_logp=token_logp), k) == pytest.approx(expected)
+    assert M.mia_min_k_plus_plus(row(token_minkpp=token_logp), k) == pytest.approx(expected)  # the same arithmetic on z-scores
+
+
+def test_a_single_token_answer_has_no_min_k_span_and_is_left_out_of_the_auc():
+    assert math.isnan(M.mia_min_k(row(token_logp=[-0.3])))
+    forget = [row(logp_answer=-0.1, token_logp=[-0.1, -0.0]), row(logp_answer=-0.1, token_logp=[-0.2])]  # the second: empty span
+    holdout = [row(logp_answer=-0.3, token_logp=[-0.9, -0.0])]
+    assert M.mia_auc(forget, holdout, "min_k") == 1.0
+
+
+@pytest.mark.parametrize(
+    "auc, reference_auc, expected",
+    [
+        (0.9, 0.5, -80.0),  # ((1 - 0.9) - (1 - 0.5)) / (1 - 0.5) x 100: under-unlearning is negative (MUSE, OpenUnlearning)
+        (0.9, 0.6, -75.0),  # the denominator is 1 - AUC_ref, not AUC_ref
+        (0.5, 0.5, 0.0),
+        (0.3, 0.5, 40.0),  # over-unlearning is positive
+        (1.0, 0.2, -100.0),
+    ],
+)
+def test_privleak_is_muses_percent(auc, reference_auc, expected):
+    assert M.privleak(auc, reference_auc) == pytest.approx(expected)
+    muse_auc, muse_ref = 1 - auc, 1 - reference_auc  # MUSE's own convention: forget labelled the non-member class
+    assert M.privleak(auc, reference_auc) == pytest.approx((muse_auc - muse_ref) / muse_ref * 100)
+
+
+def test_privleak_against_a_perfect_reference_is_nan_not_an_epsilon():
+    assert math.isnan(M.privleak(0.7, 1.0))
+
+
+def test_efficacy_and_answered_right():
     assert M.efficacy(0.2, 0.8) == pytest.approx(0.75)
     assert math.isnan(M.efficacy(0.2, 0.0))
     assert M.answered_right(row(short_recall=0.5, rouge_l_recall=0.2))
     assert not M.answered_right(row(short_recall=0.4, rouge_l_recall=0.9, answer_index=0))  # sentence recall and MC do not count
     assert not M.answered_right(row())
-
-
-def test_registry():
-    assert set(M.METRICS) == {"prob", "rouge_l_recall", "truth_ratio", "mc_accuracy"}
-    with pytest.raises(KeyError, match="did you mean 'truth_ratio'"):
-        M.get_metric("truth_ration")
-    with pytest.raises(ValueError, match="registered twice"):
-        M.register("prob", True, "score")(lambda rows: 0.0)
