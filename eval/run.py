@@ -23,6 +23,7 @@ from .formatting import Formatter
 from .metrics import METRICS
 from .model import CausalLM, file_hashes
 from .passes import RequestCache, plan, run_passes
+from .prompt_attacks import describe
 from .rows import build_rows
 
 RESULT_FORMAT = "entity-unlearn-result/1"
@@ -46,6 +47,9 @@ class EvalConfig:
     batch_generate: int = 32
     seed: int = 0
     progress: bool = True
+    sets: tuple[str, ...] | None = None  # evaluate only these sets (a robustness attack needs the forget set only)
+    prompt_attack: object | None = None  # eval.prompt_attacks.InContext / Prefill: changes every item's prompt
+    robustness_attack: str = "none"  # the robustness attack this model or prompt went through; every aggregate carries it
 
 
 def read_result(path: str | Path, what: str) -> dict:
@@ -89,6 +93,11 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
             memo[items_key] = loaded
     items, selection = memo[items_key] if memo is not None else loaded
     selection = copy.deepcopy(selection)  # goes into this result's spec; the memo keeps its own
+    if cfg.sets is not None:
+        items = [i for i in items if i.set in cfg.sets]
+    if cfg.prompt_attack is not None:
+        items = cfg.prompt_attack.apply(items, release)
+    items_key = (*items_key, cfg.sets, repr(cfg.prompt_attack))  # the plan memo below: these items, not the release's
     lm = CausalLM(cfg.model, cfg.device, cfg.dtype, cfg.allow_pickle, cfg.trust_remote_code)
     formatter = Formatter(lm.tokenizer, cfg.chat_template)
     spec = {
@@ -119,6 +128,8 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
             "transformers": __import__("transformers").__version__,
         },
         "seed": cfg.seed,
+        "sets": list(cfg.sets) if cfg.sets is not None else None,
+        "robustness_attack": {"kind": cfg.robustness_attack, "prompt": describe(cfg.prompt_attack)},
     }
     for what, other, path in (("reference", reference, cfg.reference), ("before", before, cfg.before)):
         if other is not None:
@@ -147,6 +158,8 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
         aggregates += surv
     if before:
         aggregates += A.efficacy_rows(aggregates, before["aggregates"])
+    for a in aggregates:  # a separate key: ``attack`` keeps its meaning (the probes' own prompt attacks)
+        a["robustness_attack"] = cfg.robustness_attack
     result = {"format": RESULT_FORMAT, "spec": spec, "aggregates": aggregates, "entities": entities, "rows": rows}
     tmp = out / "results.json.tmp"
     tmp.write_text(json.dumps(_finite(result), indent=1, sort_keys=True, allow_nan=False), encoding="utf-8")
