@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         WorldKnowledgeError,
     )
     from entity_unlearn.eval import DataError, FormatError, ModelLoadError
+    from entity_unlearn.pipeline.attack import AttackError
     from entity_unlearn.pipeline.finetune import TrainingError
     from entity_unlearn.pipeline.inject import InjectError
     from entity_unlearn.pipeline.study import StudyError
@@ -69,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         UnlearnError,
         StudyError,
         TrainingError,
+        AttackError,
         KeyError,
     ) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) else str(exc)

@@ -211,6 +211,7 @@ def test_study_resumes_and_reports(release, tmp_path, monkeypatch, capsys):
         unlearn_overrides={"epochs": 2},
         tiny=SMALL,
         inject_train=TrainConfig(epochs=8, batch_size=32),
+        attacks=(),  # the robustness matrix: tests/pipeline/test_attack.py
     )
     original = EpochCheckpoint.save
 
