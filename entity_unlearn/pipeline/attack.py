@@ -77,7 +77,8 @@ class Relearn(Attack):
         from .tiny import save
         from .unlearn import _is_tiny
 
-        recipe = replace(self, **TINY_RELEARN) if _is_tiny(source) and not options.get("literature") else self
+        explicit = set(options.get("explicit", ()))  # recipe fields the user set: the tiny preset never overrides them
+        recipe = replace(self, **{k: v for k, v in TINY_RELEARN.items() if k not in explicit}) if _is_tiny(source) else self
         pairs = self.pairs(data, forget)
         lm = CausalLM(source, options.get("device"), "float32", options.get("allow_pickle", False), options.get("trust_remote_code", False))
         amp = training_precision(lm.device, options.get("dtype"))

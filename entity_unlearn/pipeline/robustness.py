@@ -37,7 +37,7 @@ class AttackRun:
 
     def options(self) -> dict:
         keys = ("device", "dtype", "allow_pickle", "trust_remote_code", "progress", "checkpoint")
-        return {k: getattr(self, k) for k in keys}
+        return {**{k: getattr(self, k) for k in keys}, "explicit": sorted(self.overrides)}
 
 
 def attack_eval(cfg: AttackRun, name: str, model: str, attack: Attack | None, reference: str | None, memo: dict) -> dict:
@@ -177,7 +177,8 @@ def render(report: dict) -> str:
     table = {k: {m: lookup(report["aggregates"], m, k) for m in METRIC_COLUMNS} for k in kinds}
     for k in kinds:
         table[k]["surviving"] = report["surviving_entity_share"].get(k)
-        table[k]["ou"] = lookup(report["aggregates"], "ou_relearning_r", k, "d1") or lookup(report["aggregates"], "ou_quantization_q", k, "d1")
+        r, q = lookup(report["aggregates"], "ou_relearning_r", k, "d1"), lookup(report["aggregates"], "ou_quantization_q", k, "d1")
+        table[k]["ou"] = r if r is not None else q
     robust = lookup(report["aggregates"], "robust_surviving_entity_share", "any")
     return env.get_template("robustness.md.j2").render(report=report, kinds=kinds, table=table, robust=robust)
 
