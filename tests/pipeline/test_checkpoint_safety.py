@@ -13,7 +13,7 @@ import json
 import pickle
 from pathlib import Path
 
-from pipeline_fixtures import SMALL, injected, release  # noqa: F401  (fixtures)
+from pipeline_fixtures import SMALL, release  # noqa: F401  (fixtures)
 
 from entity_unlearn.cli import main
 from entity_unlearn.pipeline.finetune import EpochCheckpoint, TrainConfig
@@ -41,13 +41,29 @@ def test_the_payload_runs_when_unpickled(tmp_path):
     assert (tmp_path / "marker").read_text() == "pwned"
 
 
-def test_inject_and_unlearn_never_unpickle_a_planted_checkpoint(release, injected, tmp_path, capsys):
+def test_inject_and_unlearn_never_unpickle_a_planted_checkpoint(release, tmp_path, capsys):
     marker = tmp_path / "marker"
     plant(tmp_path / "inj", marker)
     assert main(["inject", "--data", release, "--out", str(tmp_path / "inj"), "--epochs", "1", "--quiet"]) == 0
     plant(tmp_path / "unl", marker)
     assert (
-        main(["unlearn", "--model", injected, "--data", release, "--method", "ga", "--epochs", "1", "--out", str(tmp_path / "unl"), "--quiet"]) == 0
+        main(
+            [
+                "unlearn",
+                "--model",
+                str(tmp_path / "inj"),
+                "--data",
+                release,
+                "--method",
+                "ga",
+                "--epochs",
+                "1",
+                "--out",
+                str(tmp_path / "unl"),
+                "--quiet",
+            ]
+        )
+        == 0
     )
     assert not marker.exists()
     out = capsys.readouterr().out
