@@ -145,6 +145,7 @@ def bnb_dequantised(path: str, mode: str, device: str = "cuda"):
     """The model at ``path`` loaded through bitsandbytes (NF4 blocksize 64 without double quantisation, or
     LLM.int8) and returned as a plain float32 model holding bitsandbytes' dequantised weights. Needs CUDA and
     ``pip install 'entity-unlearn[quant]'``; bitsandbytes' CPU dequantiser is wrong at this package's sizes."""
+    import accelerate  # noqa: F401  (transformers loads bitsandbytes models through it: fail here, by name, if missing)
     import bitsandbytes as bnb
     import bitsandbytes.functional as F
     import torch
