@@ -419,7 +419,11 @@ def render_markdown(report: dict) -> str:
         }
         for m, r in report["robustness"].items()
     ]
-    return env.get_template("study.md.j2").render(report=report, columns=COLUMNS, depths=DEPTHS, levels=levels, kinds=kinds, matrix=matrix)
+    order = lambda key: [f"{r['method']} ({_num(key(r))})" for r in sorted(matrix, key=lambda r: (key(r) is None, key(r) or 0))]  # noqa: E731
+    orders = {"none": order(lambda r: r["surviving"]["none"]), "any": order(lambda r: r["robust"])}
+    return env.get_template("study.md.j2").render(
+        report=report, columns=COLUMNS, depths=DEPTHS, levels=levels, kinds=kinds, matrix=matrix, orders=orders
+    )
 
 
 def plot_coverage(coverage: dict, path: Path) -> None:
