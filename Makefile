@@ -26,7 +26,7 @@ demo: $(STAMP)
 	$(BIN)/entity-unlearn build --entities 200 --seed 0 --version 2.0.0 --out entity-unlearn --quiet
 	HF_HUB_OFFLINE=1 $(BIN)/entity-unlearn study --data entity-unlearn --base tiny --out study
 	@echo "Release: entity-unlearn/ (README.md is the dataset card, manifest.json lists seed, counts and hashes)."
-	@echo "Study report: study/study.md, study/efficacy_vs_coverage.png, study/depth_profile.png; every number in study/study.json."
+	@echo "Study report: study/study.md, study/efficacy_vs_coverage.png, study/depth_profile.png, study/robustness.png; every number in study/study.json."
 
 # The leaderboard page is tested in headless Chromium: Debian's chromium and chromium-driver, installed once
 # when missing and this is root with apt-get (CI); otherwise that one test is skipped and says why.

@@ -100,6 +100,7 @@ def _item(row: dict, set_: str) -> Item:
         options=tuple(row["options"]),
         answer_index=int(row["answer_index"]),
         fmt="text" if row.get("kind") == "cloze" else "chat",
+        fact_ids=tuple(row.get("fact_ids") or ()),
     )
 
 

@@ -12,6 +12,10 @@ Written once for scoring, generation and training alike:
 
 Context and continuation are tokenised separately and concatenated, so no token
 ever spans the boundary and every candidate answer shares the same context ids.
+
+Two prompt-side attacks change only the context: earlier QA turns (``history``:
+in-context relearning) and the start of the assistant's turn (``prefill``). The
+continuation, the span that is scored, is the same text with or without them.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from pathlib import Path
 from entity_unlearn.errors import EntityUnlearnError
 
 SENTINEL = "ANSWER-SENTINEL-7f3a91"
+History = Sequence[tuple[str, str]]
 
 
 class FormatError(EntityUnlearnError, ValueError):
@@ -69,16 +74,27 @@ class Formatter:
         state = [backend.to_str(), self.kind, self.template_sha256, self.special, self.tok.bos_token_id, self.tok.eos_token_id, self.tok.eos_token]
         return hashlib.sha256(json.dumps(state).encode("utf-8")).hexdigest()
 
-    def context(self, question: str) -> str:
+    def context(self, question: str, history: History = (), prefill: str = "") -> str:
+        """The prompt up to the answer. ``history``: earlier (question, answer) turns of the conversation;
+        ``prefill``: text the assistant's turn starts with (both prompt-side attacks; the answer scored after
+        them is the same text, ``continuation``)."""
         if self.kind == "plain":
-            return self.templates.render("eval/plain.j2", "context", collapse=False, question=question)
-        return self.tok.apply_chat_template([{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True)
+            shots = "".join(self.templates.render("eval/plain.j2", "shot", collapse=False, question=q, answer=a) for q, a in history)
+            context = shots + self.templates.render("eval/plain.j2", "context", collapse=False, question=question)
+            return context + (self.templates.render("eval/plain.j2", "prefill", collapse=False, prefill=prefill.strip()) if prefill else "")
+        return self.tok.apply_chat_template(self._messages(question, history), tokenize=False, add_generation_prompt=True) + prefill
 
-    def continuation(self, question: str, answer: str) -> str:
+    @staticmethod
+    def _messages(question: str, history: History) -> list[dict]:
+        turns = [m for q, a in history for m in ({"role": "user", "content": q}, {"role": "assistant", "content": a})]
+        return turns + [{"role": "user", "content": question}]
+
+    def continuation(self, question: str, answer: str, history: History = (), prefill: str = "") -> str:
         if self.kind == "plain":
             return self.templates.render("eval/plain.j2", "continuation", collapse=False, answer=answer) + self.tok.eos_token
-        context = self.context(question)
-        full = self.tok.apply_chat_template([{"role": "user", "content": question}, {"role": "assistant", "content": answer}], tokenize=False)
+        context = self.context(question, history, prefill)
+        messages = self._messages(question, history) + [{"role": "assistant", "content": prefill + answer}]
+        full = self.tok.apply_chat_template(messages, tokenize=False)
         if not full.startswith(context):
             raise FormatError("the chat template's conversation does not start with its generation prompt; pass --chat-template none or a FILE")
         suffix = full[len(context) :]
@@ -94,18 +110,18 @@ class Formatter:
             return suffix[: pos + len(token)]
         return suffix[:end]
 
-    def continuations(self, question: str, answers: Sequence[str]) -> list[str]:
+    def continuations(self, question: str, answers: Sequence[str], history: History = (), prefill: str = "") -> list[str]:
         """``continuation`` for many answers to one question, rendering the chat template twice, not once per
         answer: once around a sentinel answer, once for the first answer to check that the template does not
         depend on the answer's content (if it does, every answer is rendered on its own)."""
         if self.kind == "plain" or len(answers) < 2:
-            return [self.continuation(question, a) for a in answers]
-        wrapped = self.continuation(question, SENTINEL)
+            return [self.continuation(question, a, history, prefill) for a in answers]
+        wrapped = self.continuation(question, SENTINEL, history, prefill)
         at = wrapped.find(SENTINEL)
         head, tail = wrapped[:at], wrapped[at + len(SENTINEL) :]
         out = [head + a + tail for a in answers]
-        if at < 0 or out[0] != self.continuation(question, answers[0]):
-            return [self.continuation(question, a) for a in answers]
+        if at < 0 or out[0] != self.continuation(question, answers[0], history, prefill):
+            return [self.continuation(question, a, history, prefill) for a in answers]
         return out
 
     def encode_many(self, texts: Sequence[str]) -> list[tuple[int, ...]]:

@@ -46,6 +46,9 @@ class Item:
     options: tuple[str, ...]
     answer_index: int
     fmt: str = "chat"  # "text": raw continuation of a biography prefix (d0 cloze)
+    fact_ids: tuple[str, ...] = ()  # the facts the question depends on (none for world questions)
+    history: tuple[tuple[str, str], ...] = ()  # earlier QA turns before the question (in-context attack)
+    prefill: str = ""  # the start of the assistant's turn (prefill attack; chat items only)
 
     def candidates(self) -> tuple[str, ...]:
         para = (self.paraphrased_answer,) if self.paraphrased_answer is not None else ()
@@ -69,9 +72,10 @@ def _key(*parts: Sequence[int]) -> str:
 
 def item_texts(formatter: Formatter, item: Item) -> tuple[str, list[str], bool]:
     """(context text, continuation texts, whether the context starts with BOS) of an item."""
-    if item.fmt == "text":  # a biography prefix continued as raw text
-        return item.question, [" " + c for c in item.candidates()], True
-    return formatter.context(item.question), formatter.continuations(item.question, item.candidates()), formatter.kind == "plain"
+    if item.fmt == "text":  # a biography prefix continued as raw text; earlier facts go before it as sentences
+        return " ".join([*(a for _, a in item.history), item.question]), [" " + c for c in item.candidates()], True
+    conts = formatter.continuations(item.question, item.candidates(), item.history, item.prefill)
+    return formatter.context(item.question, item.history, item.prefill), conts, formatter.kind == "plain"
 
 
 def encode_item(formatter: Formatter, item: Item, candidate: str) -> tuple[tuple[int, ...], tuple[int, ...]]:

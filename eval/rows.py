@@ -39,6 +39,7 @@ def build_rows(items: Sequence[Item], p: Plan, cache: RequestCache, with_generat
             "attack": item.attack,
             "kind": item.kind,
             "question": item.question,
+            "fact_ids": list(item.fact_ids),
             "answer": item.answer,
             "short_answer": item.short_answer,
             "logp_answer": sum(answer.logp),

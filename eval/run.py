@@ -24,6 +24,7 @@ from .data import DataError, load_items, open_release
 from .formatting import Formatter
 from .model import SCORE_VERSION, CausalLM
 from .passes import RequestCache, plan, run_passes
+from .prompt_attacks import describe
 from .provenance import command_line, file_source, now, project_commit
 from .registry import metrics_of
 from .rows import build_rows
@@ -53,6 +54,9 @@ class EvalConfig:
     force: bool = False  # write into an existing --out that is not an evaluation (only its own files are replaced)
     command: str | None = None  # recorded in the spec; default: this process's command line
     compat: str | None = None  # "openunlearning": their decoding, and openunlearning.json with their metric names
+    sets: tuple[str, ...] | None = None  # evaluate only these sets (a robustness attack needs the forget set only)
+    prompt_attack: object | None = None  # eval.prompt_attacks.InContext / Prefill: changes every item's prompt
+    robustness_attack: str = "none"  # the robustness attack this model or prompt went through; every aggregate carries it
 
 
 def load_result(path: str | Path, what: str) -> tuple[dict, dict]:
@@ -129,6 +133,11 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
             memo[items_key] = loaded
     items, selection = memo[items_key] if memo is not None else loaded
     selection = copy.deepcopy(selection)  # goes into this result's spec; the memo keeps its own
+    if cfg.sets is not None:
+        items = [i for i in items if i.set in cfg.sets]
+    if cfg.prompt_attack is not None:
+        items = cfg.prompt_attack.apply(items, release)
+    items_key = (*items_key, cfg.sets, repr(cfg.prompt_attack))  # the plan memo below: these items, not the release's
     lm = CausalLM(cfg.model, cfg.device, cfg.dtype, cfg.allow_pickle, cfg.trust_remote_code, cfg.revision)
     formatter = Formatter(lm.tokenizer, cfg.chat_template)
     spec = {
@@ -160,6 +169,8 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
             "transformers": __import__("transformers").__version__,
         },
         "seed": cfg.seed,
+        "sets": list(cfg.sets) if cfg.sets is not None else None,
+        "robustness_attack": {"kind": cfg.robustness_attack, "prompt": describe(cfg.prompt_attack)},
     }
     for what, other, path in (("reference", reference, cfg.reference), ("before", before, cfg.before)):
         if other is not None:
@@ -180,6 +191,8 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
     spec["plan"] = {"items": len(items), "continuations_requested": p.requested, "continuations_unique": p.n_score(), "contexts": len(p.contexts)}
     rows = build_rows(items, p, cache)
     aggregates, entities, spec["bootstrap"] = aggregate(rows, reference, before, seed=cfg.seed)
+    for a in aggregates:  # a separate key: ``attack`` keeps its meaning (the probes' own prompt attacks)
+        a["robustness_attack"] = cfg.robustness_attack
     result = {"format": RESULT_FORMAT, "spec": spec, "aggregates": aggregates, "entities": entities, "rows": rows}
     from .report import write_report
 

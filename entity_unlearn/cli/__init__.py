@@ -38,7 +38,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_world_commands(sub)
     add_audit_command(sub)
-    add_audit_command(sub)
     add_eval_command(sub)
     add_pipeline_commands(sub)
     add_hub_commands(sub)

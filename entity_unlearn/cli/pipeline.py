@@ -18,6 +18,10 @@ entity-unlearn unlearn --model models/target --data entity-unlearn --forget forg
 entity-unlearn unlearn --model models/target --data entity-unlearn --method ga --coverage 50 --epochs 3 --out models/ga_cov50
 entity-unlearn eval --model models/npo_gd --data entity-unlearn --reference evals/reference --before evals/target --out evals/npo_gd
 """
+ATTACK_EXAMPLE = """
+entity-unlearn attack --model models/npo_gd --data entity-unlearn --kind relearn,quant4 --reference-model models/reference --before evals/target --out attacks/npo_gd
+entity-unlearn attack --model models/npo_gd --data entity-unlearn --kind all --out attacks/npo_gd-all
+"""
 STUDY_EXAMPLE = """
 entity-unlearn study --data entity-unlearn --base tiny --out study
 entity-unlearn study --data entity-unlearn --methods ga,npo_gd --coverage-methods none --deep-method none --out study-small
@@ -51,6 +55,28 @@ def add_pipeline_commands(sub) -> None:
     _model_options(unl)
     unl.set_defaults(func=cmd_unlearn, interrupted=_training_interrupted)
 
+    att = add_command(sub, "attack", "robustness attacks on an unlearned model: relearning, quantisation, in-context, prefill", ATTACK_EXAMPLE)
+    att.add_argument("--model", required=True, help="the unlearned model folder")
+    att.add_argument("--data", required=True, help="release folder or Hub dataset")
+    att.add_argument("--forget", default="forget05", help="forget set the model unlearned (default forget05)")
+    att.add_argument(
+        "--kind", required=True, help="relearn, relearn_known, retain_finetune, quant8, quant4, in_context, prefill; several with commas; all"
+    )
+    att.add_argument("--out", required=True, help="output folder (attacked models, evaluations, robustness.json/.md/.png)")
+    att.add_argument("--reference-model", metavar="REF", help="model never trained on the forget entities: attacked the same way, for comparison")
+    att.add_argument("--before", metavar="RESULT.json", help="evaluation of the model before unlearning (recovery needs it)")
+    att.add_argument("--seed", type=nonnegative_int, help="seed of every attack's recipe (default 0)")
+    att.add_argument("--epochs", type=positive_int, help="relearning epochs (default 1)")
+    att.add_argument("--lr", type=positive_float, help="relearning learning rate (default 2e-5; tiny models: 1e-3)")
+    att.add_argument("--batch-size", type=positive_int, help="relearning batch size (default 4)")
+    att.add_argument("--grad-accum", type=positive_int, help="relearning gradient accumulation (default 4; tiny models: 1)")
+    att.add_argument("--coverage", type=percent, help="relearn_known: share of each entity's facts relearned, a coverage set (default 50)")
+    att.add_argument("--shots", type=positive_int, help="in_context: earlier QA turns per question (default 5)")
+    att.add_argument("--quant-backend", dest="backend", choices=("auto", "simulate", "bnb"), help="quantisation: auto (bnb on CUDA), simulate, bnb")
+    att.add_argument("--no-checkpoint", dest="checkpoint", action="store_false", help="no epoch checkpoints while relearning")
+    _model_options(att)
+    att.set_defaults(func=cmd_attack)
+
     st = add_command(sub, "study", "inject, train the reference, run every baseline and the coverage sweep, evaluate, report", STUDY_EXAMPLE)
     st.add_argument("--data", required=True, help="release folder or Hub dataset")
     st.add_argument("--base", default="tiny", help="tiny or a Hub id / local model folder")
@@ -60,6 +86,12 @@ def add_pipeline_commands(sub) -> None:
     st.add_argument("--coverage-methods", default="npo_gd", help="methods of the coverage sweep (none: no sweep)")
     st.add_argument("--coverage", default="25,50,75", help="coverage levels below 100")
     st.add_argument("--deep-method", default="npo_gd", help="the method run on the plain and the deep-injected model (none: skip)")
+    st.add_argument("--seeds", type=positive_int, default=1, help="unlearning seeds per method and coverage run; tables show mean ± sd (default 1)")
+    st.add_argument(
+        "--robustness-methods",
+        help="methods the robustness attacks run on, of --methods (default ga,npo_gd where run; all: every method; none: skip)",
+    )
+    st.add_argument("--attacks", default="all", help="robustness attacks of the matrix (default all seven; none: skip)")
     _model_options(st)
     st.set_defaults(
         func=cmd_study,
@@ -73,7 +105,7 @@ def add_pipeline_commands(sub) -> None:
 def _training_interrupted(args: argparse.Namespace) -> str:
     if not args.checkpoint:
         return f"--no-checkpoint: no training state was kept in {args.out}; rerun the same command to start again"
-    return f"the training state after the last finished epoch is in {args.out}/checkpoint.pt: rerun the same command to resume"
+    return f"the training state after the last finished epoch is in {args.out}/checkpoint.safetensors: rerun the same command to resume"
 
 
 def _training_options(p: argparse.ArgumentParser) -> None:
@@ -169,7 +201,44 @@ def cmd_unlearn(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_attack(args: argparse.Namespace) -> int:
+    from entity_unlearn.pipeline.attack import parse_kinds
+    from entity_unlearn.pipeline.robustness import AttackRun, run_attacks
+
+    cfg = AttackRun(
+        model=args.model,
+        data=args.data,
+        forget=args.forget,
+        kinds=parse_kinds(args.kind),
+        out=args.out,
+        reference_model=args.reference_model,
+        before=args.before,
+        overrides=_overrides(args, "seed", "epochs", "lr", "batch_size", "grad_accum", "coverage", "shots", "backend"),
+        device=args.device,
+        dtype=args.dtype,
+        allow_pickle=args.allow_pickle,
+        trust_remote_code=args.trust_remote_code,
+        progress=not args.quiet,
+        checkpoint=args.checkpoint,
+    )
+    report = run_attacks(cfg)
+    from entity_unlearn.pipeline.robustness import lookup
+
+    print(f"{'attack':<16} {'recovery':>9} {'beyond ref':>11} {'surviving':>10}")
+    for kind in cfg.kinds:
+        values = (lookup(report["aggregates"], "recovery_prob", kind), lookup(report["aggregates"], "recovery_beyond_reference_prob", kind))
+        share = report["surviving_entity_share"].get(kind)
+        cells = [("-" if v is None else f"{v:.3f}") for v in (*values, share)]
+        print(f"{kind:<16} {cells[0]:>9} {cells[1]:>11} {cells[2]:>10}")
+    robust = lookup(report["aggregates"], "robust_surviving_entity_share", "any")
+    if robust is not None:
+        print(f"robust_surviving_entity_share {robust:.3f} (forget entities with knowledge beyond the reference under some attack)")
+    print(f"written to {Path(args.out).resolve()}: robustness.json, robustness.md, robustness.png, evals/")
+    return 0
+
+
 def cmd_study(args: argparse.Namespace) -> int:
+    from entity_unlearn.pipeline.attack import parse_kinds
     from entity_unlearn.pipeline.study import StudyConfig, run_study
 
     quiet_libraries(progress=False)  # dozens of loads and saves: only the study's own progress is shown
@@ -190,6 +259,9 @@ def cmd_study(args: argparse.Namespace) -> int:
         coverage_methods=split(args.coverage_methods),
         coverage=levels,
         deep_method=None if args.deep_method == "none" else args.deep_method,
+        seeds=args.seeds,
+        robustness_methods=robustness_methods(args, split),
+        attacks=() if args.attacks == "none" else parse_kinds(args.attacks),
         device=args.device,
         dtype=args.dtype,
         allow_pickle=args.allow_pickle,
@@ -200,10 +272,21 @@ def cmd_study(args: argparse.Namespace) -> int:
     report = run_study(cfg)
     print(report["table_text"])
     print(
-        f"study written to {Path(args.out).resolve()}: study.md, study.json, efficacy_vs_coverage.png, depth_profile.png "
+        f"study written to {Path(args.out).resolve()}: study.md, study.json, efficacy_vs_coverage.png, depth_profile.png"
+        f"{', robustness.png' if report['robustness'] else ''} "
         f"({report['seconds_this_run']:.0f} s this run, {report['steps_run']} steps run, {report['steps_skipped']} already done)"
     )
     return 0
+
+
+def robustness_methods(args: argparse.Namespace, split) -> tuple[str, ...]:
+    if args.robustness_methods is None:
+        return ("ga", "npo_gd")  # those of them the study runs
+    chosen = split(args.methods) if args.robustness_methods == "all" else split(args.robustness_methods)
+    missing = [m for m in chosen if m not in split(args.methods)]
+    if missing:
+        raise UsageError(f"--robustness-methods {','.join(missing)}: attack only methods the study runs (--methods {args.methods})")
+    return chosen
 
 
 def _record(path: Path) -> dict:

@@ -69,55 +69,99 @@ def autocast(device, amp: str | None):
 
 
 class EpochCheckpoint:
-    """The whole training state, saved after every epoch to ``folder/checkpoint.pt`` (written aside and
+    """The whole training state, saved after every epoch to ``folder/checkpoint.safetensors`` (written aside and
     renamed), so that a run stopped by a crash or Ctrl-C resumes at the last finished epoch and ends with
     the same weights as an uninterrupted run. ``run`` describes the run (options, data, starting weights):
-    a checkpoint of another run is ignored and overwritten. ``folder=None``: no checkpoints."""
+    a checkpoint of another run is ignored and overwritten. ``folder=None``: no checkpoints.
 
-    NAME = "checkpoint.pt"
+    A checkpoint is untrusted input like any other file in ``--out``: it is safetensors (tensors only: weights,
+    optimiser moments, random-generator states) with the plain data (key, epoch, loss history, optimiser
+    settings) as JSON in the file's header. The key is read from the header before any tensor is, and nothing
+    is ever unpickled, so a planted file cannot run code; one that cannot be read is set aside and the run
+    starts over."""
+
+    NAME = "checkpoint.safetensors"
+    LEGACY = "checkpoint.pt"  # pickle, written by earlier versions: never read
 
     def __init__(self, folder: str | Path | None, run) -> None:
         self.path = Path(folder) / self.NAME if folder is not None else None
         self.key = hashlib.sha256(json.dumps(run, sort_keys=True, default=str).encode("utf-8")).hexdigest()
 
+    def _header(self) -> dict | None:
+        """The plain data in the checkpoint's header, or None when there is no readable checkpoint of this run."""
+        from safetensors import SafetensorError, safe_open
+
+        if self.path is None:
+            return None
+        legacy = self.path.with_name(self.LEGACY)
+        if legacy.is_file():
+            print(f"ignoring {legacy}: a pickle checkpoint of an older version is never loaded (it could run code); starting over", flush=True)
+        if not self.path.is_file():
+            return None
+        try:
+            with safe_open(str(self.path), framework="pt") as f:
+                header = json.loads((f.metadata() or {}).get("entity_unlearn", "null"))
+        except (SafetensorError, OSError, ValueError) as exc:
+            print(f"ignoring {self.path}: not a readable checkpoint ({exc.__class__.__name__}); starting over", flush=True)
+            return None
+        return header if isinstance(header, dict) and header.get("key") == self.key else None
+
     def resume(self, model, opt, gen) -> tuple[int, int, list[float]]:
         """Load a matching checkpoint into model, optimiser and generator; (epochs done, steps done, loss history)."""
         import torch
+        from safetensors.torch import load_file
 
-        if self.path is None or not self.path.is_file():
+        header = self._header()
+        if header is None:
             return 0, 0, []
-        state = torch.load(self.path, map_location="cpu", weights_only=False)
-        if state.get("key") != self.key:
-            return 0, 0, []
-        model.load_state_dict(state["model"], strict=False)
-        opt.load_state_dict(state["optimizer"])
-        gen.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        if state.get("cuda_rng") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
-        print(f"resuming at epoch {state['epoch'] + 1} from {self.path}", flush=True)
-        return state["epoch"], state["step"], list(state["history"])
+        tensors = load_file(str(self.path))
+        model.load_state_dict({k.removeprefix("model/"): t for k, t in tensors.items() if k.startswith("model/")}, strict=False)
+        state = {
+            int(i): {**plain, **{k.split("/")[2]: t for k, t in tensors.items() if k.startswith(f"optimizer/{i}/")}}
+            for i, plain in header["optimizer_state"].items()
+        }
+        groups = [
+            {k: tuple(v) if isinstance(now.get(k), tuple) else v for k, v in saved.items()}
+            for saved, now in zip(header["param_groups"], opt.param_groups)
+        ]
+        opt.load_state_dict({"state": state, "param_groups": groups})
+        gen.set_state(tensors["rng/generator"])
+        torch.set_rng_state(tensors["rng/torch"])
+        cuda = [tensors[f"rng/cuda/{i}"] for i in range(header["cuda_devices"])]
+        if cuda and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(cuda)
+        print(f"resuming at epoch {header['epoch'] + 1} from {self.path}", flush=True)
+        return header["epoch"], header["step"], list(header["history"])
 
     def save(self, epoch: int, step: int, history: list[float], model, opt, gen) -> None:
         import torch
+        from safetensors.torch import save_file
 
         if self.path is None:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         trained = {n for n, p in model.named_parameters() if p.requires_grad}  # frozen weights come from the start point
-        state = {
+        tensors = {f"model/{n}": t for n, t in model.state_dict().items() if n in trained}
+        optimizer = opt.state_dict()
+        plain_state = {}
+        for i, entry in optimizer["state"].items():
+            plain_state[str(i)] = {k: v for k, v in entry.items() if not isinstance(v, torch.Tensor)}
+            tensors.update({f"optimizer/{i}/{k}": v for k, v in entry.items() if isinstance(v, torch.Tensor)})
+        tensors["rng/generator"] = gen.get_state()
+        tensors["rng/torch"] = torch.get_rng_state()
+        cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+        tensors.update({f"rng/cuda/{i}": t for i, t in enumerate(cuda)})
+        header = {
             "key": self.key,
             "epoch": epoch,
             "step": step,
             "history": history,
-            "optimizer": opt.state_dict(),
-            "model": {n: t for n, t in model.state_dict().items() if n in trained},
-            "generator": gen.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            "optimizer_state": plain_state,
+            "param_groups": optimizer["param_groups"],
+            "cuda_devices": len(cuda),
         }
         tmp = self.path.with_suffix(".tmp")
-        torch.save(state, tmp)
+        save_file({k: t.detach().cpu().contiguous() for k, t in tensors.items()}, str(tmp), metadata={"entity_unlearn": json.dumps(header)})
         os.replace(tmp, self.path)
 
     def finish(self) -> None:

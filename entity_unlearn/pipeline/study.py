@@ -9,7 +9,11 @@ Steps, each finished step marked in ``<out>/steps/<name>.json`` and never rerun:
 4. the coverage sweep: the coverage methods on ``forgetXX_covNN`` (QA of NN% of each
    forget entity's facts), evaluated on the whole forget set;
 5. deep injection (``inject --deep``), its evaluation, the deep method on it and its
-   evaluation: how much survives the same unlearning run on plain and deep knowledge.
+   evaluation: how much survives the same unlearning run on plain and deep knowledge;
+6. with ``seeds`` > 1, steps 3 and 4 again with unlearning seeds 1..N-1 (``spread``): the table reports
+   each number as mean and standard deviation over seeds;
+7. the robustness matrix (``matrix``): every attack of ``attacks`` on the ``robustness_methods`` models
+   and on the reference model, each evaluated on the forget set.
 
 A model step writes ``<name>.partial`` and renames it when complete; an evaluation
 resumes from its own request cache. Then ``study.json`` (every number, the command,
@@ -29,6 +33,8 @@ from pathlib import Path
 
 from entity_unlearn import __version__
 from entity_unlearn.errors import EntityUnlearnError
+
+from .spread import findings, machine, pooled_row, seed_name
 
 DEPTHS = ("d0", "d1", "d2", "d3", "d4")
 
@@ -54,6 +60,9 @@ class StudyConfig:
     coverage_methods: tuple[str, ...] = ("npo_gd",)
     coverage: tuple[int, ...] = (25, 50, 75)
     deep_method: str | None = "npo_gd"
+    seeds: int = 1  # unlearning seeds of every method and coverage run (0..seeds-1)
+    robustness_methods: tuple[str, ...] = ("ga", "npo_gd")  # the methods attacked, of those run (make demo's budget: two)
+    attacks: tuple[str, ...] = ("relearn", "relearn_known", "retain_finetune", "quant8", "quant4", "in_context", "prefill")
     device: str | None = None
     dtype: str | None = None
     allow_pickle: bool = False
@@ -124,19 +133,23 @@ class Study:
         )
         return Step(name, "model", lambda out: inject(c.data, out, icfg, progress=c.progress))
 
-    def unlearn_step(self, name: str, source: str, method: str, coverage: int | None = None) -> Step:
+    def unlearn_step(self, name: str, source: str, method: str, coverage: int | None = None, seed: int = 0) -> Step:
         from .unlearn import run_unlearning
 
         c = self.cfg
+        overrides = {**c.unlearn_overrides, "seed": seed} if seed else c.unlearn_overrides
         return Step(
             name,
             "model",
             lambda out: run_unlearning(
-                str(self.model(source)), c.data, c.forget, method, out, coverage, c.unlearn_overrides, c.device, c.dtype, progress=c.progress
+                str(self.model(source)), c.data, c.forget, method, out, coverage, overrides, c.device, c.dtype, progress=c.progress
             ),
         )
 
-    def eval_step(self, name: str, model: str, before: str | None = None, reference: bool = True) -> Step:
+    def eval_step(
+        self, name: str, model: str, before: str | None = None, reference: bool = True, attack=None, reference_name: str = "reference"
+    ) -> Step:
+        """Evaluate model ``model``; under a robustness ``attack``, on the forget set only, with its prompt attack if any."""
         from entity_unlearn.eval.run import EvalConfig, evaluate
 
         c = self.cfg
@@ -147,12 +160,14 @@ class Study:
             forget=c.forget,
             device=c.device,
             dtype=c.dtype,
-            reference=str(self.result("reference")) if reference else None,
+            reference=str(self.result(reference_name)) if reference else None,
             before=str(self.result(before)) if before else None,
             progress=c.progress,
             batch_groups=64 if tiny else 16,
             batch_generate=128 if tiny else 32,
         )
+        if attack is not None:
+            ecfg.update(sets=("forget",), prompt_attack=attack.prompt(), robustness_attack=attack.name)
         return Step(name, "eval", lambda out: evaluate(EvalConfig(out=str(out), **ecfg), self.eval_memo))
 
     def steps(self) -> list[Step]:
@@ -163,12 +178,23 @@ class Study:
             self.eval_step("eval_reference", "reference", reference=False),
             self.eval_step("eval_target", "target"),
         ]
-        for m in c.methods:
-            steps += [self.unlearn_step(m, "target", m), self.eval_step(f"eval_{m}", m, before="target")]
-        for m in c.coverage_methods:
-            for level in c.coverage:
-                name = f"{m}_cov{level:02d}"
-                steps += [self.unlearn_step(name, "target", m, level), self.eval_step(f"eval_{name}", name, before="target")]
+        for seed in range(c.seeds):
+            for m in c.methods:
+                name = seed_name(m, seed)
+                steps += [self.unlearn_step(name, "target", m, seed=seed), self.eval_step(f"eval_{name}", name, before="target")]
+            for m in c.coverage_methods:
+                for level in c.coverage:
+                    name = seed_name(f"{m}_cov{level:02d}", seed)
+                    steps += [self.unlearn_step(name, "target", m, level, seed), self.eval_step(f"eval_{name}", name, before="target")]
+            if seed == 0:
+                steps += self.deep_steps()
+        from .matrix import robustness_steps
+
+        return steps + robustness_steps(self)
+
+    def deep_steps(self) -> list[Step]:
+        c = self.cfg
+        steps: list[Step] = []
         if c.deep_method:
             name = f"deep_{c.deep_method}"
             steps += [
@@ -191,10 +217,16 @@ class Study:
 
 def check(cfg: StudyConfig) -> None:
     """Fail before any training on what can be checked up front."""
+    from .attack import get_attack
     from .unlearn import METHODS, get_method, unlearning_data
 
     for m in (*cfg.methods, *cfg.coverage_methods, *([cfg.deep_method] if cfg.deep_method else [])):
         get_method(m)
+    for kind in cfg.attacks:
+        get_attack(kind)
+    if cfg.seeds < 1:
+        raise StudyError(f"--seeds {cfg.seeds}: give 1 or more unlearning seeds")
+
     if not cfg.methods and not cfg.coverage_methods and not cfg.deep_method:
         raise StudyError(f"--methods, --coverage-methods and --deep-method are all empty; name at least one of {list(METHODS)}")
     for level in cfg.coverage if cfg.coverage_methods else ():
@@ -271,7 +303,15 @@ def write_report(study: Study) -> dict:
     if cfg.deep_method:
         order += ["deep", f"deep_{cfg.deep_method}"]
     order = list(dict.fromkeys(order))
-    rows = [table_row(n, results[n]) for n in order if n in results]
+    keys = [c[0] for c in columns()]
+    rows = []
+    for n in order:
+        runs = [results[seed_name(n, s)] for s in range(cfg.seeds) if seed_name(n, s) in results]
+        seeded = cfg.seeds > 1 and n not in ("reference", "target", "deep", f"deep_{cfg.deep_method}")
+        if seeded and runs:
+            rows.append(pooled_row(n, [table_row(n, r) for r in runs], keys))
+        elif n in results:
+            rows.append(table_row(n, results[n]))
     coverage = {
         m: {
             level: _lookup(results[f"{m}_cov{level:02d}"], "efficacy_prob", "forget", "all", "none")
@@ -302,6 +342,9 @@ def write_report(study: Study) -> dict:
             }
             for label, b, a in (("plain", "target", cfg.deep_method), ("deep", "deep", f"deep_{cfg.deep_method}"))
         }
+    from .matrix import robustness_report
+
+    robustness = robustness_report(study, results)
     any_result = next(iter(results.values()), None)
     report = {
         "format": "entity-unlearn-study/1",
@@ -315,6 +358,10 @@ def write_report(study: Study) -> dict:
         },
         "columns": {key: {"header": header, "metric": metric, "set": s, "depth": d, "attack": a} for key, header, metric, s, d, a in columns()},
         "table": rows,
+        "seeds": cfg.seeds,
+        "findings": findings([r for r in rows if r["model"] in cfg.methods], cfg.seeds, {c[0]: c[1] for c in columns()}),
+        "machine": machine(),
+        "robustness": robustness,
         "coverage_efficacy": coverage,
         "deep_comparison": deep,
         "models": records,
@@ -327,6 +374,10 @@ def write_report(study: Study) -> dict:
     plot_coverage(coverage, study.out / "efficacy_vs_coverage.png")
     plotted = dict.fromkeys(n for n in (*cfg.methods, *([cfg.deep_method] if cfg.deep_method else [])) if n in results)
     plot_depths(results, list(plotted), deep, study.out / "depth_profile.png")
+    if robustness:
+        from .robustness import plot_recovery
+
+        plot_recovery({m: r["aggregates"] for m, r in robustness.items()}, cfg.attacks, study.out / "robustness.png")
     report["table_text"] = table_text(rows)
     (study.out / "study.md").write_text(render_markdown(report), encoding="utf-8")
     return report
@@ -355,7 +406,24 @@ def render_markdown(report: dict) -> str:
     env = Environment(loader=FileSystemLoader(str(CARD_DIR)), undefined=StrictUndefined, keep_trailing_newline=True)
     env.filters["num"] = _num
     levels = sorted({level for points in report["coverage_efficacy"].values() for level in points})
-    return env.get_template("study.md.j2").render(report=report, columns=columns(), depths=DEPTHS, levels=levels)
+    from .robustness import lookup
+
+    kinds = list(report["config"]["attacks"])
+    matrix = [
+        {
+            "method": m,
+            "recovery": {k: lookup(r["aggregates"], "recovery_beyond_reference_prob", k) for k in kinds},
+            "surviving": {k: r["surviving_entity_share"].get(k) for k in ["none", *kinds]},
+            "robust": lookup(r["aggregates"], "robust_surviving_entity_share", "any"),
+            "nf4_crossed": (r.get("bin_crossing") or {}).get("nf4", {}).get("code_changed"),
+        }
+        for m, r in report["robustness"].items()
+    ]
+    order = lambda key: [f"{r['method']} ({_num(key(r))})" for r in sorted(matrix, key=lambda r: (key(r) is None, key(r) or 0))]  # noqa: E731
+    orders = {"none": order(lambda r: r["surviving"]["none"]), "any": order(lambda r: r["robust"])}
+    return env.get_template("study.md.j2").render(
+        report=report, columns=columns(), depths=DEPTHS, levels=levels, kinds=kinds, matrix=matrix, orders=orders
+    )
 
 
 def plot_coverage(coverage: dict, path: Path) -> None:

@@ -82,9 +82,12 @@ def build_model(tokenizer, config: TinyConfig = TinyConfig()):
 
 
 def save(model, tokenizer, out: str | Path) -> Path:
-    """Save as safetensors with the tokenizer and chat template."""
+    """Save as safetensors with the tokenizer and chat template, in files transformers 4.40+ also loads (``compat``)."""
+    from .compat import backport_tokenizer
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
+    backport_tokenizer(out)
     return out

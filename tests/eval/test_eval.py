@@ -43,7 +43,8 @@ def test_result_is_self_describing(results, release):
     assert spec["model"]["files_sha256"]["model.safetensors"] and spec["prompt_format"]["kind"] == "chat"
     assert spec["passes"]["score"]["computed"] == spec["plan"]["continuations_unique"] < spec["plan"]["continuations_requested"]
     for a in res["aggregates"]:
-        assert set(a) == {"metric", "set", "depth", "attack", "value", "stderr", "n", "higher_is_better"}
+        assert set(a) == {"metric", "set", "depth", "attack", "value", "stderr", "n", "higher_is_better", "robustness_attack"}
+        assert a["robustness_attack"] == "none"  # no robustness attack: the probes' own prompt attacks stay under "attack"
         assert a["stderr"] is None or (a["value"] is not None and a["stderr"] >= 0)
     assert spec["bootstrap"]["replicates"] == 200 and spec["bootstrap"]["seed"] == 0
     assert spec["run"]["date"].startswith("20") and spec["run"]["command"] and spec["run"]["project"]["commit"]
@@ -228,6 +229,9 @@ def test_a_memo_shared_across_evaluations_reuses_items_and_plan_and_changes_no_n
     bare = tmp_path / "bare"  # the same tokenizer without its chat template: another format, so another plan
     shutil.copytree(models["target"], bare)
     (bare / "chat_template.jinja").unlink()
+    config = json.loads((bare / "tokenizer_config.json").read_text())
+    config.pop("chat_template", None)  # saved inline too, for transformers 4.x
+    (bare / "tokenizer_config.json").write_text(json.dumps(config))
     plain = evaluate(EvalConfig(str(bare), release, "forget05", str(tmp_path / "plain"), progress=False))
     memo: dict = {}
     shared = {

@@ -7,32 +7,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from pipeline_fixtures import FAST_UNLEARN, SMALL, injected, release  # noqa: F401  (fixtures)
 
 from entity_unlearn.cli import main
 from entity_unlearn.eval import CausalLM, Formatter
 from entity_unlearn.pipeline.finetune import EpochCheckpoint, TrainConfig, collate, encode_pairs
-from entity_unlearn.pipeline.inject import InjectConfig, inject, inject_tiny, release_texts
+from entity_unlearn.pipeline.inject import InjectConfig, inject, release_texts
 from entity_unlearn.pipeline.study import StudyConfig, StudyError, run_study
 from entity_unlearn.pipeline.tiny import TinyConfig, build_model, save, train_tokenizer
 from entity_unlearn.pipeline.unlearn import METHODS, run_unlearning, sequence_logp, unlearning_data
-
-SMALL = TinyConfig(vocab_size=1000, hidden_size=64, intermediate_size=192)
-# The tiny preset (lr 3e-4, 5 epochs) is sized for the default release's 10 forget persons (55 steps);
-# the test release's 2 forget persons give 15 steps, so the test takes a larger step.
-FAST_UNLEARN = {"lr": 1e-3}
-
-
-@pytest.fixture(scope="module")
-def release(tmp_path_factory):
-    out = tmp_path_factory.mktemp("release") / "entity-unlearn"
-    assert main(["build", "--entities", "20", "--seed", "1", "--version", "1.0.0", "--out", str(out), "--quiet"]) == 0
-    return str(out)
-
-
-@pytest.fixture(scope="module")
-def injected(release, tmp_path_factory):
-    tok = train_tokenizer(release_texts(release))
-    return str(inject_tiny(release, tmp_path_factory.mktemp("models") / "target", tokenizer=tok, tiny=SMALL, train=TrainConfig(epochs=25)))
 
 
 def mean_prob(model_dir: str, pairs) -> float:
@@ -59,7 +42,7 @@ def test_each_method_lowers_forget_probability_more_than_retain(release, injecte
     record = json.loads((out / "unlearning.json").read_text())
     assert record["method"] == method and record["preset"] == "tiny" and record["config"]["epochs"] == 5
     assert sorted(p.name for p in out.glob("*.safetensors")) == ["model.safetensors"] and not list(out.glob("*.bin"))
-    assert not (out / "checkpoint.pt").exists()  # dropped once the model is saved
+    assert not (out / "checkpoint.safetensors").exists()  # dropped once the model is saved
 
 
 def test_coverage_sets_train_only_on_the_facts_they_cover(release, injected, tmp_path):
@@ -228,6 +211,7 @@ def test_study_resumes_and_reports(release, tmp_path, monkeypatch, capsys):
         unlearn_overrides={"epochs": 2},
         tiny=SMALL,
         inject_train=TrainConfig(epochs=8, batch_size=32),
+        attacks=(),  # the robustness matrix: tests/pipeline/test_attack.py
     )
     original = EpochCheckpoint.save
 
@@ -246,13 +230,13 @@ def test_study_resumes_and_reports(release, tmp_path, monkeypatch, capsys):
         ["target", "reference", "eval_reference", "eval_target", "npo_gd", "eval_npo_gd", "npo_gd_cov50", "eval_npo_gd_cov50", "deep", "eval_deep"]
     )
     assert not (out / "models" / "deep_npo_gd").exists()  # an interrupted step leaves only its .partial folder
-    assert (out / "models" / "deep_npo_gd.partial" / "checkpoint.pt").is_file()
+    assert (out / "models" / "deep_npo_gd.partial" / "checkpoint.safetensors").is_file()
     stamp = (out / "models" / "target" / "model.safetensors").stat().st_mtime_ns
     capsys.readouterr()
     report = run_study(cfg)
     assert report["steps_skipped"] == len(done) and report["steps_run"] == 2  # deep_npo_gd and its evaluation
     assert "resuming at epoch 2" in capsys.readouterr().out  # the interrupted step went on from its checkpoint
-    assert not (out / "models" / "deep_npo_gd" / "checkpoint.pt").exists()
+    assert not (out / "models" / "deep_npo_gd" / "checkpoint.safetensors").exists()
     assert (out / "models" / "target" / "model.safetensors").stat().st_mtime_ns == stamp
     assert [r["model"] for r in report["table"]] == ["reference", "target", "npo_gd", "npo_gd_cov50", "deep", "deep_npo_gd"]
     rows = {r["model"]: r for r in report["table"]}
@@ -340,7 +324,7 @@ def test_interrupted_training_resumes_at_its_last_epoch_and_ends_with_the_same_w
             inject(release, tmp_path / "cut", cfg, tokenizer=tok)
         with pytest.raises(KeyboardInterrupt):
             run_unlearning(injected, release, "forget05", "kl", tmp_path / "cut_kl", overrides=kl)
-    assert (tmp_path / "cut" / "checkpoint.pt").is_file() and not (tmp_path / "cut" / "model.safetensors").exists()
+    assert (tmp_path / "cut" / "checkpoint.safetensors").is_file() and not (tmp_path / "cut" / "model.safetensors").exists()
     capsys.readouterr()
     cut = inject(release, tmp_path / "cut", cfg, tokenizer=tok)
     cut_kl = run_unlearning(injected, release, "forget05", "kl", tmp_path / "cut_kl", overrides=kl)
@@ -348,7 +332,7 @@ def test_interrupted_training_resumes_at_its_last_epoch_and_ends_with_the_same_w
     for a, b in ((whole, cut), (whole_kl, cut_kl)):
         wa, wb = _weights(a), _weights(b)
         assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
-        assert not (Path(b) / "checkpoint.pt").exists()
+        assert not (Path(b) / "checkpoint.safetensors").exists()
     history = lambda folder, name: json.loads((Path(folder) / name).read_text())["loss_by_epoch"]  # noqa: E731
     assert history(whole, "injection.json") == history(cut, "injection.json") and len(history(cut, "injection.json")) == 4
     assert history(whole_kl, "unlearning.json") == history(cut_kl, "unlearning.json")
