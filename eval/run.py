@@ -12,6 +12,7 @@ import json
 import math
 import os
 import platform
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,7 +23,8 @@ from .data import DataError, load_items, open_release
 from .formatting import Formatter
 from .metrics import METRICS
 from .model import CausalLM, file_hashes
-from .passes import RequestCache, plan, run_passes
+from .passes import RequestCache, run_passes
+from .plancache import cached_plan, plan_folder
 from .rows import build_rows
 
 RESULT_FORMAT = "entity-unlearn-result/1"
@@ -46,6 +48,7 @@ class EvalConfig:
     batch_generate: int = 32
     seed: int = 0
     progress: bool = True
+    plan_cache: str | None = None  # folder of tokenised plans; None: the default place, "none": off (plancache)
 
 
 def read_result(path: str | Path, what: str) -> dict:
@@ -69,15 +72,19 @@ def _check_same_data(result: dict, spec: dict, what: str, path: str) -> None:
         )
 
 
-def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
+def evaluate(cfg: EvalConfig, memo: dict | None = None, timings: dict[str, float] | None = None) -> dict:
     """Run the whole evaluation; returns the result dict that is also written to ``results.json``.
 
     ``memo``: a dict the caller keeps across calls (a study evaluating many models of one release)
     to reuse the loaded items and the tokenised plan when the release and tokenizer are the same.
+    ``timings``: filled with the seconds each step took (``bench/eval_profile.py`` prints them).
     """
-    import torch
+    clock = Stopwatch(timings)
+    with clock("import torch"):
+        import torch
 
     torch.manual_seed(cfg.seed)
+    clock("load release")
     release = open_release(cfg.data)
     reference = read_result(cfg.reference, "reference") if cfg.reference else None
     before = read_result(cfg.before, "before") if cfg.before else None
@@ -89,6 +96,7 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
             memo[items_key] = loaded
     items, selection = memo[items_key] if memo is not None else loaded
     selection = copy.deepcopy(selection)  # goes into this result's spec; the memo keeps its own
+    clock("load model")
     lm = CausalLM(cfg.model, cfg.device, cfg.dtype, cfg.allow_pickle, cfg.trust_remote_code)
     formatter = Formatter(lm.tokenizer, cfg.chat_template)
     spec = {
@@ -125,18 +133,25 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
             _check_same_data(other, spec, what, path)  # type: ignore[arg-type]
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    clock("plan")
     plan_key = ("plan", items_key, formatter.fingerprint())
     if memo is not None and plan_key[2] is not None and plan_key in memo:
         p = memo[plan_key]
     else:
-        p = plan(items, formatter)
+        p, _ = cached_plan(items, formatter, plan_folder(cfg.plan_cache))
         if memo is not None and plan_key[2] is not None:
             memo[plan_key] = p
+    clock("read request cache")
     cache = RequestCache(out / "cache", f"{lm.fingerprint()}:{formatter.template_sha256}")
+    clock.stop()
     stats = run_passes(p, lm, formatter, cache, cfg.max_new_tokens, cfg.batch_groups, cfg.batch_generate, cfg.progress)
     spec["passes"] = {k: asdict(v) for k, v in stats.items()}
+    for name, st in stats.items():
+        clock.add(f"{name} pass", st.seconds)
     spec["plan"] = {"items": len(items), "continuations_requested": p.requested, "continuations_unique": p.n_score(), "contexts": len(p.contexts)}
+    clock("rows")
     rows = build_rows(items, p, cache)
+    clock("aggregate")
     aggregates = A.grouped_metrics(rows)
     aggregates += A.utility_rows(aggregates)
     aggregates += A.mia_rows(rows, reference["aggregates"] if reference else None)
@@ -148,13 +163,44 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
     if before:
         aggregates += A.efficacy_rows(aggregates, before["aggregates"])
     result = {"format": RESULT_FORMAT, "spec": spec, "aggregates": aggregates, "entities": entities, "rows": rows}
+    clock("write results")
     tmp = out / "results.json.tmp"
     tmp.write_text(json.dumps(_finite(result), indent=1, sort_keys=True, allow_nan=False), encoding="utf-8")
     os.replace(tmp, out / "results.json")
+    clock("report and plots")
     from .report import write_report
 
     write_report(result, out, reference)
+    clock.stop()
     return result
+
+
+class Stopwatch:
+    """Seconds per named step, added into ``into`` (nothing when None). ``clock(name)`` starts a step and ends
+    the one before; ``with clock(name):`` also ends it with the block."""
+
+    def __init__(self, into: dict[str, float] | None) -> None:
+        self.into, self.name, self.start = into, None, 0.0
+
+    def __call__(self, name: str) -> Stopwatch:
+        self.stop()
+        self.name, self.start = name, time.perf_counter()
+        return self
+
+    def __enter__(self) -> Stopwatch:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def add(self, name: str, seconds: float) -> None:
+        if self.into is not None:
+            self.into[name] = self.into.get(name, 0.0) + seconds
+
+    def stop(self) -> None:
+        if self.name is not None:
+            self.add(self.name, time.perf_counter() - self.start)
+            self.name = None
 
 
 def _finite(value):

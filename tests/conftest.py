@@ -14,10 +14,11 @@ SMALL = {"person": 40, "organisation": 8, "place": 6}
 
 @pytest.fixture(autouse=True)
 def offline_hf(monkeypatch, tmp_path_factory):
-    """No test may reach the Hub or reuse a stale cache."""
+    """No test may reach the Hub or reuse a stale cache (Hugging Face's or our plan cache)."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("HF_HOME", str(tmp_path_factory.mktemp("hf_home")))
+    monkeypatch.setenv("ENTITY_UNLEARN_CACHE", str(tmp_path_factory.mktemp("entity_unlearn_cache")))
 
 
 @pytest.fixture(scope="session")

@@ -24,53 +24,47 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Errors that mean bad input: one line on stderr, exit code 2. Found by name in sys.modules (a raised
+# exception's module is loaded), so that a command imports only the stage it runs, not every stage.
+USER_ERRORS = (
+    ("entity_unlearn.cli.common", "UsageError"),
+    ("entity_unlearn.builders.world.spec", "SpecError"),
+    ("entity_unlearn.builders.world.templates", "TemplateProblem"),
+    ("entity_unlearn.builders.world.sampler", "SamplingError"),
+    ("entity_unlearn.builders.world.invariants", "WorldInvariantError"),
+    ("entity_unlearn.builders.world.files", "WorldFileError"),
+    ("entity_unlearn.builders.release.build", "ReleaseError"),
+    ("entity_unlearn.builders.release.splits", "SplitError"),
+    ("entity_unlearn.builders.release.world_knowledge", "WorldKnowledgeError"),
+    ("entity_unlearn.builders.release.hub", "PublishError"),
+    ("entity_unlearn.builders.llm.backend", "LLMError"),
+    ("entity_unlearn.eval.data", "DataError"),
+    ("entity_unlearn.eval.formatting", "FormatError"),
+    ("entity_unlearn.eval.model", "ModelLoadError"),
+    ("entity_unlearn.pipeline.inject", "InjectError"),
+    ("entity_unlearn.pipeline.unlearn", "UnlearnError"),
+    ("entity_unlearn.pipeline.study", "StudyError"),
+    ("entity_unlearn.pipeline.finetune", "TrainingError"),
+)
+
+
+def is_user_error(exc: BaseException) -> bool:
+    if isinstance(exc, KeyError):  # registries' "did you mean"
+        return True
+    return any(isinstance(exc, getattr(sys.modules[m], name)) for m, name in USER_ERRORS if m in sys.modules)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from entity_unlearn.builders import (
-        LLMError,
-        PublishError,
-        ReleaseError,
-        SamplingError,
-        SpecError,
-        SplitError,
-        TemplateProblem,
-        WorldFileError,
-        WorldInvariantError,
-        WorldKnowledgeError,
-    )
-    from entity_unlearn.eval import DataError, FormatError, ModelLoadError
-    from entity_unlearn.pipeline.finetune import TrainingError
-    from entity_unlearn.pipeline.inject import InjectError
-    from entity_unlearn.pipeline.study import StudyError
-    from entity_unlearn.pipeline.unlearn import UnlearnError
-
-    from .common import UsageError, quiet_libraries
+    from .common import quiet_libraries
 
     if getattr(args, "quiet", False):
         quiet_libraries()
     try:
         return args.func(args)
-    except (
-        UsageError,
-        SpecError,
-        TemplateProblem,
-        SamplingError,
-        WorldInvariantError,
-        WorldFileError,
-        ReleaseError,
-        SplitError,
-        WorldKnowledgeError,
-        PublishError,
-        LLMError,
-        DataError,
-        FormatError,
-        ModelLoadError,
-        InjectError,
-        UnlearnError,
-        StudyError,
-        TrainingError,
-        KeyError,
-    ) as exc:
+    except (ValueError, KeyError) as exc:
+        if not is_user_error(exc):
+            raise
         message = exc.args[0] if isinstance(exc, KeyError) else str(exc)
         print(f"entity-unlearn {args.command}: error: {message}", file=sys.stderr)
         return 2

@@ -8,12 +8,18 @@ class UsageError(ValueError):
 
 
 def quiet_libraries() -> None:
-    """--quiet also silences the progress bars of datasets and transformers (loading, caching, saving)."""
-    import datasets
+    """--quiet also silences the progress bars of datasets and transformers (loading, caching, saving).
+    A library not imported yet is told through its environment variable, so that --quiet imports nothing."""
+    import os
+    import sys
 
-    datasets.disable_progress_bars()
-    try:
+    if "datasets" in sys.modules:
+        sys.modules["datasets"].disable_progress_bars()
+    else:
+        os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"
+    if "transformers" in sys.modules:
         from transformers.utils import logging as hf_logging
-    except ImportError:  # installed without the [model] extra
-        return
-    hf_logging.disable_progress_bar()
+
+        hf_logging.disable_progress_bar()
+    else:
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # transformers reads it at import

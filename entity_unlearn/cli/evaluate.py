@@ -24,6 +24,11 @@ def add_eval_command(sub) -> None:
     ev.add_argument("--max-new-tokens", type=int, default=48)
     ev.add_argument("--batch-groups", type=int, default=16, help="questions per scoring batch (each with all its candidate answers)")
     ev.add_argument("--batch-generate", type=int, default=32)
+    ev.add_argument(
+        "--plan-cache",
+        metavar="DIR",
+        help="folder of tokenised plans reused across runs (default $ENTITY_UNLEARN_CACHE/plans or ~/.cache/entity-unlearn/plans; none: off)",
+    )
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
     ev.set_defaults(func=cmd_eval)
 
@@ -48,6 +53,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         batch_groups=args.batch_groups,
         batch_generate=args.batch_generate,
         progress=not args.quiet,
+        plan_cache=args.plan_cache,
     )
     result = evaluate(cfg)
     print(summary_text(result))
