@@ -22,9 +22,14 @@ from collections.abc import Sequence
 _NEWLINES: dict[int, frozenset[int]] = {}
 
 
+def first_line(text: str) -> str:
+    """The answer a generated text stands for: its first line, leading whitespace and newlines stripped."""
+    return text.strip().split("\n")[0].strip()
+
+
 def answer_text(tokenizer, tokens: Sequence[int]) -> str:
-    """The answer a generated token sequence (already cut at its stop token) stands for: its first line."""
-    return tokenizer.decode(list(tokens), skip_special_tokens=True).strip().split("\n")[0].strip()
+    """The answer a generated token sequence (already cut at its stop token) stands for."""
+    return first_line(tokenizer.decode(list(tokens), skip_special_tokens=True))
 
 
 def newline_ids(tokenizer) -> frozenset[int]:

@@ -70,11 +70,21 @@ def _read(path: Path) -> Plan:
         continuations={k: {c: tuple(ids) for c, ids in conts.items()} for k, conts in raw["continuations"].items()},
         item_keys={k: (v[0], list(v[1])) for k, v in raw["item_keys"].items()},
         requested=int(raw["requested"]),
+        texts=raw["texts"],
+        prompts={k: (v[0], v[1]) for k, v in raw["prompts"].items()},
     )
 
 
 def _write(path: Path, p: Plan) -> None:
-    data = {"format": PLAN_FORMAT, "contexts": p.contexts, "continuations": p.continuations, "item_keys": p.item_keys, "requested": p.requested}
+    data = {
+        "format": PLAN_FORMAT,
+        "contexts": p.contexts,
+        "continuations": p.continuations,
+        "item_keys": p.item_keys,
+        "requested": p.requested,
+        "texts": p.texts,
+        "prompts": p.prompts,
+    }
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")

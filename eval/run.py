@@ -13,7 +13,7 @@ import math
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from entity_unlearn import __version__
@@ -23,8 +23,9 @@ from .data import DataError, load_items, open_release
 from .formatting import Formatter
 from .metrics import METRICS
 from .model import CausalLM, file_hashes
-from .passes import RequestCache, run_passes
+from .passes import PassStats, RequestCache, run_passes
 from .plancache import cached_plan, plan_folder
+from .ranks import ranks_from_env
 from .rows import build_rows
 
 RESULT_FORMAT = "entity-unlearn-result/1"
@@ -49,6 +50,11 @@ class EvalConfig:
     seed: int = 0
     progress: bool = True
     plan_cache: str | None = None  # folder of tokenised plans; None: the default place, "none": off (plancache)
+    backend: str = "local"  # local (transformers here), openai (a server: served.ServedLM) or vllm (vllm_engine.VLLMEngineLM)
+    base_url: str | None = None  # openai: the server's base URL, e.g. http://localhost:8000/v1
+    tokenizer: str | None = None  # openai: the served model's tokenizer (default: the --model id)
+    api_key_env: str = "OPENAI_API_KEY"  # openai: the environment variable holding the key, if the server wants one
+    concurrency: int = 32  # openai: requests in flight
 
 
 def read_result(path: str | Path, what: str) -> dict:
@@ -72,14 +78,18 @@ def _check_same_data(result: dict, spec: dict, what: str, path: str) -> None:
         )
 
 
-def evaluate(cfg: EvalConfig, memo: dict | None = None, timings: dict[str, float] | None = None) -> dict:
+def evaluate(cfg: EvalConfig, memo: dict | None = None, timings: dict[str, float] | None = None) -> dict | None:
     """Run the whole evaluation; returns the result dict that is also written to ``results.json``.
+
+    Started by a launcher as many processes (``ranks``), each computes its share of the passes and
+    rank 0 writes the result from everyone's answers; the other ranks return None.
 
     ``memo``: a dict the caller keeps across calls (a study evaluating many models of one release)
     to reuse the loaded items and the tokenised plan when the release and tokenizer are the same.
     ``timings``: filled with the seconds each step took (``bench/eval_profile.py`` prints them).
     """
     clock = Stopwatch(timings)
+    ranks = ranks_from_env()
     with clock("import torch"):
         import torch
 
@@ -97,7 +107,8 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None, timings: dict[str, float
     items, selection = memo[items_key] if memo is not None else loaded
     selection = copy.deepcopy(selection)  # goes into this result's spec; the memo keeps its own
     clock("load model")
-    lm = CausalLM(cfg.model, cfg.device, cfg.dtype, cfg.allow_pickle, cfg.trust_remote_code)
+    out = Path(cfg.out)
+    lm = load_model(replace(cfg, device=ranks.device(cfg.device)), out)
     formatter = Formatter(lm.tokenizer, cfg.chat_template)
     spec = {
         "dataset": {
@@ -128,10 +139,14 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None, timings: dict[str, float
         },
         "seed": cfg.seed,
     }
+    if cfg.backend == "vllm":
+        spec["decoding"]["scored_minkpp"] = "not available from vLLM's engine (needs the whole next-token distribution)"
+    if cfg.backend == "openai":
+        spec["model"]["served"] = {"backend": cfg.backend, "host": lm.config.host, "tokenizer": lm.tokenizer_source}
+        spec["decoding"]["scored_minkpp"] = "not available from a server (needs the whole next-token distribution)"
     for what, other, path in (("reference", reference, cfg.reference), ("before", before, cfg.before)):
         if other is not None:
             _check_same_data(other, spec, what, path)  # type: ignore[arg-type]
-    out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     clock("plan")
     plan_key = ("plan", items_key, formatter.fingerprint())
@@ -142,9 +157,19 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None, timings: dict[str, float
         if memo is not None and plan_key[2] is not None:
             memo[plan_key] = p
     clock("read request cache")
-    cache = RequestCache(out / "cache", f"{lm.fingerprint()}:{formatter.template_sha256}")
+    namespace = f"{lm.fingerprint()}:{formatter.template_sha256}"
+    cache = RequestCache(out / "cache", namespace, ranks.rank)
+    ranks.barrier()  # every rank has read the same cache before any writes to it: they plan the same chunks
     clock.stop()
-    stats = run_passes(p, lm, formatter, cache, cfg.max_new_tokens, cfg.batch_groups, cfg.batch_generate, cfg.progress)
+    stats = run_passes(p, lm, formatter, cache, cfg.max_new_tokens, cfg.batch_groups, cfg.batch_generate, cfg.progress, ranks=ranks)
+    if ranks.world > 1:
+        everyone = ranks.gather({k: asdict(v) for k, v in stats.items()})
+        ranks.barrier()  # every rank's answers are on disk
+        if not ranks.main:
+            return None
+        cache = RequestCache(out / "cache", namespace)
+        stats = {k: PassStats.merged([r[k] for r in everyone]) for k in stats}
+        spec["processes"] = ranks.world
     spec["passes"] = {k: asdict(v) for k, v in stats.items()}
     for name, st in stats.items():
         clock.add(f"{name} pass", st.seconds)
@@ -173,6 +198,33 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None, timings: dict[str, float
     write_report(result, out, reference)
     clock.stop()
     return result
+
+
+def load_model(cfg: EvalConfig, out: Path):
+    """The model adapter the config names: ``CausalLM`` here, or ``ServedLM`` for a model behind a server."""
+    if cfg.backend == "local":
+        return CausalLM(cfg.model, cfg.device, cfg.dtype, cfg.allow_pickle, cfg.trust_remote_code)
+    if cfg.backend == "vllm":
+        from .vllm_engine import VLLMEngineLM
+
+        return VLLMEngineLM(cfg.model, cfg.dtype, allow_pickle=cfg.allow_pickle, trust_remote_code=cfg.trust_remote_code)
+    if cfg.backend != "openai":
+        raise DataError(
+            f"--backend {cfg.backend}: choose local (this process), openai (an OpenAI-compatible server, with --base-url) or vllm (vLLM's engine)"
+        )
+    if not cfg.base_url:
+        raise DataError("--backend openai needs --base-url, the server's base URL (e.g. http://localhost:8000/v1)")
+    from .served import ServedLM
+
+    return ServedLM(
+        cfg.model,
+        cfg.base_url,
+        cfg.tokenizer,
+        cache_dir=out / "cache" / "served",
+        api_key=os.environ.get(cfg.api_key_env),
+        concurrency=cfg.concurrency,
+        trust_remote_code=cfg.trust_remote_code,
+    )
 
 
 class Stopwatch:

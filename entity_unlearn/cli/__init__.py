@@ -41,6 +41,7 @@ USER_ERRORS = (
     ("entity_unlearn.eval.data", "DataError"),
     ("entity_unlearn.eval.formatting", "FormatError"),
     ("entity_unlearn.eval.model", "ModelLoadError"),
+    ("entity_unlearn.eval.served", "ServedError"),
     ("entity_unlearn.pipeline.inject", "InjectError"),
     ("entity_unlearn.pipeline.unlearn", "UnlearnError"),
     ("entity_unlearn.pipeline.study", "StudyError"),
@@ -56,6 +57,7 @@ def is_user_error(exc: BaseException) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # the command as given (eval --num-processes relaunches it)
     from .common import quiet_libraries
 
     if getattr(args, "quiet", False):
