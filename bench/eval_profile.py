@@ -33,6 +33,15 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+CLI = ["-c", "import sys; from entity_unlearn.cli import main; sys.exit(main())"]  # the command line, old code and new alike
+# The old code: -P keeps the working directory off sys.path, and the editable install's finder (which maps
+# entity_unlearn.builders and .eval to this checkout) is removed, so PYTHONPATH's tree is imported whole.
+OLD_CLI = [
+    "-P",
+    "-c",
+    "import sys; sys.meta_path[:] = [f for f in sys.meta_path if not (f.__module__ if isinstance(f, type) else type(f).__module__)"
+    ".startswith('__editable__')]; from entity_unlearn.cli import main; sys.exit(main())",
+]
 PACKAGE_DIRS = {"entity_unlearn": "entity_unlearn", "entity_unlearn/builders": "builders", "entity_unlearn/eval": "eval"}
 
 
@@ -49,7 +58,7 @@ def wall(cmd: list[str], env: dict | None = None, repeat: int = 1) -> float:
 def startup() -> None:
     py = sys.executable
     base = wall([py, "-c", "pass"], repeat=5)
-    helps = wall([py, "-m", "entity_unlearn.cli", "--help"], repeat=5)
+    helps = wall([py, *CLI, "--help"], repeat=5)
     evals = wall([py, "-c", "import entity_unlearn.cli, entity_unlearn.eval.run"], repeat=5)
     print(
         f"startup: python -c pass {base:.3f} s; entity-unlearn --help {helps:.3f} s ({helps / base:.1f}x); import of the eval command {evals:.3f} s"
@@ -80,12 +89,13 @@ def profile(args, model: str, max_new: int, work: Path) -> dict:
     cfg = EvalConfig(model, args.data, args.forget, str(work / f"eval-{max_new}"), max_new_tokens=max_new, progress=False)
     out = {"result": evaluate(cfg, timings=timings), "steps": timings}
     timings["total"] = time.perf_counter() - start
-    cli = [sys.executable, "-m", "entity_unlearn.cli", "eval", "--model", model, "--data", args.data, "--forget", args.forget]
+    cli = [sys.executable, *CLI, "eval", "--model", model, "--data", args.data, "--forget", args.forget]
     cli += ["--max-new-tokens", str(max_new), "--quiet"]
     out["e2e"] = wall(cli + ["--out", str(work / f"cli-{max_new}")])
     if args.baseline_rev:
         env = {"PYTHONPATH": str(args.old_pkg), "PYTHONDONTWRITEBYTECODE": "1"}
-        out["baseline_e2e"] = wall(cli + ["--out", str(work / f"old-{max_new}")], env=env)
+        old_cli = [sys.executable, *OLD_CLI, *cli[len(CLI) + 1 :]]
+        out["baseline_e2e"] = wall(old_cli + ["--out", str(work / f"old-{max_new}")], env=env)
         old = json.loads((work / f"old-{max_new}" / "results.json").read_text())
         out["baseline_diff"] = aggregate_diff(out["result"]["aggregates"], old["aggregates"])
     return out

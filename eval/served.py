@@ -56,6 +56,7 @@ class ServedLM:
         trust_remote_code: bool = False,
         max_retries_http: int = 6,
         backoff_base_s: float = 0.5,
+        timeout_s: float = 120.0,
     ) -> None:
         from transformers import AutoTokenizer
 
@@ -78,6 +79,7 @@ class ServedLM:
                 concurrency=concurrency,
                 max_retries_http=max_retries_http,
                 backoff_base_s=backoff_base_s,
+                timeout_s=timeout_s,
                 cache_dir=cache_dir,
             )
         except LLMError as exc:

@@ -100,15 +100,16 @@ class ModelServer:
         new = out[0, len(ids) :].tolist()
         return new[: new.index(self.tok.eos_token_id)] if self.tok.eos_token_id in new else new
 
-    def echo(self, ids: list[int]) -> dict[str, Any]:
+    def echo(self, ids: list[int], offsets: list[int]) -> dict[str, Any]:
+        """Echoed prompt: each token's text, log-prob (null for the first) and the character where it starts."""
         import torch
 
         with self.lock, torch.inference_mode():
             logp = torch.log_softmax(self.model(input_ids=torch.tensor([ids])).logits[0, :-1].float(), -1)
         picked = [None] + logp.gather(-1, torch.tensor(ids[1:]).unsqueeze(-1)).squeeze(-1).tolist()
-        skip = 1 if self.add_bos else 0  # the server's own BOS has no text in the prompt
-        tokens = [""] * skip + [self.tok.decode([i]) for i in ids[skip:]]
-        offsets = [len(self.tok.decode(ids[skip : max(skip, k)])) for k in range(len(ids))]  # character where each token starts
+        tokens = [self.tok.decode([i]) for i in ids]
+        if self.add_bos:
+            tokens[0] = ""  # the server's own BOS has no text in the prompt
         return {"tokens": tokens, "token_logprobs": picked, "text_offset": offsets, "top_logprobs": None}
 
     def completions(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -116,10 +117,12 @@ class ModelServer:
         choices, n_in, n_out = [], 0, 0
         for index, prompt in enumerate(prompts):
             ids = self.encode(prompt)
+            spans = self.tok(prompt, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+            offsets = ([0] * self.add_bos + [start for start, _ in spans])[-len(ids) :]  # a server BOS starts at 0; cut like the ids
             new = self.greedy(ids, body["max_tokens"]) if body.get("max_tokens") else []
             n_in, n_out = n_in + len(ids), n_out + len(new)
             text = self.tok.decode(new, skip_special_tokens=True)
-            logprobs = self.echo(ids) if body.get("echo") and body.get("logprobs") is not None and not self.no_logprobs else None
+            logprobs = self.echo(ids, offsets) if body.get("echo") and body.get("logprobs") is not None and not self.no_logprobs else None
             choices.append({"index": index, "text": (prompt if body.get("echo") else "") + text, "logprobs": logprobs, "finish_reason": "length"})
         return {
             "id": "cmpl-test",
