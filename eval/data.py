@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,12 +44,26 @@ class Release:
     manifest: dict
     manifest_sha256: str
 
-    def load(self, config: str):
+    def load(self, config: str, columns: Sequence[str] | None = None) -> list[dict]:
+        """The rows of ``config`` as dicts, with only ``columns`` (those of them the config has) when given.
+
+        A local folder's parquet file (named by the manifest) is read with pyarrow directly; a Hub
+        release goes through ``datasets``, which downloads and caches it."""
+        configs = self.manifest.get("configs", {})
+        if config not in configs:
+            raise DataError(f"{self.path}: the release has no config {config!r}; its configs are {sorted(configs)}")
+        local = Path(self.path) / str(configs[config].get("path", ""))
+        if Path(self.path).is_dir() and local.is_file():
+            import pyarrow.parquet as pq
+
+            names = pq.read_schema(local).names
+            return pq.read_table(local, columns=[c for c in columns if c in names] if columns else None).to_pylist()
         from datasets import load_dataset
 
-        if config not in self.manifest.get("configs", {}):
-            raise DataError(f"{self.path}: the release has no config {config!r}; its configs are {sorted(self.manifest.get('configs', {}))}")
-        return load_dataset(self.path, config, revision=self.revision, split="train")
+        rows = load_dataset(self.path, config, revision=self.revision, split="train")
+        if columns:
+            rows = rows.select_columns([c for c in columns if c in rows.column_names])
+        return list(rows)
 
 
 def open_release(data: str) -> Release:
@@ -84,6 +99,23 @@ def open_release(data: str) -> Release:
     return Release(path, revision or None, manifest, hashlib.sha256(raw).hexdigest())
 
 
+ITEM_COLUMNS = (
+    "probe_id",
+    "entity_id",
+    "depth",
+    "attack",
+    "kind",
+    "question",
+    "answer",
+    "short_answer",
+    "paraphrased_answer",
+    "perturbed_answer",
+    "options",
+    "answer_index",
+    "fact_ids",  # the robustness prompt attacks pick earlier turns by fact
+)
+
+
 def _item(row: dict, set_: str) -> Item:
     return Item(
         item_id=f"{set_}:{row['probe_id']}",
@@ -113,21 +145,21 @@ def load_items(
         choices = sorted(c for c in release.manifest.get("configs", {}) if FORGET.match(c))
         raise DataError(f"--forget {forget}: not a forget set of this release; choose one of {choices}")
     pct = int(m[1])
-    entities = release.load("entities")
+    entities = release.load("entities", ("entity_id", "splits"))
     membership = {r["entity_id"]: set(r["splits"]) for r in entities}
     forget_ids = {e for e, s in membership.items() if forget in s}
     if not forget_ids:
         raise DataError(f"--forget {forget}: the release's forget set is empty; rebuild it with more entities")
     holdout_ids = {e for e, s in membership.items() if f"holdout{pct:02d}" in s}
-    retain_rows = list(release.load("retain_perturbed"))
+    retain_rows = release.load("retain_perturbed", ITEM_COLUMNS)
     sampled: list[str] = []
     for r in retain_rows:
         if r["entity_id"] not in sampled and r["entity_id"] not in forget_ids:
             sampled.append(r["entity_id"])
     retain_ids = set(sampled[: len(forget_ids)])
-    neighbor_ids = {r["entity_id"] for r in release.load("neighbor") if forget_ids & set(r["linked_forget_ids"])}
+    neighbor_ids = {r["entity_id"] for r in release.load("neighbor", ("entity_id", "linked_forget_ids")) if forget_ids & set(r["linked_forget_ids"])}
     items: list[Item] = []
-    for row in release.load("probes"):
+    for row in release.load("probes", ITEM_COLUMNS):
         eid = row["entity_id"]
         headline = row["depth"] == "d1" and row["attack"] == "none"
         if "forget" in sets and eid in forget_ids:
@@ -141,10 +173,10 @@ def load_items(
     if "retain" in sets:
         items += [_item(r, "retain") for r in retain_rows if r["entity_id"] not in forget_ids]
     if "world" in sets:
-        items += [_item({**r, "paraphrased_answer": None}, "world") for r in release.load("world")]
+        items += [_item({**r, "paraphrased_answer": None}, "world") for r in release.load("world", ITEM_COLUMNS)]
     has_authors = "real_authors_perturbed" in release.manifest.get("configs", {})
     if "real_authors" in sets and has_authors:
-        items += [_item({**r, "paraphrased_answer": None}, "real_authors") for r in release.load("real_authors_perturbed")]
+        items += [_item({**r, "paraphrased_answer": None}, "real_authors") for r in release.load("real_authors_perturbed", ITEM_COLUMNS)]
     info = {
         "forget": forget,
         "forget_entities": sorted(forget_ids),

@@ -3,10 +3,11 @@
 - ``score(groups)``: for each group (one context, several continuations) the
   per-token log-probabilities of every continuation. The context is run once
   per group; its KV cache is copied to each continuation (never recomputed).
-- ``generate(contexts)``: batched greedy decoding, left padded, stopping at an
-  end-of-turn token (and cut at the first newline unless told not to).
+- ``generate(contexts)``: batched greedy decoding, left padded, each row stopped as
+  soon as it emits an end-of-turn token or (unless told not to cut there) ends its first line (``decode``).
 
-``score_one`` is the plain reference: one full sequence, no cache, no batching.
+``score_one`` and ``generate_reference`` are the plain references: one full sequence,
+no cache, no batching; ``model.generate`` run to the end and cut afterwards.
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ class CausalLM:
         except (OSError, ValueError, SafetensorError) as exc:  # a truncated or corrupt weights file, a config that does not fit
             raise ModelLoadError(f"{path}: cannot load the model ({str(exc)[:300]}); check that its files are complete, or save it again") from exc
         self.model.eval()
-        self.counters = {"forward_rows": 0, "tokens": 0, "padded_tokens": 0}
+        self.counters = {"forward_rows": 0, "tokens": 0, "padded_tokens": 0, "decode_rows": 0}
         # transformers 5.x renamed past_key_values to cache; 4.x knows only the old name
         self._cache_arg = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
 
@@ -226,20 +227,62 @@ class CausalLM:
         bar=None,
         cut_at_newline: bool = True,
     ) -> list[str]:
-        """Greedy answers, cut at the first stop token (and, with ``cut_at_newline``, the first newline), stripped."""
+        """Greedy answers, cut at the first stop token (and, with ``cut_at_newline``, the first newline), stripped
+        (``decode.answer_text``). ``bar``: a progress bar shared by the caller's chunks (else one of its own).
+
+        Identical prompts are decoded once; prompts are batched longest first; each row stops as soon as
+        its answer is settled and leaves the batch (``decode.greedy_batch``)."""
+        from .decode import answer_text, greedy_batch
+
+        unique = list(dict.fromkeys(contexts))
+        order = sorted(range(len(unique)), key=lambda i: -len(unique[i]))
+        texts = [""] * len(unique)
+        own = bar is None
+        bar = tqdm(total=len(unique), desc="generate", unit="seq", disable=not progress) if own else bar
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            tokens = greedy_batch(
+                self.model,
+                self.tokenizer,
+                [unique[i] for i in batch],
+                stop_ids,
+                max_new_tokens,
+                self._cache_arg,
+                self.device,
+                self.counters,
+                cut_at_newline=cut_at_newline,
+            )
+            for i, t in zip(batch, tokens):
+                texts[i] = answer_text(self.tokenizer, t, cut_at_newline)
+            bar.update(len(batch))
+        if own:
+            bar.close()
+        at = {c: t for c, t in zip(unique, texts)}
+        return [at[c] for c in contexts]
+
+    def generate_reference(
+        self,
+        contexts: Sequence[tuple[int, ...]],
+        stop_ids: Sequence[int],
+        max_new_tokens: int = 48,
+        batch_size: int = 32,
+        cut_at_newline: bool = True,
+    ) -> list[str]:
+        """The plain path ``generate`` must agree with: ``model.generate`` on left-padded batches of the prompts
+        (longest first), every row decoded to ``max_new_tokens`` or its stop token, cut afterwards."""
         import torch
+
+        from .decode import answer_text
 
         order = sorted(range(len(contexts)), key=lambda i: -len(contexts[i]))
         out = [""] * len(contexts)
         pad = self.tokenizer.pad_token_id
-        own = bar is None
-        bar = tqdm(total=len(contexts), desc="generate", unit="seq", disable=not progress) if own else bar
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
             width = max(len(contexts[i]) for i in batch)
             ids = torch.full((len(batch), width), pad, dtype=torch.long)
             mask = torch.zeros((len(batch), width), dtype=torch.long)
-            for row, i in enumerate(batch):  # left padding keeps every prompt's end aligned
+            for row, i in enumerate(batch):
                 ids[row, width - len(contexts[i]) :] = torch.tensor(contexts[i])
                 mask[row, width - len(contexts[i]) :] = 1
             with torch.inference_mode():
@@ -254,11 +297,7 @@ class CausalLM:
             for row, i in enumerate(batch):
                 new = gen[row, width:].tolist()
                 cut = next((k for k, t in enumerate(new) if t in stop_ids), len(new))
-                text = self.tokenizer.decode(new[:cut], skip_special_tokens=True)
-                out[i] = text.strip().split("\n")[0].strip() if cut_at_newline else text.strip()
-            bar.update(len(batch))
-        if own:
-            bar.close()
+                out[i] = answer_text(self.tokenizer, new[:cut], cut_at_newline)
         return out
 
 

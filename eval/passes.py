@@ -19,11 +19,16 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
 
 from .formatting import Formatter
 from .model import CausalLM, TokenScores
+from .ranks import Ranks
+
+if TYPE_CHECKING:
+    from .served import ServedLM
 
 CHUNK_GROUPS = 256
 
@@ -61,6 +66,8 @@ class Plan:
     continuations: dict[str, dict[str, tuple[int, ...]]] = field(default_factory=dict)  # context key -> cont key -> ids
     item_keys: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # item id -> (context key, cont key per candidate)
     requested: int = 0  # continuations before deduplication
+    texts: dict[str, str] = field(default_factory=dict)  # context or cont key -> the text its ids encode (BOS as its token text)
+    prompts: dict[str, tuple[str, str]] = field(default_factory=dict)  # context key -> ("chat", question) or ("text", context text)
 
     def n_score(self) -> int:
         return sum(len(c) for c in self.continuations.values())
@@ -95,11 +102,14 @@ def plan(items: Sequence[Item], formatter: Formatter) -> Plan:
         ctx = (formatter.bos() if bos else ()) + formatter.encode_text(ctx_text)
         ctx_key = _key(ctx)
         p.contexts[ctx_key] = ctx
+        p.texts[ctx_key] = (formatter.tok.bos_token if bos and formatter.bos() else "") + ctx_text
+        p.prompts[ctx_key] = ("chat", item.question) if item.fmt == "chat" and formatter.kind == "chat" else ("text", p.texts[ctx_key])
         conts = []
         for text in cont_texts:
             cont = formatter.encode_text(text)
             ck = _key(ctx, cont)
             p.continuations.setdefault(ctx_key, {})[ck] = cont
+            p.texts[ck] = text
             conts.append(ck)
             p.requested += 1
         p.item_keys[item.item_id] = (ctx_key, conts)
@@ -110,18 +120,19 @@ class RequestCache:
     """Append-only JSONL files of answered requests, keyed by model, format and request.
 
     ``namespace`` keys the scores (model and prompt format); ``generate_namespace`` keys the
-    generations and must also hold every decoding setting (default: ``namespace``)."""
+    generations and must also hold every decoding setting (default: ``namespace``). Process ``rank`` of
+    many appends to ``<name>.rank<r>.jsonl`` (rank 0 to ``<name>.jsonl``); reading takes every rank's file."""
 
-    def __init__(self, folder: Path, namespace: str, generate_namespace: str | None = None) -> None:
+    def __init__(self, folder: Path, namespace: str, generate_namespace: str | None = None, rank: int = 0) -> None:
         self.folder = folder
         self.namespace = namespace
         self.namespaces = {"score": namespace, "generate": generate_namespace or namespace}
+        self.suffix = f".rank{rank}" if rank else ""
         folder.mkdir(parents=True, exist_ok=True)
         self.score: dict[str, TokenScores] = {}
         self.generate: dict[str, str] = {}
         for name, target in (("score", self.score), ("generate", self.generate)):
-            path = folder / f"{name}.jsonl"
-            if path.is_file():
+            for path in sorted(folder.glob(f"{name}.jsonl")) + sorted(folder.glob(f"{name}.rank*.jsonl")):
                 for line in path.read_text(encoding="utf-8").splitlines():
                     try:
                         rec = json.loads(line)
@@ -133,7 +144,7 @@ class RequestCache:
                         target[rec["k"]] = TokenScores(tuple(rec["lp"]), tuple(rec["z"])) if name == "score" else rec["text"]
 
     def append(self, name: str, records: list[dict]) -> None:
-        with (self.folder / f"{name}.jsonl").open("a", encoding="utf-8") as f:
+        with (self.folder / f"{name}{self.suffix}.jsonl").open("a", encoding="utf-8") as f:
             for rec in records:
                 f.write(json.dumps({"ns": self.namespaces[name], **rec}) + "\n")
             f.flush()
@@ -148,10 +159,18 @@ class PassStats:
     cached: int = 0
     tokens: int = 0
 
+    @staticmethod
+    def merged(ranks: list[dict]) -> PassStats:
+        """One pass's statistics over every process: the slowest one's time, the work all of them did."""
+        first = ranks[0]
+        return PassStats(
+            max(r["seconds"] for r in ranks), first["requests"], sum(r["computed"] for r in ranks), first["cached"], sum(r["tokens"] for r in ranks)
+        )
+
 
 def run_passes(
     p: Plan,
-    lm: CausalLM,
+    lm: CausalLM | ServedLM,
     formatter: Formatter,
     cache: RequestCache,
     max_new_tokens: int = 48,
@@ -160,9 +179,14 @@ def run_passes(
     progress: bool = True,
     generate: bool = True,
     cut_at_newline: bool = True,
+    ranks: Ranks | None = None,
 ) -> dict[str, PassStats]:
-    """Answer every request of the plan (reading the cache first); returns per-pass statistics."""
+    """Answer every request of the plan (reading the cache first); returns per-pass statistics.
+    With many processes (``ranks``), this one computes its chunks only (``ranks.Ranks.mine``)."""
+    ranks = ranks or Ranks()
     stats = {"score": PassStats(requests=p.n_score()), "generate": PassStats(requests=len(p.contexts) if generate else 0)}
+    sends_text = getattr(lm, "sends_text", False)  # a served model gets the texts behind the ids (served.ServedLM)
+    labels = {ck: f"item {item_id}" for item_id, (ck, _) in reversed(p.item_keys.items())} if sends_text else {}
     start = time.perf_counter()
     todo = []
     for ck, conts in p.continuations.items():
@@ -172,10 +196,13 @@ def run_passes(
     stats["score"].cached = stats["score"].requests - sum(len(m) for _, m in todo)
     # One bar per pass (its ETA covers the whole pass); chunks only bound how much an interruption loses.
     bar = tqdm(total=stats["score"].requests - stats["score"].cached, desc="score pass", unit="seq", disable=not progress)
-    for i in range(0, len(todo), CHUNK_GROUPS):
+    for n, i in enumerate(range(0, len(todo), CHUNK_GROUPS)):
+        if not ranks.mine(n):
+            continue
         chunk = todo[i : i + CHUNK_GROUPS]
         groups = [(p.contexts[ck], list(m.values())) for ck, m in chunk]
-        results = lm.score(groups, batch_groups=batch_groups, bar=bar)
+        extra = {"texts": [(labels.get(ck, ck), p.texts[ck], [p.texts[k] for k in m]) for ck, m in chunk]} if sends_text else {}
+        results = lm.score(groups, batch_groups=batch_groups, bar=bar, **extra)
         recs = []
         for (ck, m), scores in zip(chunk, results):
             for key, s in zip(m, scores):
@@ -192,10 +219,19 @@ def run_passes(
         stats["generate"].cached = len(p.contexts) - len(keys)
         stop = formatter.stop_ids()
         bar = tqdm(total=len(keys), desc="generate pass", unit="seq", disable=not progress)
-        for i in range(0, len(keys), CHUNK_GROUPS):
+        for n, i in enumerate(range(0, len(keys), CHUNK_GROUPS)):
+            if not ranks.mine(n):
+                continue
             chunk = keys[i : i + CHUNK_GROUPS]
+            extra = {"prompts": [p.prompts[k] for k in chunk]} if sends_text else {}
             texts = lm.generate(
-                [p.contexts[k] for k in chunk], stop, max_new_tokens=max_new_tokens, batch_size=batch_generate, bar=bar, cut_at_newline=cut_at_newline
+                [p.contexts[k] for k in chunk],
+                stop,
+                max_new_tokens=max_new_tokens,
+                batch_size=batch_generate,
+                bar=bar,
+                cut_at_newline=cut_at_newline,
+                **extra,
             )
             for k, t in zip(chunk, texts):
                 cache.generate[k] = t

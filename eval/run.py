@@ -11,8 +11,10 @@ import copy
 import hashlib
 import json
 import math
+import os
 import platform
-from dataclasses import asdict, dataclass
+import time
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from entity_unlearn import __version__
@@ -23,9 +25,11 @@ from .compat import decoding, openunlearning_summary
 from .data import DataError, load_items, open_release
 from .formatting import Formatter
 from .model import SCORE_VERSION, CausalLM
-from .passes import RequestCache, plan, run_passes
+from .passes import PassStats, RequestCache, run_passes
+from .plancache import cached_plan, plan_folder
 from .prompt_attacks import describe
 from .provenance import command_line, file_source, now, project_commit
+from .ranks import ranks_from_env
 from .registry import metrics_of
 from .rows import build_rows
 
@@ -57,6 +61,12 @@ class EvalConfig:
     sets: tuple[str, ...] | None = None  # evaluate only these sets (a robustness attack needs the forget set only)
     prompt_attack: object | None = None  # eval.prompt_attacks.InContext / Prefill: changes every item's prompt
     robustness_attack: str = "none"  # the robustness attack this model or prompt went through; every aggregate carries it
+    plan_cache: str | None = None  # folder of tokenised plans; None: the default place, "none": off (plancache)
+    backend: str = "local"  # local (transformers here), openai (a server: served.ServedLM) or vllm (vllm_engine.VLLMEngineLM)
+    base_url: str | None = None  # openai: the server's base URL, e.g. http://localhost:8000/v1
+    tokenizer: str | None = None  # openai: the served model's tokenizer (default: the --model id)
+    api_key_env: str = "OPENAI_API_KEY"  # openai: the environment variable holding the key, if the server wants one
+    concurrency: int = 32  # openai: requests in flight
 
 
 def load_result(path: str | Path, what: str) -> tuple[dict, dict]:
@@ -103,7 +113,7 @@ def is_eval_output(folder: Path) -> bool:
     return any((folder / "cache" / f"{name}.jsonl").is_file() for name in ("score", "generate"))
 
 
-def cache_namespaces(lm: CausalLM, formatter: Formatter, decoding: dict) -> tuple[str, str]:
+def cache_namespaces(lm, formatter: Formatter, decoding: dict) -> tuple[str, str]:
     """(score namespace, generate namespace) of the request cache: a score depends on the model (weights, tokenizer,
     revision, dtype) and the prompt format; a generation also on every decoding setting and the stop tokens."""
     score = f"{lm.fingerprint()}:{formatter.template_sha256}:scores{SCORE_VERSION}"
@@ -111,17 +121,25 @@ def cache_namespaces(lm: CausalLM, formatter: Formatter, decoding: dict) -> tupl
     return score, f"{score}:{hashlib.sha256(settings.encode()).hexdigest()}"
 
 
-def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
+def evaluate(cfg: EvalConfig, memo: dict | None = None, timings: dict[str, float] | None = None) -> dict | None:
     """Run the whole evaluation; returns the result dict that is also written to ``results.json``.
+
+    Started by a launcher as many processes (``ranks``), each computes its share of the passes and
+    rank 0 writes the result from everyone's answers; the other ranks return None.
 
     ``memo``: a dict the caller keeps across calls (a study evaluating many models of one release)
     to reuse the loaded items and the tokenised plan when the release and tokenizer are the same.
+    ``timings``: filled with the seconds each step took (``bench/eval_profile.py`` prints them).
     """
-    import torch
+    clock = Stopwatch(timings)
+    ranks = ranks_from_env()
+    with clock("import torch"):
+        import torch
 
     torch.manual_seed(cfg.seed)
     out = check_output(cfg.out, "eval", is_eval_output, cfg.force)
     dec = decoding(cfg.compat, cfg.max_new_tokens)
+    clock("load release")
     release = open_release(cfg.data)
     reference, reference_source = load_result(cfg.reference, "reference") if cfg.reference else (None, None)
     before, before_source = load_result(cfg.before, "before") if cfg.before else (None, None)
@@ -138,7 +156,8 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
     if cfg.prompt_attack is not None:
         items = cfg.prompt_attack.apply(items, release)
     items_key = (*items_key, cfg.sets, repr(cfg.prompt_attack))  # the plan memo below: these items, not the release's
-    lm = CausalLM(cfg.model, cfg.device, cfg.dtype, cfg.allow_pickle, cfg.trust_remote_code, cfg.revision)
+    clock("load model")
+    lm = load_model(replace(cfg, device=ranks.device(cfg.device)), out)
     formatter = Formatter(lm.tokenizer, cfg.chat_template)
     spec = {
         "run": {"date": now(), "command": cfg.command or command_line(), "project": project_commit()},
@@ -172,28 +191,60 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
         "sets": list(cfg.sets) if cfg.sets is not None else None,
         "robustness_attack": {"kind": cfg.robustness_attack, "prompt": describe(cfg.prompt_attack)},
     }
+    if cfg.backend == "vllm":
+        spec["decoding"]["scored_minkpp"] = "not available from vLLM's engine (needs the whole next-token distribution)"
+    if cfg.backend == "openai":
+        spec["model"]["served"] = {"backend": cfg.backend, "host": lm.config.host, "tokenizer": lm.tokenizer_source}
+        spec["decoding"]["scored_minkpp"] = "not available from a server (needs the whole next-token distribution)"
     for what, other, path in (("reference", reference, cfg.reference), ("before", before, cfg.before)):
         if other is not None:
             _check_same_data(other, spec, what, path)  # type: ignore[arg-type]
     out.mkdir(parents=True, exist_ok=True)  # the request cache lives in --out itself: an interrupted run resumes from it
+    clock("plan")
     plan_key = ("plan", items_key, formatter.fingerprint())
     if memo is not None and plan_key[2] is not None and plan_key in memo:
         p = memo[plan_key]
     else:
-        p = plan(items, formatter)
+        p, _ = cached_plan(items, formatter, plan_folder(cfg.plan_cache))
         if memo is not None and plan_key[2] is not None:
             memo[plan_key] = p
-    cache = RequestCache(out / "cache", *cache_namespaces(lm, formatter, spec["decoding"]))
+    clock("read request cache")
+    namespaces = cache_namespaces(lm, formatter, spec["decoding"])
+    cache = RequestCache(out / "cache", *namespaces, rank=ranks.rank)
+    ranks.barrier()  # every rank has read the same cache before any writes to it: they plan the same chunks
+    clock.stop()
     stats = run_passes(
-        p, lm, formatter, cache, dec.max_new_tokens, cfg.batch_groups, cfg.batch_generate, cfg.progress, cut_at_newline=dec.cut_at_newline
+        p,
+        lm,
+        formatter,
+        cache,
+        dec.max_new_tokens,
+        cfg.batch_groups,
+        cfg.batch_generate,
+        cfg.progress,
+        cut_at_newline=dec.cut_at_newline,
+        ranks=ranks,
     )
+    if ranks.world > 1:
+        everyone = ranks.gather({k: asdict(v) for k, v in stats.items()})
+        ranks.barrier()  # every rank's answers are on disk
+        if not ranks.main:
+            return None
+        cache = RequestCache(out / "cache", *namespaces)
+        stats = {k: PassStats.merged([r[k] for r in everyone]) for k in stats}
+        spec["processes"] = ranks.world
     spec["passes"] = {k: asdict(v) for k, v in stats.items()}
+    for name, st in stats.items():
+        clock.add(f"{name} pass", st.seconds)
     spec["plan"] = {"items": len(items), "continuations_requested": p.requested, "continuations_unique": p.n_score(), "contexts": len(p.contexts)}
+    clock("rows")
     rows = build_rows(items, p, cache)
+    clock("aggregate")
     aggregates, entities, spec["bootstrap"] = aggregate(rows, reference, before, seed=cfg.seed)
     for a in aggregates:  # a separate key: ``attack`` keeps its meaning (the probes' own prompt attacks)
         a["robustness_attack"] = cfg.robustness_attack
     result = {"format": RESULT_FORMAT, "spec": spec, "aggregates": aggregates, "entities": entities, "rows": rows}
+    clock("write results, report and plots")
     from .report import write_report
 
     with staged(out, OUTPUT_FILES) as tmp:  # results, report and plots appear together or not at all
@@ -202,7 +253,72 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None) -> dict:
         if cfg.compat == "openunlearning":
             summary = {"format": "openunlearning-tofu-summary (entity-unlearn names mapped)", **openunlearning_summary(aggregates)}
             (tmp / "openunlearning.json").write_text(json.dumps(_finite(summary), indent=1), encoding="utf-8")
+    clock.stop()
     return result
+
+
+def load_model(cfg: EvalConfig, out: Path):
+    """The model adapter the config names: ``CausalLM`` here, or ``ServedLM`` for a model behind a server."""
+    if cfg.backend == "local":
+        return CausalLM(cfg.model, cfg.device, cfg.dtype, cfg.allow_pickle, cfg.trust_remote_code, cfg.revision)
+    from .identity import ModelIdentity, resolve_model
+
+    if cfg.backend == "vllm":
+        from .vllm_engine import VLLMEngineLM
+
+        identity = resolve_model(cfg.model, cfg.revision, cfg.allow_pickle, cfg.trust_remote_code)
+        lm = VLLMEngineLM(identity.local_dir, cfg.dtype, allow_pickle=cfg.allow_pickle, trust_remote_code=cfg.trust_remote_code)
+        lm.identity = identity
+        return lm
+    if cfg.backend != "openai":
+        raise DataError(
+            f"--backend {cfg.backend}: choose local (this process), openai (an OpenAI-compatible server, with --base-url) or vllm (vLLM's engine)"
+        )
+    if not cfg.base_url:
+        raise DataError("--backend openai needs --base-url, the server's base URL (e.g. http://localhost:8000/v1)")
+    if cfg.revision:
+        raise DataError(f"--backend openai: the server decides which weights it serves; drop the revision {cfg.revision!r}")
+    from .served import ServedLM
+
+    lm = ServedLM(
+        cfg.model,
+        cfg.base_url,
+        cfg.tokenizer,
+        cache_dir=out / "cache" / "served",
+        api_key=os.environ.get(cfg.api_key_env),
+        concurrency=cfg.concurrency,
+        trust_remote_code=cfg.trust_remote_code,
+    )
+    lm.identity = ModelIdentity(cfg.model, None, None, "", {})  # a served model: its files are the server's
+    return lm
+
+
+class Stopwatch:
+    """Seconds per named step, added into ``into`` (nothing when None). ``clock(name)`` starts a step and ends
+    the one before; ``with clock(name):`` also ends it with the block."""
+
+    def __init__(self, into: dict[str, float] | None) -> None:
+        self.into, self.name, self.start = into, None, 0.0
+
+    def __call__(self, name: str) -> Stopwatch:
+        self.stop()
+        self.name, self.start = name, time.perf_counter()
+        return self
+
+    def __enter__(self) -> Stopwatch:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def add(self, name: str, seconds: float) -> None:
+        if self.into is not None:
+            self.into[name] = self.into.get(name, 0.0) + seconds
+
+    def stop(self) -> None:
+        if self.name is not None:
+            self.add(self.name, time.perf_counter() - self.start)
+            self.name = None
 
 
 def _finite(value):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("entity_unlearn", "builders", "eval", "prompts", "cards")  # the folders that install as entity_unlearn
-RUNTIME_EXTRAS = ("model", "llm", "gpu", "quant")  # "test" holds the tools of the test suite, not of the package
+RUNTIME_EXTRAS = ("model", "llm", "gpu", "quant", "vllm")  # "test" holds the tools of the test suite, not of the package
 
 
 def _dist(requirement: str) -> str:
@@ -49,7 +49,9 @@ def _installed() -> dict[str, list[str]]:
 
 
 def distributions_of(module: str) -> set[str]:
-    return {_dist(d) for d in _installed().get(module, [])}
+    """The installed distributions providing ``module``; for one not installed here (an optional extra such as
+    vllm), the distribution of the same name."""
+    return {_dist(d) for d in _installed().get(module, [])} or {_dist(module)}
 
 
 def test_every_import_is_declared_and_every_declared_package_is_imported():

@@ -189,15 +189,21 @@ class ChatBackend:
     async def complete(self, messages: list[dict[str, str]], schema_name: str, schema: dict[str, Any]) -> Completion:
         """The answer to ``messages`` (from the cache when there), stored in the cache before it is returned."""
         body = self.request(messages, schema_name, schema)
-        key = request_key(body)
+        key, entry, cached = await self.send(body)
+        return self._completion(key, entry, cached=cached)
+
+    async def send(self, body: dict[str, Any], endpoint: str = "chat") -> tuple[str, dict[str, Any], bool]:
+        """(key, cache entry, whether it was cached) answering any request ``body`` to the ``chat`` or ``completions``
+        endpoint, fetched with the retries above and stored when not cached. A completions entry keeps every choice."""
+        key = request_key({**body, "endpoint": endpoint} if endpoint != "chat" else body)
         entry = self.cache.get(key)
         if entry is not None:
             self.stats.cache_hits += 1
-            return self._completion(key, entry, cached=True)
+            return key, entry, True
         async with self.semaphore:
-            entry = await self._fetch(body)
+            entry = await self._fetch(body, endpoint)
         self.cache.put(key, entry)
-        return self._completion(key, entry, cached=False)
+        return key, entry, False
 
     @staticmethod
     def _completion(key: str, entry: dict[str, Any], cached: bool) -> Completion:
@@ -206,16 +212,21 @@ class ChatBackend:
             entry["content"], key, entry["tokens_in"], entry["tokens_out"], entry["retries"], host, cached, entry.get("oversized_chars", 0)
         )
 
-    async def _fetch(self, body: dict[str, Any]) -> dict[str, Any]:
+    async def _fetch(self, body: dict[str, Any], endpoint: str = "chat") -> dict[str, Any]:
         import openai
 
         cfg, retries = self.config, Counter()
         for attempt in range(cfg.max_retries_http + 1):
             wait = None
             try:
-                response = await self.client.chat.completions.create(**body)
-                choice = response.choices[0]
-                content = choice.message.content or ""
+                if endpoint == "completions":
+                    response = await self.client.completions.create(**body)
+                    choices = [c.model_dump() for c in response.choices]
+                    content = choices[0]["text"] or ""
+                else:
+                    response = await self.client.chat.completions.create(**body)
+                    choice = response.choices[0]
+                    content = choice.message.content or ""
             except openai.APITimeoutError:
                 cause, detail = "timeout", f"no answer within {cfg.timeout_s:g} s"
             except openai.APIConnectionError as exc:
@@ -249,6 +260,7 @@ class ChatBackend:
                     "retries": dict(sorted(retries.items())),
                     "host": cfg.host,
                     "model": cfg.model,
+                    **({"choices": choices} if endpoint == "completions" else {}),
                 }
             if attempt == cfg.max_retries_http:
                 where = f" in {cfg.cache_dir}" if cfg.cache_dir else ""

@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     from .common import quiet_libraries
 
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # the command as given (eval --num-processes relaunches it)
     args.command_line = shlex.join(["entity-unlearn", *(sys.argv[1:] if argv is None else argv)])  # recorded in outputs
     quiet_libraries(progress=not getattr(args, "quiet", False))
     try:

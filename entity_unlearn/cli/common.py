@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import warnings
 
 from entity_unlearn.errors import EntityUnlearnError
@@ -120,11 +121,14 @@ def quiet_libraries(progress: bool = True) -> None:
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
     if progress:
         return
-    import datasets
-
-    datasets.disable_progress_bars()
-    try:
+    # a library not imported yet is told through its environment variable, so that --quiet imports nothing
+    if "datasets" in sys.modules:
+        sys.modules["datasets"].disable_progress_bars()
+    else:
+        os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] = "1"
+    if "transformers" in sys.modules:
         from transformers.utils import logging as hf_logging
-    except ImportError:  # installed without the [model] extra
-        return
-    hf_logging.disable_progress_bar()
+
+        hf_logging.disable_progress_bar()
+    else:
+        os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # transformers reads it at import

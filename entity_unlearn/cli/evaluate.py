@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from .common import UsageError, add_command, positive_int, split_revision
@@ -17,9 +20,22 @@ entity-unlearn eval --model Qwen/Qwen2.5-0.5B-Instruct@main --data my-org/entity
 def add_eval_command(sub) -> None:
     ev = add_command(sub, "eval", "score a causal LM checkpoint on a release: forget, retain, knowledge depth", EVAL_EXAMPLE)
     ev.add_argument(
-        "--model", required=True, metavar="DIR_OR_REPO[@REVISION]", help="local folder or Hub id of the checkpoint, optionally @branch, tag or commit"
+        "--model",
+        required=True,
+        metavar="DIR_OR_REPO[@REVISION]",
+        help="local folder or Hub id of the checkpoint, optionally @branch, tag or commit (--backend openai: the served model's name)",
     )
     ev.add_argument("--revision", help="revision of a Hub model (the same as MODEL@REVISION); the resolved commit is recorded")
+    ev.add_argument(
+        "--backend",
+        default="local",
+        choices=("local", "openai", "vllm"),
+        help="local: load the model here; openai: score it through an OpenAI-compatible server; vllm: vLLM's offline engine (GPU, vllm installed)",
+    )
+    ev.add_argument("--base-url", metavar="URL", help="--backend openai: the server's base URL, e.g. http://localhost:8000/v1")
+    ev.add_argument("--tokenizer", metavar="DIR_OR_ID", help="--backend openai: the served model's tokenizer (default: --model)")
+    ev.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="VAR", help="--backend openai: environment variable holding the API key")
+    ev.add_argument("--concurrency", type=positive_int, default=32, help="--backend openai: requests in flight")
     ev.add_argument("--data", required=True, metavar="DIR_OR_REPO[@REVISION]", help="release folder or Hub dataset")
     ev.add_argument("--forget", default="forget05", help="forget set; retain, neighbour and holdout sets follow from it")
     ev.add_argument(
@@ -47,6 +63,18 @@ def add_eval_command(sub) -> None:
     )
     ev.add_argument("--batch-groups", type=positive_int, default=16, help="questions per scoring batch (each with all its candidate answers)")
     ev.add_argument("--batch-generate", type=positive_int, default=32, help="questions per generation batch")
+    ev.add_argument(
+        "--plan-cache",
+        metavar="DIR",
+        help="folder of tokenised plans reused across runs (default $ENTITY_UNLEARN_CACHE/plans or ~/.cache/entity-unlearn/plans; none: off)",
+    )
+    ev.add_argument(
+        "--num-processes",
+        type=positive_int,
+        default=1,
+        metavar="N",
+        help="run N processes (torch.distributed.run), each computing a share of the passes; the result equals one process's",
+    )
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
     ev.set_defaults(func=cmd_eval, interrupted=lambda args: f"every finished batch is cached in {args.out}/cache: rerun the same command to resume")
 
@@ -54,6 +82,9 @@ def add_eval_command(sub) -> None:
 def cmd_eval(args: argparse.Namespace) -> int:
     from entity_unlearn.eval.report import summary_text
     from entity_unlearn.eval.run import EvalConfig, evaluate
+
+    if args.num_processes > 1 and "WORLD_SIZE" not in os.environ:
+        return launch(args.num_processes, args.argv)
 
     model, revision = split_revision("--model", args.model)
     if revision and args.revision and revision != args.revision:
@@ -78,8 +109,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         command=args.command_line,
         compat=args.compat,
+        plan_cache=args.plan_cache,
+        backend=args.backend,
+        base_url=args.base_url,
+        tokenizer=args.tokenizer,
+        api_key_env=args.api_key_env,
+        concurrency=args.concurrency,
     )
     result = evaluate(cfg)
+    if result is None:  # a process other than rank 0 of many: rank 0 reports
+        return 0
     print(summary_text(result))
     passes = result["spec"]["passes"]
     print(
@@ -88,3 +127,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
     )
     print(f"written: {Path(args.out).resolve() / 'results.json'}, report.md, depth_profile.png, entity_heatmap.png")
     return 0
+
+
+def launch(n: int, argv: list[str]) -> int:
+    """Run this same command as ``n`` processes with ``torch.distributed.run`` (what ``accelerate launch`` runs too)."""
+    rest, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a == "--num-processes":
+            skip = True
+            continue
+        if not a.startswith("--num-processes="):
+            rest.append(a)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={n}", "-m", "entity_unlearn", *rest]
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // n)))}
+    return subprocess.run(cmd, env=env).returncode

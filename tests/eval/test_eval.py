@@ -175,7 +175,9 @@ def test_bad_inputs_get_one_clear_error(results, release, models, tmp_path, monk
     release_obj = open_release(release)
     real_load = type(release_obj).load
     monkeypatch.setattr(
-        type(release_obj), "load", lambda self, c: [{**r, "splits": []} for r in real_load(self, c)] if c == "entities" else real_load(self, c)
+        type(release_obj),
+        "load",
+        lambda self, c, columns=None: [{**r, "splits": []} for r in real_load(self, c, columns)] if c == "entities" else real_load(self, c, columns),
     )
     with pytest.raises(DataError, match="forget set is empty"):
         load_items(release_obj, "forget05")
@@ -243,3 +245,31 @@ def test_a_memo_shared_across_evaluations_reuses_items_and_plan_and_changes_no_n
         assert shared[name]["rows"] == alone["rows"] and shared[name]["spec"]["selection"] == alone["spec"]["selection"]
     assert shared["bare"]["spec"]["prompt_format"]["kind"] == "plain"
     assert shared["ref"]["aggregates"] == results["ref"]["aggregates"]
+
+
+def test_lean_generation_gives_the_answers_of_plain_generate(release, models, tmp_path):
+    """Rows stopped while decoding (end-of-turn token, first line), dropped from the batch, duplicates decoded once:
+    the same greedy answers as model.generate run to the end and cut afterwards, on the trained model and on an
+    untrained one that never ends its turn; the trained model's rows stop early."""
+    from entity_unlearn.eval.decode import answer_text, settled
+
+    items, _ = load_items(open_release(release), "forget05")
+    raw = save(
+        build_model(CausalLM(models["target"]).tokenizer, TinyConfig(vocab_size=1000, hidden_size=64, intermediate_size=192)),
+        CausalLM(models["target"]).tokenizer,
+        tmp_path / "untrained",
+    )
+    for path, max_new in ((models["target"], 24), (str(raw), 12)):
+        lm = CausalLM(path)
+        fmt = Formatter(lm.tokenizer)
+        contexts = list(plan(random.Random(0).sample(items, 60), fmt).contexts.values())
+        contexts += contexts[:4]  # duplicates are decoded once, answered for each
+        lean = lm.generate(contexts, fmt.stop_ids(), max_new_tokens=max_new, batch_size=16)
+        assert lean == lm.generate_reference(contexts, fmt.stop_ids(), max_new_tokens=max_new, batch_size=16)
+        if path == models["target"]:
+            assert sum(a != "" for a in lean) > len(lean) / 2
+            assert lm.counters["decode_rows"] < 0.5 * (len(contexts) - 4) * max_new  # finished rows left their batches
+    tok = lm.tokenizer
+    ids = tok("Kessmar\nWho else", add_special_tokens=False)["input_ids"]
+    assert settled(tok, ids) and answer_text(tok, ids) == "Kessmar"
+    assert not settled(tok, tok("\n Kess", add_special_tokens=False)["input_ids"])  # a leading newline does not end an answer

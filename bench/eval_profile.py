@@ -1,0 +1,184 @@
+"""Where one default evaluation spends its time, and how it compares with the plain path and older code.
+
+    python bench/eval_profile.py --data entity-unlearn [--model DIR] [--forget forget05] [--max-new-tokens 48,200]
+                                 [--baseline-rev REV] [--skip-plain]
+
+Prints, all measured in this run (timings vary with load: read the ratios):
+
+1. startup: ``entity-unlearn --help`` and the import of the eval command, as multiples of ``python -c pass``;
+2. for each generation length: the seconds of every step of one default evaluation in this process
+   (import torch, load release, load model, plan, read cache, score pass, generate pass, rows,
+   aggregate, write, report and plots; the first length plans with a cold plan cache, the others
+   reuse it), and the end-to-end wall time of the ``entity-unlearn eval`` command in a fresh process;
+3. the plain path on the same items: every candidate its own sequence, no sharing or deduplication
+   (``eval_passes.naive``), and ``model.generate`` run to ``max_new_tokens`` and cut afterwards
+   (``CausalLM.generate_reference``); its end to end is ours with our two passes replaced by these;
+4. with ``--baseline-rev REV``: the same ``eval`` command run by the code of git revision REV (its
+   source tree laid out as the package, on this interpreter), end to end, and the aggregates'
+   largest difference from ours (no metric may move: 1e-9).
+
+Without --model, a tiny model is injected on the release first (the default preset).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = ["-c", "import sys; from entity_unlearn.cli import main; sys.exit(main())"]  # the command line, old code and new alike
+# The old code: -P keeps the working directory off sys.path, and the editable install's finder (which maps
+# entity_unlearn.builders and .eval to this checkout) is removed, so PYTHONPATH's tree is imported whole.
+OLD_CLI = [
+    "-P",
+    "-c",
+    "import sys; sys.meta_path[:] = [f for f in sys.meta_path if not (f.__module__ if isinstance(f, type) else type(f).__module__)"
+    ".startswith('__editable__')]; from entity_unlearn.cli import main; sys.exit(main())",
+]
+PACKAGE_DIRS = {"entity_unlearn": "entity_unlearn", "entity_unlearn/builders": "builders", "entity_unlearn/eval": "eval"}
+
+
+def wall(cmd: list[str], env: dict | None = None, repeat: int = 1) -> float:
+    """Best wall time of ``repeat`` runs of ``cmd`` (which must succeed)."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def startup() -> None:
+    py = sys.executable
+    base = wall([py, "-c", "pass"], repeat=5)
+    helps = wall([py, *CLI, "--help"], repeat=5)
+    evals = wall([py, "-c", "import entity_unlearn.cli, entity_unlearn.eval.run"], repeat=5)
+    print(
+        f"startup: python -c pass {base:.3f} s; entity-unlearn --help {helps:.3f} s ({helps / base:.1f}x); import of the eval command {evals:.3f} s"
+    )
+
+
+def old_tree(rev: str) -> Path:
+    """The source of ``rev`` laid out as the import package (pyproject's package-dir), for PYTHONPATH."""
+    root = Path(tempfile.mkdtemp(prefix=f"entity-unlearn-{rev[:8]}-"))
+    src = root / "src"
+    src.mkdir()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
+    pkg = root / "pkg"
+    shutil.copytree(src / "entity_unlearn", pkg / "entity_unlearn")
+    for name in ("builders", "eval", "prompts", "cards"):
+        shutil.copytree(src / name, pkg / "entity_unlearn" / name)
+    return pkg
+
+
+def profile(args, model: str, max_new: int, work: Path) -> dict:
+    """One evaluation in this process with its step timings (the first length plans cold, the next reuse
+    the plan on disk), then the ``eval`` command end to end in a fresh process (warm plan cache)."""
+    from entity_unlearn.eval import EvalConfig, evaluate
+
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    cfg = EvalConfig(model, args.data, args.forget, str(work / f"eval-{max_new}"), max_new_tokens=max_new, progress=False)
+    out = {"result": evaluate(cfg, timings=timings), "steps": timings}
+    timings["total"] = time.perf_counter() - start
+    cli = [sys.executable, *CLI, "eval", "--model", model, "--data", args.data, "--forget", args.forget]
+    cli += ["--max-new-tokens", str(max_new), "--quiet"]
+    out["e2e"] = wall(cli + ["--out", str(work / f"cli-{max_new}")])
+    if args.baseline_rev:
+        env = {"PYTHONPATH": str(args.old_pkg), "PYTHONDONTWRITEBYTECODE": "1"}
+        old_cli = [sys.executable, *OLD_CLI, *cli[len(CLI) + 1 :]]
+        out["baseline_e2e"] = wall(old_cli + ["--out", str(work / f"old-{max_new}")], env=env)
+        old = json.loads((work / f"old-{max_new}" / "results.json").read_text())
+        out["baseline_diff"] = aggregate_diff(out["result"]["aggregates"], old["aggregates"])
+    return out
+
+
+def aggregate_diff(a: list[dict], b: list[dict]) -> float:
+    key = lambda x: (x["metric"], x["set"], x["depth"], x["attack"])  # noqa: E731
+    theirs = {key(x): x["value"] for x in b}
+    if set(theirs) != {key(x) for x in a}:
+        return float("inf")
+    return max((abs(x["value"] - theirs[key(x)]) for x in a if x["value"] is not None and theirs[key(x)] is not None), default=0.0)
+
+
+def plain(args, model: str, max_news: list[int]) -> dict:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from eval_passes import naive
+
+    from entity_unlearn.eval import CausalLM, Formatter, load_items, open_release, plan
+
+    lm = CausalLM(model)
+    fmt = Formatter(lm.tokenizer)
+    items, _ = load_items(open_release(args.data), args.forget)
+    p = plan(items, fmt)
+    start = time.perf_counter()
+    rows_per_batch = max(1, round(p.n_score() / max(1, len(p.contexts)) * 16))
+    naive(lm, items, fmt, p, rows_per_batch)
+    out = {"score": time.perf_counter() - start}
+    contexts = [p.contexts[p.item_keys[i.item_id][0]] for i in items]  # one prompt per item, as a plain loop asks them
+    for max_new in max_news:
+        start = time.perf_counter()
+        lm.generate_reference(contexts, fmt.stop_ids(), max_new)
+        out[f"generate {max_new}"] = time.perf_counter() - start
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", required=True)
+    ap.add_argument("--model")
+    ap.add_argument("--forget", default="forget05")
+    ap.add_argument("--max-new-tokens", default="48,200")
+    ap.add_argument("--baseline-rev", help="git revision whose eval command is timed on the same work")
+    ap.add_argument("--skip-plain", action="store_true", help="do not time the plain per-candidate path")
+    args = ap.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="eval-profile-"))
+    os.environ["ENTITY_UNLEARN_CACHE"] = str(work / "cache")  # a cold plan cache first
+    model = args.model
+    if model is None:
+        from entity_unlearn.pipeline.inject import InjectConfig, inject
+
+        model = str(inject(args.data, work / "tiny", InjectConfig(), checkpoint=False))
+    args.old_pkg = old_tree(args.baseline_rev) if args.baseline_rev else None
+    startup()
+    max_news = [int(x) for x in args.max_new_tokens.split(",")]
+    runs = {m: profile(args, model, m, work) for m in max_news}
+    spec = runs[max_news[0]]["result"]["spec"]
+    print(
+        f"\n{args.data} ({args.forget}): {spec['plan']['items']} items, {spec['plan']['continuations_unique']} scored sequences, "
+        f"{spec['plan']['contexts']} prompts; model {model} ({spec['model']['dtype']}, {spec['model']['device']})"
+    )
+    steps = list(runs[max_news[0]]["steps"])
+    print(f"{'step (s)':<20}" + "".join(f"{f'{m} new tokens':>16}" for m in max_news))
+    for step in steps:
+        print(f"{step:<20}" + "".join(f"{runs[m]['steps'].get(step, 0):>16.2f}" for m in max_news))
+    for m in max_news:
+        r, t = runs[m], runs[m]["steps"]
+        outside = t["total"] - t["score pass"] - t["generate pass"]
+        line = f"max_new_tokens {m}: outside the passes {outside:.1f} s; generate / score pass {t['generate pass'] / t['score pass']:.2f}"
+        line += f"; eval command end to end {r['e2e']:.1f} s"
+        if args.baseline_rev:
+            line += f"; at {args.baseline_rev} {r['baseline_e2e']:.1f} s ({r['baseline_e2e'] / r['e2e']:.2f}x ours), aggregates differ by {r['baseline_diff']:.1e}"
+        print(line)
+    if not args.skip_plain:
+        base = plain(args, model, max_news)
+        for m in max_news:
+            r = runs[m]["steps"]
+            theirs = r["total"] - r["score pass"] - r["generate pass"] + base["score"] + base[f"generate {m}"]
+            print(
+                f"plain path, max_new_tokens {m}: score {base['score']:.1f} s (ours {r['score pass']:.1f}), generate {base[f'generate {m}']:.1f} s "
+                f"(ours {r['generate pass']:.1f}); end to end {theirs:.1f} s against ours {r['total']:.1f} s: {theirs / r['total']:.2f}x"
+            )
+    print(f"outputs in {work}")
+
+
+if __name__ == "__main__":
+    main()

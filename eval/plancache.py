@@ -1,0 +1,94 @@
+"""The tokenised plan kept on disk, so every evaluation of the same items with the same tokenizer reuses it.
+
+A plan depends only on the items (their ids, questions, candidate answers and format)
+and on the formatter (the tokenizer's full serialised state, the chat template and the
+special tokens: ``Formatter.fingerprint``). Both are hashed into the file name, so a
+changed release, forget choice, selection rule or tokenizer simply misses. Files are
+JSON, written aside and renamed (a crash never leaves half a plan). A tokenizer that
+cannot serialise itself has no fingerprint and is never cached.
+
+The folder: ``--plan-cache DIR``, else ``$ENTITY_UNLEARN_CACHE/plans``, else
+``$XDG_CACHE_HOME/entity-unlearn/plans`` (``~/.cache/entity-unlearn/plans``);
+``--plan-cache none`` turns it off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from .formatting import Formatter
+from .passes import Item, Plan, plan
+
+PLAN_FORMAT = "entity-unlearn-plan/1"
+
+
+def plan_folder(option: str | None) -> Path | None:
+    """Where plans live for a ``--plan-cache`` value (None: the default place; "none": no cache)."""
+    if option is not None:
+        return None if option.lower() in ("none", "off", "") else Path(option)
+    root = os.environ.get("ENTITY_UNLEARN_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "entity-unlearn"
+    return Path(root) / "plans"
+
+
+def plan_key(items: Sequence[Item], formatter: Formatter) -> str | None:
+    fingerprint = formatter.fingerprint()
+    if fingerprint is None:
+        return None
+    h = hashlib.sha256(f"{PLAN_FORMAT}\n{fingerprint}\n".encode())
+    for item in items:
+        h.update(json.dumps([item.item_id, item.fmt, item.question, item.candidates()]).encode("utf-8"))
+    return h.hexdigest()
+
+
+def cached_plan(items: Sequence[Item], formatter: Formatter, folder: Path | None) -> tuple[Plan, bool]:
+    """The plan of ``items`` (read from ``folder`` when there, else built and stored); and whether it was read."""
+    key = plan_key(items, formatter) if folder is not None else None
+    path = folder / f"{key}.json" if folder is not None and key is not None else None
+    if path is not None and path.is_file():
+        try:
+            return _read(path), True
+        except (ValueError, KeyError, TypeError, OSError):
+            pass  # unreadable: rebuilt and overwritten
+    p = plan(items, formatter)
+    if path is not None:
+        _write(path, p)
+    return p, False
+
+
+def _read(path: Path) -> Plan:
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    if raw.get("format") != PLAN_FORMAT:
+        raise ValueError("another plan format")
+    return Plan(
+        contexts={k: tuple(v) for k, v in raw["contexts"].items()},
+        continuations={k: {c: tuple(ids) for c, ids in conts.items()} for k, conts in raw["continuations"].items()},
+        item_keys={k: (v[0], list(v[1])) for k, v in raw["item_keys"].items()},
+        requested=int(raw["requested"]),
+        texts=raw["texts"],
+        prompts={k: (v[0], v[1]) for k, v in raw["prompts"].items()},
+    )
+
+
+def _write(path: Path, p: Plan) -> None:
+    data = {
+        "format": PLAN_FORMAT,
+        "contexts": p.contexts,
+        "continuations": p.continuations,
+        "item_keys": p.item_keys,
+        "requested": p.requested,
+        "texts": p.texts,
+        "prompts": p.prompts,
+    }
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+        tmp.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:  # a read-only or full disk costs the next run its planning time, nothing else
+        warnings.warn(f"plan cache {path.parent}: cannot write ({exc}); the next evaluation will tokenise again", stacklevel=2)

@@ -1,0 +1,69 @@
+"""Many processes, one result: which share of the planned work this process does, and meeting the others.
+
+A launcher (``accelerate launch``, ``torchrun``, or ``eval --num-processes N``, which runs
+``torch.distributed.run``) starts N copies of the command and sets ``WORLD_SIZE``,
+``RANK`` and ``LOCAL_RANK``. Every copy plans the same requests and cuts them into
+the same chunks; chunk i is computed by rank i mod N, each chunk exactly as one
+process would compute it (same batches, same padding), so the numbers, and the
+results file that rank 0 writes from everyone's answers, equal a one-process run's.
+Ranks meet through ``torch.distributed`` (gloo on CPU, NCCL on CUDA).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Ranks:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def mine(self, chunk: int) -> bool:
+        """Whether chunk number ``chunk`` of a pass is this process's to compute."""
+        return chunk % self.world == self.rank
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def gather(self, value) -> list:
+        """``value`` of every rank, in rank order (every rank gets the list)."""
+        if self.world == 1:
+            return [value]
+        import torch.distributed as dist
+
+        out = [None] * self.world
+        dist.all_gather_object(out, value)
+        return out
+
+    def device(self, asked: str | None) -> str | None:
+        """The device this rank uses: the one asked for, else its own GPU when there are GPUs."""
+        if asked is not None or self.world == 1:
+            return asked
+        import torch
+
+        return f"cuda:{self.local_rank}" if torch.cuda.is_available() else "cpu"
+
+
+def ranks_from_env() -> Ranks:
+    """This process's place among those a launcher started (one process, rank 0, when none did)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Ranks()
+    import torch
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        if torch.cuda.is_available():
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return Ranks(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))

@@ -1,0 +1,42 @@
+"""Many processes, one result: ``eval --num-processes 2`` (two CPU processes, gloo) writes the results of one process."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from entity_unlearn.cli import main
+from entity_unlearn.pipeline.inject import release_texts
+from entity_unlearn.pipeline.tiny import TinyConfig, build_model, save, train_tokenizer
+
+
+@pytest.fixture(scope="module")
+def release_and_model(tmp_path_factory):
+    root = tmp_path_factory.mktemp("procs")
+    release = root / "entity-unlearn"
+    assert main(["build", "--entities", "20", "--seed", "0", "--version", "1.0.0", "--out", str(release), "--quiet"]) == 0
+    tok = train_tokenizer(release_texts(str(release)), 600)
+    return str(release), str(save(build_model(tok, TinyConfig(vocab_size=600, hidden_size=32, intermediate_size=64)), tok, root / "untrained"))
+
+
+def without_timings(result: dict) -> dict:
+    for stats in result["spec"]["passes"].values():
+        stats.pop("seconds")
+    result["spec"].pop("processes", None)
+    return result
+
+
+def test_two_processes_write_the_results_of_one(release_and_model, tmp_path):
+    release, model = release_and_model
+    common = ["eval", "--model", model, "--data", release, "--max-new-tokens", "6", "--quiet"]
+    assert main(common + ["--out", str(tmp_path / "one")]) == 0
+    assert main(common + ["--out", str(tmp_path / "two"), "--num-processes", "2"]) == 0
+    one = json.loads((tmp_path / "one" / "results.json").read_text())
+    two = json.loads((tmp_path / "two" / "results.json").read_text())
+    assert two["spec"]["processes"] == 2
+    assert two["spec"]["passes"]["score"]["computed"] == one["spec"]["passes"]["score"]["computed"] == one["spec"]["plan"]["continuations_unique"]
+    assert without_timings(two) == without_timings(one)
+    for name in ("score", "generate"):  # both processes did a share of each pass
+        assert (tmp_path / "two" / "cache" / f"{name}.jsonl").stat().st_size > 0
+        assert (tmp_path / "two" / "cache" / f"{name}.rank1.jsonl").stat().st_size > 0
