@@ -8,6 +8,7 @@ computes the kinds in the order slice, cross_set, reference, before. Each entry 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 
 from . import metrics as M
 from .aggregate import Context
@@ -136,14 +137,15 @@ register(
 
 
 # -- surviving knowledge (needs the reference's rows) -------------------------------------------
-def _surviving(ctx: Context) -> None:
-    """Per forget entity, probes this model answers right and the reference does not; the share of entities with any."""
+def survival_records(rows: Sequence[dict], reference: Mapping[str, dict]) -> list[dict]:
+    """Per forget entity (sorted by id): its probes, those this model answers right (``known``) and those it
+    answers right where the reference (``reference``: item id -> the reference's row) does not (``surviving``),
+    counted per depth."""
     from collections import defaultdict
 
-    ref = ctx.reference_rows(FORGET)
     per_entity: dict[str, dict] = {}
-    for r in ctx.rows:
-        if r["set"] != FORGET or r["item_id"] not in ref:
+    for r in rows:
+        if r["set"] != FORGET or r["item_id"] not in reference:
             continue
         rec = per_entity.setdefault(
             r["entity_id"], {"entity_id": r["entity_id"], "surviving": defaultdict(int), "known": defaultdict(int), "probes": defaultdict(int)}
@@ -151,9 +153,14 @@ def _surviving(ctx: Context) -> None:
         rec["probes"][r["depth"]] += 1
         if M.answered_right(r):
             rec["known"][r["depth"]] += 1
-            if not M.answered_right(ref[r["item_id"]]):
+            if not M.answered_right(reference[r["item_id"]]):
                 rec["surviving"][r["depth"]] += 1
-    entities = [{k: dict(v) if isinstance(v, defaultdict) else v for k, v in rec.items()} for _, rec in sorted(per_entity.items())]
+    return [{k: dict(v) if isinstance(v, defaultdict) else v for k, v in rec.items()} for _, rec in sorted(per_entity.items())]
+
+
+def _surviving(ctx: Context) -> None:
+    """Per forget entity, probes this model answers right and the reference does not; the share of entities with any."""
+    entities = survival_records(ctx.rows, ctx.reference_rows(FORGET))
     ctx.entities = entities
     n = len(entities)
     if not n:

@@ -38,6 +38,8 @@ import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from entity_unlearn.errors import UnknownNameError
+
 KINDS = ("slice", "cross_set", "reference", "before", "study")
 PROVIDERS = ("entity_unlearn.eval.catalog",)  # modules whose import registers metrics
 
@@ -100,7 +102,7 @@ def get_metric(name: str) -> Metric:
     load_all()
     if name not in METRICS:
         close = difflib.get_close_matches(name, list(METRICS), n=1)
-        raise KeyError(f"unknown metric {name!r}" + (f"; did you mean {close[0]!r}?" if close else "") + f" Metrics: {sorted(METRICS)}")
+        raise UnknownNameError(f"unknown metric {name!r}" + (f"; did you mean {close[0]!r}?" if close else "") + f" Metrics: {sorted(METRICS)}")
     return METRICS[name]
 
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from . import aggregate as A
 from . import metrics as M
 
 DEPTHS = ("d0", "d1", "d2", "d3", "d4", "all")
@@ -59,7 +58,7 @@ def forget_rows(rows: Iterable[Row], keep: Keep = None) -> list[Row]:
 
 def by_depth(rows: Sequence[Row], metric: str) -> dict[str, float]:
     """The metric over the rows, per depth and over all depths (NaN where there are none)."""
-    fn = M.get_metric(metric).fn
+    fn = getattr(M, metric)  # prob, rouge_l_recall, truth_ratio, mc_accuracy: a value over rows
     return {d: fn([r for r in rows if d in ("all", r["depth"])]) for d in DEPTHS}
 
 
@@ -87,9 +86,19 @@ def ou_quantization_q(unlearned: float, quantised: float) -> float:
 
 
 def _agg(metric: str, depth: str, value: float, n: int, higher: bool | None, kind: str) -> dict:
-    row = A._agg(metric, "forget", depth, "none", value, n, higher)
-    row["robustness_attack"] = kind
-    return row
+    """An aggregate of robustness.json, shaped like eval's (no bootstrap here: ``stderr`` is None)."""
+    value = None if value is None or math.isnan(value) else float(value)
+    return {
+        "metric": metric,
+        "set": "forget",
+        "depth": depth,
+        "attack": "none",
+        "value": value,
+        "stderr": None,
+        "n": n,
+        "higher_is_better": higher,
+        "robustness_attack": kind,
+    }
 
 
 def robustness_rows(kind: str, results: Mapping[str, Sequence[Row] | None], keep: Keep = None) -> list[dict]:
@@ -123,7 +132,10 @@ def robustness_rows(kind: str, results: Mapping[str, Sequence[Row] | None], keep
 
 def surviving_entities(rows: Sequence[Row], reference_rows: Sequence[Row], keep: Keep = None) -> tuple[set[str], set[str]]:
     """(entities with a probe answered here and not by the reference, all forget entities scored)."""
-    _, entities = A.survival([r for r in rows if keep is None or keep(r)], [r for r in reference_rows if keep is None or keep(r)])
+    from .catalog import survival_records
+
+    reference = {r["item_id"]: r for r in reference_rows if r["set"] == "forget" and (keep is None or keep(r))}
+    entities = survival_records([r for r in rows if keep is None or keep(r)], reference)
     return {e["entity_id"] for e in entities if e["surviving"]}, {e["entity_id"] for e in entities}
 
 

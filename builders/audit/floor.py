@@ -77,7 +77,7 @@ class BigramLM:
 def floor(material: Material, add_k: float, prior_weight: float) -> dict[str, Any]:
     """The floor's MC accuracy/chance/gain by group (ties split), the share of probes whose paraphrased
     answer it finds likelier than the perturbed ones (chance 0.5), and the eval metrics on its rows."""
-    from entity_unlearn.eval.metrics import get_metric
+    from entity_unlearn.eval.metrics import mc_accuracy, truth_ratio
 
     lm = BigramLM(material.training, add_k, prior_weight)
     tally = Tally()
@@ -97,7 +97,7 @@ def floor(material: Material, add_k: float, prior_weight: float) -> dict[str, An
             prefers += para[0] / para[1] > mean_wrong
             n_pref += 1
         rows.append(row)
-    tr = get_metric("truth_ratio").fn(rows) if n_pref else float("nan")
+    tr = truth_ratio(rows) if n_pref else float("nan")
     return {
         "model": {
             "kind": "word bigram, Dirichlet-smoothed towards an add-k unigram",
@@ -107,7 +107,7 @@ def floor(material: Material, add_k: float, prior_weight: float) -> dict[str, An
             "tokens": lm.total,
         },
         "mc": tally.result(),
-        "eval_mc_accuracy": round(get_metric("mc_accuracy").fn(rows), DIGITS) if rows else None,
+        "eval_mc_accuracy": round(mc_accuracy(rows), DIGITS) if rows else None,
         "eval_truth_ratio": round(tr, DIGITS) if n_pref else None,
         "prefers_truth": round(prefers / n_pref, DIGITS) if n_pref else None,
         "probes_scored": len(rows),
