@@ -50,7 +50,7 @@ def test_every_option_has_help_and_shows_its_default_and_every_command_an_exampl
                 assert "%(default)s" in formatter._get_help_string(action), (name, action.option_strings)
     # the options the issue found without help or default
     flat = {n: " ".join(s.format_help().split()) for n, s in subs.items()}
-    assert "--max-new-tokens MAX_NEW_TOKENS longest greedy answer, in tokens (default: 48)" in flat["eval"]
+    assert "--max-new-tokens MAX_NEW_TOKENS generation budget per answer (default 48," in flat["eval"]
     assert "(default: 32)" in flat["eval"].split("--batch-generate BATCH_GENERATE ")[-1][:120]
     assert "(default: 0)" in flat["generate"].split("--seed SEED ")[-1][:120]
     assert "(default: forget05)" in flat["study"].split("--forget FORGET ")[-1][:120]
@@ -110,7 +110,7 @@ def test_ctrl_c_says_what_was_saved_and_how_to_resume(command, monkeypatch, caps
     assert main(argv) == 130
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and err.startswith(f"entity-unlearn {command}: interrupted; ") and "rerun" in err
-    expected = {"eval": "e/cache", "inject": "m/checkpoint.pt", "unlearn": "u/checkpoint.pt", "study": "s/steps", "build": "nothing was written"}
+    expected = {"eval": "e/cache", "inject": "m/checkpoint.safetensors", "unlearn": "u/checkpoint.safetensors", "study": "s/steps", "build": "nothing was written"}
     assert expected.get(command, "") in err
 
 

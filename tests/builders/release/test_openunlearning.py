@@ -55,12 +55,15 @@ def test_real_authors_are_names_of_entities_nobody_forgets(release):  # noqa: F8
     names = {r["name"] for r in entities.values() if r["entity_type"] == "person"}
     avoid = {e for e, r in entities.items() if {"forget10", "neighbor", "holdout10"} & set(r["splits"])}
     rows = list(load_dataset(str(folder), "real_authors_perturbed", split="train"))
+    relation = {f["fact_id"]: f["relation"] for f in load_dataset(str(folder), "facts", split="train")}
+    ids = {x["probe_id"] for x in rows}
+    asked = {(p["kind"], relation[p["fact_ids"][0]]) for p in load_dataset(str(folder), "probes", split="train") if p["probe_id"] in ids}
+    assert asked <= {("reverse", "works"), ("direct", "founder")}  # "who wrote ...?", "who founded ...?", in any wording
     assert 0 < len(rows) <= 100 and len(rows) == manifest["configs"]["real_authors"]["rows"]
     for r in rows:
         assert r["answer"] in names and r["answer"] not in r["perturbed_answer"] and len(r["perturbed_answer"]) == world.k_perturbed
         assert r["options"][r["answer_index"]] == r["answer"] and sorted(r["options"]) == sorted([r["answer"], *r["perturbed_answer"]])
         assert r["entity_id"] not in avoid
-        assert r["question"].startswith(("Who wrote", "Who founded"))
     answer_ids = {e for e, rec in entities.items() if rec["name"] in {r["answer"] for r in rows}}
     assert not answer_ids & avoid  # the answer is never a forget, neighbour or holdout person
     world_facts = list(load_dataset(str(folder), "world_facts_perturbed", split="train"))
