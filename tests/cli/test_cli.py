@@ -110,7 +110,13 @@ def test_ctrl_c_says_what_was_saved_and_how_to_resume(command, monkeypatch, caps
     assert main(argv) == 130
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and err.startswith(f"entity-unlearn {command}: interrupted; ") and "rerun" in err
-    expected = {"eval": "e/cache", "inject": "m/checkpoint.safetensors", "unlearn": "u/checkpoint.safetensors", "study": "s/steps", "build": "nothing was written"}
+    expected = {
+        "eval": "e/cache",
+        "inject": "m/checkpoint.safetensors",
+        "unlearn": "u/checkpoint.safetensors",
+        "study": "s/steps",
+        "build": "nothing was written",
+    }
     assert expected.get(command, "") in err
 
 
