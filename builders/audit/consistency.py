@@ -1,24 +1,33 @@
 """The world's invariants, re-checked from the published records alone (no generator code, no type spec).
 
 What the files state must hold together: every reference resolves, facts and entity profiles
-agree, names are unique and not real, probes are well formed and their answers are the facts
+agree, names are unique and novel, probes are well formed and their answers are the facts
 they cite, no wrong option is in fact true, no question has two answers. Rules the type spec
-would state (dates in order, symmetric relations) are mined from the data instead: an order
-between two time fields (within an entity, or between an entity and the one a relation links
-it to) that nearly all entities follow is a rule, and the few that break it are violations;
-so is a link left unreciprocated in a relation that is otherwise reciprocated.
+would state (dates in order, symmetric relations, hidden attributes) are mined from the data
+instead: an order between two time fields (within an entity, or between an entity and the one a
+relation links it to) that nearly all entities follow is a rule, and the few that break it are
+violations; so is a link left unreciprocated in a relation that is otherwise reciprocated. An
+attribute that no entity of a type states as a fact is hidden (a person's gender decides names
+and pronouns but is never asked); one stated by some entities of a type must be stated by all
+that have it.
+
+A probe cites facts either of its own entity (the answer is the fact's text) or of another entity
+that point at it (an *inverse* probe, "Which company did X found?": the answer is that entity's
+name). Names are novel when no entity's full name is a famous person's (``notable_hashes.txt``)
+and no one-word name or alias is a real name, place or word (``real_names.txt``, ``real_words.txt``);
+realistic given names and surnames are allowed in names of several words. The block lists are the
+generator's data files, read through ``builders/world/blocklist.py`` (no generator code).
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from datetime import date
-from pathlib import Path
 from typing import Any
 
-from .load import EntityRow, FactRow, Material
+from ..world.blocklist import is_notable, is_real_word
+from .load import EntityRow, FactRow, Material, ProbeRow
 
-REAL_NAMES = Path(__file__).resolve().parents[1] / "vocab" / "real_names.txt"
 EXAMPLES = 5
 
 
@@ -52,9 +61,14 @@ CHECKS = (
 )
 
 
-def real_names() -> frozenset[str]:
-    lines = REAL_NAMES.read_text(encoding="utf-8").splitlines() if REAL_NAMES.is_file() else []
-    return frozenset(x.strip().lower() for x in lines if x.strip() and not x.startswith("#"))
+def name_problem(name: str) -> str | None:
+    """Why ``name`` is not novel: a famous person's full name, or a one-word real name; else None."""
+    if is_notable(name):
+        return "is a famous person's name"
+    words = name.split()
+    if len(words) == 1 and is_real_word(name):
+        return "is a real one-word name"
+    return None
 
 
 def time_values(entity: EntityRow, facts: list[FactRow], year_like: set[str]) -> dict[str, list[float]]:
@@ -78,20 +92,30 @@ def time_values(entity: EntityRow, facts: list[FactRow], year_like: set[str]) ->
 def mine_orders(
     pairs: dict[tuple[str, ...], list[tuple[float, float, str]]], findings: Findings, min_support: int, max_share: float
 ) -> list[dict[str, Any]]:
-    """Rules ``a < b`` (or ``a > b``) that at least ``1 - max_share`` of ``min_support``+ comparisons follow; the others are violations."""
+    """Rules ``a < b`` (or ``a > b``) that at least ``1 - max_share`` of ``min_support``+ entities follow; the
+    comparisons of the others that break it are violations.
+
+    Entities, not comparisons, are counted: the comparisons of one entity (each of its works against
+    its mentor's birth) are not independent, so one entity with many of them would make a
+    coincidence look like a rule.
+    """
     rules = []
     for key, obs in sorted(pairs.items()):
         less = [o for o in obs if o[0] < o[1]]
         more = [o for o in obs if o[0] > o[1]]
-        n = len(less) + len(more)
-        if n < min_support:
+        if not less and not more:
             continue
         minority, sign = (more, "<") if len(less) >= len(more) else (less, ">")
-        if len(minority) > max_share * n:
+        who = {o[2] for o in less + more}
+        breaking = {o[2] for o in minority}
+        n = len(who)
+        if n < min_support or len(breaking) > max_share * n:
             continue
-        rules.append({"rule": f"{key[0]}: {key[1]} {sign} {key[2]}", "comparisons": n, "violations": len(minority)})
-        for a, b, who in minority:
-            findings.add("dates_in_order", f"{who}: {key[1]} {a:.0f} is not {sign} {key[2]} {b:.0f}, unlike {n - len(minority)} of {n} ({key[0]})")
+        rules.append({"rule": f"{key[0]}: {key[1]} {sign} {key[2]}", "entities": n, "violations": len(breaking)})
+        for a, b, e in minority:
+            findings.add(
+                "dates_in_order", f"{e}: {key[1]} {a:.0f} is not {sign} {key[2]} {b:.0f}, unlike {n - len(breaking)} of {n} entities ({key[0]})"
+            )
     return rules
 
 
@@ -113,9 +137,10 @@ def consistency(material: Material, min_support: int = 20, max_share: float = 0.
             out.add("facts_match_profiles", f"fact {f.fact_id}: {f.entity_id} has no attribute or link {f.relation!r}")
         if f.target_id is not None and f.target_id not in ents:
             out.add("references", f"fact {f.fact_id}: target {f.target_id} does not exist")
-    # profiles against facts; names
+    # profiles against facts (attributes no entity of the type states are hidden); names
     owners: dict[str, set[str]] = defaultdict(set)
-    real = real_names()
+    stated = {(ents[f.entity_id].entity_type, f.relation) for f in material.facts if f.entity_id in ents}
+    hidden = sorted({f"{e.entity_type}/{a}" for e in material.entities for a in e.attributes if (e.entity_type, a) not in stated})
     for e in material.entities:
         mine = by_entity[e.entity_id]
         linked = {(f.relation, f.target_id) for f in mine if f.target_id is not None}
@@ -126,13 +151,13 @@ def consistency(material: Material, min_support: int = 20, max_share: float = 0.
                 elif (rel, link["target"]) not in linked:
                     out.add("facts_match_profiles", f"{e.entity_id}: {rel} -> {link['target']} has no fact")
         for attr, value in e.attributes.items():
-            if value not in (None, [], "") and not any(f.relation == attr for f in mine):
+            if value not in (None, [], "") and (e.entity_type, attr) in stated and not any(f.relation == attr for f in mine):
                 out.add("facts_match_profiles", f"{e.entity_id}: attribute {attr!r} has no fact")
         for n in e.names:
             owners[n.lower()].add(e.entity_id)
-        found = sorted({w for w in e.name.replace(".", " ").replace("-", " ").lower().split() if w in real})
-        if found:
-            out.add("novel_names", f"{e.entity_id} ({e.name}): {found} are real names")
+            problem = name_problem(n)
+            if problem:
+                out.add("novel_names", f"{e.entity_id}: {n!r} {problem}")
     for name, ids in sorted(owners.items()):
         if len(ids) > 1:
             out.add("unique_names", f"{name!r} names {', '.join(sorted(ids))}")
@@ -175,7 +200,29 @@ def consistency(material: Material, min_support: int = 20, max_share: float = 0.
                         pairs[(f"{e.entity_type} -{rel}->", a, f"target.{b}")] += [(x, y, e.entity_id) for x in xs for y in ys]
     rules = mine_orders(pairs, out, min_support, max_share)
     probe_checks(material, ents, facts, by_entity, out)
-    return {"checks": out.result(), "violations": sum(out.counts.values()), "order_rules": rules, "symmetric_relations": symmetric}
+    return {
+        "checks": out.result(),
+        "violations": sum(out.counts.values()),
+        "order_rules": rules,
+        "symmetric_relations": symmetric,
+        "hidden_attributes": hidden,
+    }
+
+
+def stated_value(fact: FactRow, probe: ProbeRow, ents: dict[str, EntityRow]) -> str:
+    """What ``fact`` answers in ``probe``: its text, or for an inverse probe (the fact points at the probe's
+    entity from another) the name of the entity that states it."""
+    if fact.entity_id != probe.entity_id and fact.target_id == probe.entity_id and fact.entity_id in ents:
+        return ents[fact.entity_id].name
+    return fact.text
+
+
+def true_values(fact: FactRow, probe: ProbeRow, ents: dict[str, EntityRow], by_entity: dict[str, list[FactRow]], incoming) -> set[str]:
+    """Every true answer of the question ``fact`` answers in ``probe`` (a list field's other elements, the other
+    entities that point at the probe's entity by the same relation)."""
+    if fact.entity_id != probe.entity_id and fact.target_id == probe.entity_id:
+        return {ents[f.entity_id].name for f in incoming[(probe.entity_id, fact.relation)] if f.entity_id in ents}
+    return {f.text for f in by_entity[probe.entity_id] if f.relation == fact.relation}
 
 
 def probe_checks(
@@ -184,6 +231,10 @@ def probe_checks(
     """Probe records well formed; answers are the cited facts; no wrong option true; no question with two answers."""
     answers: dict[tuple[str, str], set[str]] = defaultdict(set)
     reverse: dict[str, set[str]] = defaultdict(set)
+    incoming: dict[tuple[str, str], list[FactRow]] = defaultdict(list)
+    for f in material.facts:
+        if f.target_id is not None:
+            incoming[(f.target_id, f.relation)].append(f)
     for p in material.probes:
         if p.entity_id not in ents:
             out.add("references", f"probe {p.probe_id}: entity {p.entity_id} does not exist")
@@ -202,12 +253,13 @@ def probe_checks(
             out.add("probe_records", f"probe {p.probe_id}: a perturbed answer is the paraphrased answer")
         e = ents[p.entity_id]
         if p.kind in ("direct", "paraphrase", "cloze") and cited:
-            if len(cited) == 1 and cited[0].text != p.short_answer:  # type: ignore[union-attr]
-                out.add("answers_match_facts", f"probe {p.probe_id}: answer {p.short_answer!r} but fact {cited[0].fact_id} says {cited[0].text!r}")  # type: ignore[union-attr]
-            if len(cited) > 1 and not all(f.text in p.short_answer for f in cited):  # type: ignore[union-attr]
-                out.add("answers_match_facts", f"probe {p.probe_id}: answer {p.short_answer!r} does not state every cited fact")
+            said = [stated_value(f, p, ents) for f in cited]  # type: ignore[arg-type]
+            if len(cited) == 1 and said[0] != p.short_answer:
+                out.add("answers_match_facts", f"probe {p.probe_id}: answer {p.short_answer!r} but fact {cited[0].fact_id} says {said[0]!r}")  # type: ignore[union-attr]
+            if len(cited) > 1 and not all(s in p.short_answer for s in said):
+                out.add("answers_match_facts", f"probe {p.probe_id}: answer {p.short_answer!r} does not state every cited fact ({said})")
             if len(cited) == 1:
-                true = {f.text for f in by_entity[p.entity_id] if f.relation == cited[0].relation}  # type: ignore[union-attr]
+                true = true_values(cited[0], p, ents, by_entity, incoming)  # type: ignore[arg-type]
                 wrong = [o for i, o in enumerate(p.options) if i != p.answer_index and o in true]
                 if wrong:
                     out.add("wrong_options_true", f"probe {p.probe_id}: wrong options {wrong} are true {cited[0].relation} values of {p.entity_id}")  # type: ignore[union-attr]

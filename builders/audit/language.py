@@ -67,8 +67,8 @@ class Context:
         """``word`` (lower case) is a plural noun: listed, or its singular occurs in the audited text."""
         if word in self.plurals:
             return True
-        if word.endswith("ies"):
-            return True
+        if word.endswith("ies"):  # "industries" when "industry" occurs; not a surname such as "Thies"
+            return word[:-3] + "y" in self.vocab
         return (
             word.endswith("s")
             and not word.endswith(("ss", "us", "is"))
@@ -110,20 +110,20 @@ def get_text_check(name: str) -> TextCheck:
 
 
 # -- the checks ----------------------------------------------------------------------------------
-NUMBER_WORD = re.compile(r"(?<![\w,.])(\d[\d,]*|one) ([a-z]+)\b")
+NUMBER_WORD = re.compile(r"(?<![\w,.])(\d[\d,]*|one) ([a-z]+)\b(?: ([a-z]+)\b)?")
 
 
 @text_check("number_agreement")
 def number_agreement(text: str, subject: EntityRow | None, ctx: Context) -> list[str]:
-    """A count and its noun disagree: "1 books", "3 book"."""
+    """A count and its noun disagree: "1 books", "3 book" (not "3 essay collections": a compound's head is its last noun)."""
     out = []
     for m in NUMBER_WORD.finditer(text):
-        n, word = m.group(1), m.group(2)
+        n, word, after = m.group(1), m.group(2), m.group(3)
         if n in ("1", "one"):
             if ctx.plural(word):
-                out.append(m.group(0))
-        elif not YEAR.match(n) and not word.endswith("s") and ctx.singular(word):
-            out.append(m.group(0))
+                out.append(f"{n} {word}")
+        elif not YEAR.match(n) and not word.endswith("s") and ctx.singular(word) and not (after and ctx.plural(after)):
+            out.append(f"{n} {word}")
     return out
 
 
@@ -223,7 +223,8 @@ def language(material: Material) -> dict[str, Any]:
             counts[name] += len(found)
             for match in dict.fromkeys(found):
                 if len(examples[name]) < EXAMPLES:
-                    line = next((t for t in texts if match in t), "")
+                    found_in = re.compile(r"(?<![\w,.])" + re.escape(match) + r"\b")
+                    line = next((t for t in texts if found_in.search(t)), "")
                     examples[name].append({"entity_id": subject.entity_id if subject else "", "match": match, "text": line[:300]})
     return {
         "texts": sum(len(t) for _, t in groups),

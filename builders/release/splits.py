@@ -2,10 +2,10 @@
 
 Every split is a pure function of the world and its seed:
 
-- holdout: persons nobody links to (so no training text names them), drawn in a
-  seeded order; ``holdout01 < holdout05 < holdout10`` are prefixes of that order.
-  Where too few unlinked persons exist, the least-linked ones fill the gap and
-  ``Splits.holdout_linked`` counts them.
+- holdout: persons no other entity's training text names (no link to them, no inverse
+  question naming them), drawn in a seeded order; ``holdout01 < holdout05 < holdout10``
+  are prefixes of that order. Where too few such persons exist, the least-named ones fill
+  the gap and ``Splits.holdout_linked`` counts them.
 - forget: a seeded order of the remaining (training) persons; ``forget01 <
   forget05 < forget10`` are prefixes, so the sets nest as in TOFU.
 - neighbours: training entities outside forget10 linked to a forget10 entity by a
@@ -76,32 +76,35 @@ def injection_probes(probes: Iterable[Probe]) -> list[Probe]:
     return [p for p in probes if p.depth == "d1" and p.attack == "none"]
 
 
-def incoming_links(world: World) -> dict[str, int]:
-    """Entity id -> number of links from other entities that point at it."""
+def named_by_others(world: World) -> dict[str, int]:
+    """Entity id -> training texts of other entities that name it: their d1 questions and biography sentences citing
+    a fact that points at it (A's mentor), or a fact of it that points at them (an inverse question, "Whom did A
+    mentor?", names the mentee)."""
+    about = {f.fact_id: {f.entity_id, f.target_id} for f in world.facts}
     count = {e.entity_id: 0 for e in world.entities}
-    for e in world.entities:
-        for targets in e.links.values():
-            for link in targets:
-                if link["target"] != e.entity_id:
-                    count[link["target"]] += 1
+    cited = [(p.entity_id, p.fact_ids) for p in injection_probes(world.probes)]
+    cited += [(b.entity_id, s.fact_ids) for b in world.biographies for s in b.sentences]
+    for owner, fact_ids in cited:
+        for eid in {x for fid in fact_ids for x in about.get(fid, ()) if x is not None and x != owner}:
+            count[eid] += 1
     return count
 
 
 def choose_holdout(world: World, n: int, config: SplitConfig = SplitConfig()) -> tuple[tuple[str, ...], int]:
-    """``n`` entities of ``config.split_type`` to hold out, and how many of them something links to.
+    """``n`` entities of ``config.split_type`` to hold out, and how many of them another entity's training text names.
 
-    Unlinked entities come first, in a seeded order; linked ones (fewest links
-    first) only when too few unlinked exist.
+    Entities no other training text names come first, in a seeded order; named ones (fewest texts
+    first) only when too few unnamed exist.
     """
-    incoming = incoming_links(world)
+    named = named_by_others(world)
     pool = sorted(e.entity_id for e in world.entities if e.entity_type == config.split_type)
     if n >= len(pool):
         raise SplitError(f"cannot hold out {n} of {len(pool)} {config.split_type} entities; generate more entities")
     rng = stream(world.seed, "release", "holdout")
     keys = {eid: rng.random() for eid in pool}
-    ranked = sorted(pool, key=lambda eid: (incoming[eid] > 0, incoming[eid], keys[eid]))
+    ranked = sorted(pool, key=lambda eid: (named[eid] > 0, named[eid], keys[eid]))
     chosen = tuple(ranked[:n])
-    return chosen, sum(1 for eid in chosen if incoming[eid] > 0)
+    return chosen, sum(1 for eid in chosen if named[eid] > 0)
 
 
 def linked_pairs(world: World) -> set[tuple[str, str]]:

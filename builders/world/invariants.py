@@ -46,8 +46,9 @@ def world_violations(entities: tuple[Entity, ...] | list[Entity], registry: Type
         owners[e.name.lower()].append(e.entity_id)
         for alias in e.aliases:
             owners[alias.lower()].append(e.entity_id)
-        if is_notable(e.name) or (len(e.name.split()) == 1 and is_real_word(e.name)):
-            out.append(f"{_label(e)}: rule 'novel names': {e.name!r} is a real or famous name")
+        for name in (e.name, *e.aliases):  # no famous full name, no real one-word name or alias (the audit's rule too)
+            if is_notable(name) or (len(name.split()) == 1 and is_real_word(name)):
+                out.append(f"{_label(e)}: rule 'novel names': {name!r} is a real or famous name")
         out += [f"{_label(e)}: {v}" for v in _culture_violations(e, spec, by_id, registry, culture_lists)]
         for attr in spec.attributes:
             v = me.get(attr.name)

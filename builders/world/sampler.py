@@ -17,6 +17,7 @@ from typing import Any
 from entity_unlearn.errors import EntityUnlearnError
 
 from ..schema import Entity
+from .blocklist import is_real_word
 from .bounds import holds, year_range
 from .kinds import KINDS, entity_props
 from .names import NameContext, NameMaker, culture_names
@@ -216,12 +217,17 @@ class _Linker:
 
 
 def _alias(rule: str, name: str) -> str | None:
+    """The alias ``rule`` makes of ``name``, or None. A one-word alias that is a real name or word ("Miranda" of
+    "Miranda Foundry") is none: alone it would name something real; so is a cut that ends on "&"."""
     words = name.split()
+    alias = None
     if rule == "initial_surname" and len(words) >= 2:
-        return f"{words[0][0]}. {' '.join(words[1:])}"
-    if rule == "drop_last_word" and len(words) >= 2:
-        return " ".join(words[:-1])
-    return None
+        alias = f"{words[0][0]}. {' '.join(words[1:])}"
+    elif rule == "drop_last_word" and len(words) >= 2:
+        alias = " ".join(words[:-1])
+    if alias is None or not alias.split()[-1][-1:].isalpha() or (" " not in alias and is_real_word(alias)):
+        return None
+    return alias
 
 
 def _name_entities(registry: TypeRegistry, drafts: dict[str, list[_Draft]], names: NameMaker) -> None:

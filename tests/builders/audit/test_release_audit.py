@@ -7,6 +7,7 @@ import json
 import pytest
 from release_fixtures import hf_offline, release, release_world  # noqa: F401  (the 30-person release the release tests build)
 
+import entity_unlearn.builders.audit.consistency as consistency_module
 from entity_unlearn.builders import generate_world, write_world
 from entity_unlearn.builders.audit import THRESHOLDS_FILE, AuditError, audit_folder, load_material, summary
 from entity_unlearn.builders.audit.consistency import consistency
@@ -66,41 +67,90 @@ def test_any_entity_type_is_audited(tmp_path, band_registry):
 
 
 def _rewrite(path, change):
-    rows = [json.loads(line) for line in path.read_text().splitlines()]
-    path.write_text("".join(json.dumps(change(r)) + "\n" for r in rows))
+    """Rewrite a JSONL file row by row; ``change`` returns the new row, or None to drop it."""
+    rows = [change(json.loads(line)) for line in path.read_text().splitlines()]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows if r is not None))
 
 
-def test_consistency_catches_a_broken_world(tmp_path, small_world):
+def test_consistency_catches_a_broken_world(tmp_path, small_world, monkeypatch):
+    """A clean world has no violation; one planted error per check makes that check fire, naming the entity."""
+    monkeypatch.setattr(consistency_module, "EXAMPLES", 10**6)  # renamed entities make more violations: keep them all
+    rules = {"min_support": 10, "max_share": 0.03}  # a 40-person world: one exception in 40 entities is a rule's
     write_world(small_world, tmp_path / "clean")
-    checks = consistency(load_material(tmp_path / "clean"), min_support=10)["checks"]
-    assert {k: v["violations"] for k, v in checks.items() if v["violations"]} == {}
+    clean = consistency(load_material(tmp_path / "clean"), **rules)
+    assert {k: v["violations"] for k, v in clean["checks"].items() if v["violations"]} == {}
+    assert {"person/gender", "place/culture"} <= set(clean["hidden_attributes"])  # never stated, never a violation
     broken = tmp_path / "broken"
     write_world(small_world, broken)
-    person = next(e for e in small_world.entities if e.entity_type == "person" and e.links.get("spouse"))
-    other = next(e for e in small_world.entities if e.entity_type == "person" and e.entity_id != person.entity_id)
+    persons = [e for e in small_world.entities if e.entity_type == "person"]
+    person = next(e for e in persons if e.links.get("spouse"))
+    other = next(e for e in persons if e.entity_id != person.entity_id)
+    writer = next(e for e in persons if len(e.attributes.get("works") or []) >= 2 and e is not person and e is not other)
+    place = next(e for e in small_world.entities if e.entity_type == "place")
     spouse = person.links["spouse"][0]["target"]
     works = next(f for f in small_world.facts if f.entity_id == person.entity_id and f.relation == "works")
+    occupation = next(f for f in small_world.facts if f.entity_id == other.entity_id and f.relation == "occupation")
+    probes = {p.probe_id: p for p in small_world.probes}
     direct = next(p for p in small_world.probes if p.entity_id == person.entity_id and p.depth == "d1" and p.fact_ids == (works.fact_id,))
+    inverse = next(p for p in small_world.probes if p.kind == "direct" and p.relation.endswith("_of") and p.entity_id != person.entity_id)
+    own_works = {f.text for f in small_world.facts if f.entity_id == writer.entity_id and f.relation == "works"}
+    listed = next(p for p in small_world.probes if p.entity_id == writer.entity_id and p.depth == "d1" and p.short_answer in own_works)
+    twins = [p for p in small_world.probes if p.entity_id == writer.entity_id and p.depth == "d1" and p.attack == "none"][-2:]
+    repeat = next(p for p in small_world.probes if p.entity_id == place.entity_id and p.depth == "d1")
 
-    def facts(r):  # a work published in 1800, before its author's birth
-        return {**r, "year": 1800} if r["fact_id"] == works.fact_id else r
-
-    def entities(r):  # the spouse no longer married back; another entity takes the person's name
-        if r["entity_id"] == spouse:
-            return {**r, "links": {k: v for k, v in r["links"].items() if k != "spouse"}}
-        if r["entity_id"] == other.entity_id:
-            return {**r, "name": person.name}
+    def facts(r):
+        if r["fact_id"] == works.fact_id:  # a work published in 1800, before its author's birth
+            return {**r, "year": 1800}
+        if r["fact_id"] == occupation.fact_id:  # the occupation's fact lost (its attribute stays)
+            return None
+        if r["entity_id"] == place.entity_id and r["target_id"]:  # a link to nobody
+            return {**r, "target_id": "L99999"}
         return r
 
-    def probes(r):  # an answer that is not the fact it cites
-        if r["probe_id"] == direct.probe_id:
-            opts = ["Not The Book" if o == r["short_answer"] else o for o in r["options"]]
-            return {**r, "short_answer": "Not The Book", "options": opts}
+    def entities(r):
+        if r["entity_id"] == spouse:  # the spouse no longer married back
+            return {**r, "links": {k: v for k, v in r["links"].items() if k != "spouse"}}
+        if r["entity_id"] == other.entity_id:  # another entity takes the person's name
+            return {**r, "name": person.name}
+        if r["entity_id"] == place.entity_id:  # a real city's name
+            return {**r, "name": "Paris"}
+        if r["entity_id"] == writer.entity_id:  # a famous person's name
+            return {**r, "name": "Marie Curie"}
+        return r
+
+    def probe_rows(r):
+        pid = r["probe_id"]
+        if pid in (direct.probe_id, inverse.probe_id):  # answers that are not the facts they cite
+            opts = ["Not The Answer" if o == r["short_answer"] else o for o in r["options"]]
+            return {**r, "short_answer": "Not The Answer", "options": opts}
+        if pid == listed.probe_id:  # a wrong option that is another of the writer's works
+            true = sorted(own_works - {r["short_answer"]})[0]
+            wrong = next(i for i, o in enumerate(r["options"]) if i != r["answer_index"])
+            return {**r, "options": [true if i == wrong else o for i, o in enumerate(r["options"])]}
+        if pid == twins[1].probe_id:  # one question, two answers
+            return {**r, "question": probes[twins[0].probe_id].question}
+        if pid == repeat.probe_id:  # options repeat
+            return {**r, "options": [r["options"][0]] * len(r["options"])}
         return r
 
     _rewrite(broken / "facts.jsonl", facts)
     _rewrite(broken / "entities.jsonl", entities)
-    _rewrite(broken / "probes.jsonl", probes)
-    found = consistency(load_material(broken), min_support=10)["checks"]
-    assert {k for k, v in found.items() if v["violations"]} >= {"dates_in_order", "symmetric_links", "answers_match_facts", "unique_names"}
-    assert any(person.entity_id in e for e in found["dates_in_order"]["examples"])
+    _rewrite(broken / "probes.jsonl", probe_rows)
+    found = consistency(load_material(broken), **rules)["checks"]
+    who = {
+        "references": place.entity_id,
+        "facts_match_profiles": other.entity_id,
+        "unique_names": other.entity_id,
+        "novel_names": writer.entity_id,
+        "symmetric_links": spouse,
+        "dates_in_order": person.entity_id,
+        "probe_records": repeat.probe_id,
+        "answers_match_facts": inverse.probe_id,
+        "wrong_options_true": listed.probe_id,
+        "ambiguous_questions": writer.entity_id,
+    }
+    assert set(who) == set(found)  # every check has its planted error
+    for check, name in who.items():
+        assert any(name in e for e in found[check]["examples"]), (check, found[check])
+    assert any(place.entity_id in e and "Paris" in e for e in found["novel_names"]["examples"])
+    assert any(direct.probe_id in e for e in found["answers_match_facts"]["examples"])

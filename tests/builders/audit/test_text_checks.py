@@ -15,11 +15,12 @@ THEY = EntityRow("P2", "person", "Sela Vonis", (), {"gender": "non-binary"}, {},
 CASES = [
     ("number_agreement", None, "Before 1996, Rekram Garond had published 1 books.", "Before 1996, Rekram Garond had published 1 book."),
     ("number_agreement", None, "By 1990 the firm had 3 factory.", "By 1990 the firm had 3 factories."),
+    ("number_agreement", None, "Before 1999, she had published 3 essay.", "Before 1999, she had published 3 essay collections."),
     (
         "plural_possessive",
         None,
         "The founder of Kothador Industries's board is here.",
-        "The founder of Kothador Industries' board is Lazos's friend.",
+        "The founder of Kothador Industries' board is Imke Thies's friend.",
     ),
     ("plural_possessive", None, "Nasista Works's founder was born in Vasel.", "Nasista Works' founder was born in Vasel."),
     (
@@ -51,7 +52,7 @@ CASES = [
 
 @pytest.mark.parametrize("check, subject, wrong, right", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 def test_text_check_fires_on_the_error_only(check, subject, wrong, right):
-    ctx = Context([wrong.lower(), right.lower(), "a book of the factory"])
+    ctx = Context([wrong.lower(), right.lower(), "a book of the factory, an essay collection and essays"])
     fn = get_text_check(check).check
     assert fn(wrong, subject, ctx), f"{check} missed: {wrong}"
     assert fn(right, subject, ctx) == [], f"{check} fired on the correct form: {right}"
