@@ -158,7 +158,8 @@ def choose_real_authors(world: World, excluded: set[str], size: int) -> tuple[st
         if p.attack != "none" or len(p.fact_ids) != 1:
             continue
         fact = facts[p.fact_ids[0]]
-        if (p.kind, fact.relation) in REAL_AUTHOR_QUESTIONS and not {p.entity_id, fact.target_id} & excluded:
+        own = fact.entity_id == p.entity_id  # not an inverse question ("Which company did X found?" is answered by a company)
+        if own and (p.kind, fact.relation) in REAL_AUTHOR_QUESTIONS and not {p.entity_id, fact.target_id} & excluded:
             pool.append(p.probe_id)
     picked = set(stream(world.seed, "release", "real_authors").sample(sorted(pool), min(size, len(pool))))
     return tuple(p.probe_id for p in world.probes if p.probe_id in picked)

@@ -7,11 +7,16 @@ import json
 import sys
 from pathlib import Path
 
+from .common import add_command
+
 
 def add_audit_command(sub) -> None:
-    aud = sub.add_parser(
+    aud = add_command(
+        sub,
         "audit",
         help="check that a release or world measures knowledge, not shortcuts (heuristic baselines, leakage, variety, consistency, splits)",
+        example="entity-unlearn build --entities 200 --seed 0 --out entity-unlearn\n"
+        "entity-unlearn audit entity-unlearn --json audit.json --strict   # exit status 1 if a threshold is broken",
     )
     aud.add_argument(
         "folder", metavar="RELEASE_OR_WORLD", help="a release folder (`entity-unlearn build`) or a world folder (`entity-unlearn generate`)"
