@@ -78,7 +78,7 @@ def greedy_batch(
     alive = list(range(len(prompts)))  # original row of each batch row still decoding
     with torch.inference_mode():
         step = model(input_ids=ids, attention_mask=mask, position_ids=position, use_cache=True)
-        cache = step.past_key_values
+        cache = getattr(step, cache_arg)  # the name this version uses: the old one logs a deprecation on 5.x
         position = position[:, -1:]
         for n in range(max_new_tokens):
             picked = step.logits[:, -1].float().argmax(-1)

@@ -42,7 +42,8 @@ def plan_key(items: Sequence[Item], formatter: Formatter) -> str | None:
         return None
     h = hashlib.sha256(f"{PLAN_FORMAT}\n{fingerprint}\n".encode())
     for item in items:
-        h.update(json.dumps([item.item_id, item.fmt, item.question, item.candidates()]).encode("utf-8"))
+        # everything the contexts are built from: a prompt attack changes history or prefill, not the question
+        h.update(json.dumps([item.item_id, item.fmt, item.question, item.candidates(), item.history, item.prefill]).encode("utf-8"))
     return h.hexdigest()
 
 

@@ -180,7 +180,9 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None, timings: dict[str, float
         },
         "prompt_format": {"kind": formatter.kind, "template_sha256": formatter.template_sha256, "chat_template_option": cfg.chat_template},
         "decoding": {**dec.spec(), "compat": cfg.compat},
-        "metrics": {m.name: m.spec() for m in metrics_of("slice", "cross_set", "reference", "before")},
+        "metrics": {
+            m.name: m.spec() for m in metrics_of("slice", "cross_set", *(["reference"] if reference else []), *(["before"] if before else []))
+        },
         "package": {
             "entity_unlearn": __version__,
             "python": platform.python_version(),
@@ -266,9 +268,8 @@ def load_model(cfg: EvalConfig, out: Path):
     if cfg.backend == "vllm":
         from .vllm_engine import VLLMEngineLM
 
-        identity = resolve_model(cfg.model, cfg.revision, cfg.allow_pickle, cfg.trust_remote_code)
-        lm = VLLMEngineLM(identity.local_dir, cfg.dtype, allow_pickle=cfg.allow_pickle, trust_remote_code=cfg.trust_remote_code)
-        lm.identity = identity
+        lm = VLLMEngineLM(cfg.model, cfg.dtype, allow_pickle=cfg.allow_pickle, trust_remote_code=cfg.trust_remote_code)
+        lm.identity = resolve_model(cfg.model, cfg.revision, cfg.allow_pickle, cfg.trust_remote_code)
         return lm
     if cfg.backend != "openai":
         raise DataError(

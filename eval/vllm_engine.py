@@ -22,7 +22,8 @@ import json
 import math
 from collections.abc import Sequence
 
-from .model import ModelLoadError, TokenScores, check_checkpoint, file_hashes
+from .identity import file_hashes
+from .model import ModelLoadError, TokenScores, check_checkpoint
 
 
 class VLLMEngineLM:

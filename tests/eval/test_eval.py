@@ -120,9 +120,11 @@ def test_interrupted_run_recomputes_only_what_is_missing(results, release, model
 
 
 def same_aggregates(a, b, tol=1e-6):
-    assert [{k: v for k, v in x.items() if k != "value"} for x in a] == [{k: v for k, v in x.items() if k != "value"} for x in b]
+    floats = ("value", "stderr")
+    assert [{k: v for k, v in x.items() if k not in floats} for x in a] == [{k: v for k, v in x.items() if k not in floats} for x in b]
     for x, y in zip(a, b):
-        assert (x["value"] is None and y["value"] is None) or x["value"] == pytest.approx(y["value"], rel=tol, abs=tol), x
+        for k in floats:
+            assert (x[k] is None and y[k] is None) or x[k] == pytest.approx(y[k], rel=tol, abs=tol), (k, x)
 
 
 def test_shared_context_batches_match_one_sequence_at_a_time(release, models):
@@ -228,7 +230,7 @@ def test_cli_eval_prints_a_summary(release, models, results, capsys, tmp_path):
 
 
 def test_a_memo_shared_across_evaluations_reuses_items_and_plan_and_changes_no_number(release, models, results, tmp_path):
-    bare = tmp_path / "bare"  # the same tokenizer without its chat template: another format, so another plan
+    bare = tmp_path / "bare-model"  # the same tokenizer without its chat template: another format, so another plan
     shutil.copytree(models["target"], bare)
     (bare / "chat_template.jinja").unlink()
     config = json.loads((bare / "tokenizer_config.json").read_text())
@@ -259,7 +261,7 @@ def test_lean_generation_gives_the_answers_of_plain_generate(release, models, tm
         CausalLM(models["target"]).tokenizer,
         tmp_path / "untrained",
     )
-    for path, max_new in ((models["target"], 24), (str(raw), 12)):
+    for path, max_new in ((models["target"], 96), (str(raw), 12)):  # 96: longer than a d1 answer sentence
         lm = CausalLM(path)
         fmt = Formatter(lm.tokenizer)
         contexts = list(plan(random.Random(0).sample(items, 60), fmt).contexts.values())

@@ -47,7 +47,8 @@ def server(model):
 
 def served(server, model, tmp_path, **kw) -> ServedLM:
     # a few requests in flight: the test server forwards one prompt at a time on a loaded 2-core machine
-    return ServedLM("tiny", server.url, tokenizer=model, cache_dir=tmp_path / "served-cache", backoff_base_s=0.01, concurrency=4, timeout_s=600, **kw)
+    kw = {"tokenizer": model, "cache_dir": tmp_path / "served-cache", "backoff_base_s": 0.01, "concurrency": 4, "timeout_s": 600, **kw}
+    return ServedLM("tiny", server.url, **kw)
 
 
 def sample_items(release, n=30):

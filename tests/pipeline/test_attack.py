@@ -4,6 +4,7 @@ study's robustness matrix with seeds."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -113,7 +114,7 @@ def test_each_attack_is_deterministic_under_its_seed(release, models, tmp_path):
 def test_bad_attack_input_gets_one_clear_error(release, models, tmp_path, capsys):
     assert main(["attack", "--model", models["ga"], "--data", release, "--kind", "quant3", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
-    assert "--kind quant3" in err and "did you mean 'quant4'" in err
+    assert "--kind quant3" in err and re.search(r"did you mean 'quant[48]'", err)
     assert main(["study", "--data", release, "--out", str(tmp_path / "s"), "--methods", "gd", "--robustness-methods", "ga"]) == 2
     assert "--robustness-methods ga" in capsys.readouterr().err
 

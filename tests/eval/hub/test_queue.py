@@ -363,7 +363,7 @@ def test_leaderboard_files_hold_every_scored_run_with_links_to_exact_revisions(h
     assert ga["release_url"] == f"{hub.url}/datasets/{RELEASE}/tree/{hub.repos[RELEASE].tags['v1.0.0']}"
     assert ga["values"]["forget_quality"] is not None and runs["lab/tiny-reference"]["values"]["forget_quality"] is None
     keys = [c["key"] for c in data["columns"]]
-    assert keys[:4] == ["forget_quality", "model_utility", "surviving_entity_share", "privleak"] and "forget_prob_d4" in keys
+    assert keys[:5] == ["forget_quality", "model_utility", "model_utility_entity", "surviving_entity_share", "privleak"] and "forget_prob_d4" in keys
     lines = (site / "leaderboard.csv").read_text().splitlines()
     assert len(lines) == 4 and lines[0].startswith("model,commit,role,base,method,forget")
     for r in data["runs"]:
