@@ -40,7 +40,7 @@ browser:
 
 test: $(STAMP) $(DS3_STAMP) browser
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
-	HF_HUB_OFFLINE=1 DATASETS3_PYTHON=$(CURDIR)/$(DS3)/bin/python $(BIN)/python -m pytest
+	HF_HUB_OFFLINE=1 DATASETS3_PYTHON=$(CURDIR)/$(DS3)/bin/python $(BIN)/python -m pytest -n auto --dist loadgroup --durations=15
 
 clean:
 	rm -rf $(VENV) $(DS3) world entity-unlearn study

@@ -2,7 +2,7 @@
 
     python bench/gpu_pipeline.py --base Qwen/Qwen2.5-0.5B-Instruct        # a Hub id or a local model folder
     python bench/gpu_pipeline.py                                          # no model at hand: a random-init 0.5B Llama
-    python bench/gpu_pipeline.py --smoke [--lora-rank 4]                  # CPU, tiny random model, 20 persons: checks the script
+    python bench/gpu_pipeline.py --smoke [--lora-rank 4]                  # CPU, tiny random model, 10 persons: checks the script
 
 Runs the same commands a user runs (``entity-unlearn build / inject / unlearn / eval / attack``) on
 one GPU in bf16 autocast with gradient accumulation, and prints the seconds of each
@@ -90,12 +90,16 @@ def main() -> None:
     ap.add_argument(
         "--lora-rank", type=int, default=0, help="train LoRA adapters of this rank in inject and unlearn (needs peft; default: full fine-tune)"
     )
-    ap.add_argument("--smoke", action="store_true", help="run on CPU with a tiny random model, 20 persons, 1 epoch: checks the script, not the GPU")
+    ap.add_argument(
+        "--smoke",
+        action="store_true",
+        help="run on CPU with a tiny random model, 10 persons, 1 epoch, 8-token answers: checks the script, not the GPU",
+    )
     args = ap.parse_args()
     import torch
 
     if args.smoke:
-        args.entities, args.epochs, args.base = 20, 1, None
+        args.entities, args.epochs, args.base = 10, 1, None
     elif not torch.cuda.is_available():
         sys.exit("no CUDA device: this script checks the GPU path (--smoke runs it on CPU with a tiny model)")
     out = Path(args.out)
@@ -112,9 +116,10 @@ def main() -> None:
         timings["random base"] = round(time.perf_counter() - start, 1)
         lr = args.lr if args.lr != 1e-5 else 1e-4
     lora = ["--lora-rank", str(args.lora_rank)] if args.lora_rank else []
+    answers = ["--max-new-tokens", "8"] if args.smoke else []  # a random model never ends its answer: keep the smoke run short
     train = ["--epochs", str(args.epochs), "--lr", str(lr), "--batch-size", "16", "--grad-accum", "2", "--dtype", "bfloat16", *lora, "--quiet"]
     timed("inject", ["inject", "--data", release, "--base", base, "--out", str(out / "target"), *train], timings)
-    timed("eval target", ["eval", "--model", str(out / "target"), "--data", release, "--out", str(out / "eval-target"), "--quiet"], timings)
+    timed("eval target", ["eval", "--model", str(out / "target"), "--data", release, "--out", str(out / "eval-target"), *answers, "--quiet"], timings)
     timed(
         f"unlearn {args.method}",
         [
@@ -146,6 +151,7 @@ def main() -> None:
             str(out / "eval-target"),
             "--out",
             str(out / "eval-unlearned"),
+            *answers,
             "--quiet",
         ],
         timings,

@@ -1,7 +1,14 @@
-"""Shared test set-up: offline Hugging Face libraries with a fresh cache, and small worlds."""
+"""Shared test set-up: offline Hugging Face libraries with a fresh cache, small worlds, and how the suite is shared
+out over processes (``make test`` runs ``pytest -n auto --dist loadgroup``, pytest-xdist).
+
+A module's tests run in one process, so its module fixtures are built once; the modules that share a costly
+session fixture (trained tiny models) form one group (``FAMILIES``) and run in one process too. Each process
+keeps torch to one thread, so that two processes on two cores do not fight over them.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,7 +16,32 @@ import pytest
 from entity_unlearn.builders import default_registry, generate_world
 
 FIXTURES = Path(__file__).parent / "fixtures"
+# Modules sharing trained models (session fixtures): one group each, so the models are trained once.
+FAMILIES = {
+    "tests/eval/test_eval.py": "eval-models",
+    "tests/eval/test_golden.py": "eval-models",
+    "tests/eval/test_identity.py": "eval-models",
+    "tests/pipeline/test_pipeline.py": "pipeline-models",
+    "tests/pipeline/test_compat.py": "pipeline-models",
+    "tests/pipeline/test_checkpoint_safety.py": "pipeline-models",
+}
 SMALL = {"person": 40, "organisation": 8, "place": 6}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        if not item.get_closest_marker("xdist_group"):
+            module = item.nodeid.split("::")[0]
+            item.add_marker(pytest.mark.xdist_group(FAMILIES.get(module, module)))
+
+
+def pytest_configure(config) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER"):  # one of several processes: one torch thread each
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+        import torch
+
+        torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)
