@@ -66,7 +66,7 @@ def add_pipeline_commands(sub) -> None:
     att.add_argument("--reference-model", metavar="REF", help="model never trained on the forget entities: attacked the same way, for comparison")
     att.add_argument("--before", metavar="RESULT.json", help="evaluation of the model before unlearning (recovery needs it)")
     att.add_argument("--seed", type=nonnegative_int, help="seed of every attack's recipe (default 0)")
-    att.add_argument("--epochs", type=positive_int, help="relearning epochs (default 1)")
+    att.add_argument("--epochs", type=positive_int, help="relearning epochs (default 1; tiny models: 10)")
     att.add_argument("--lr", type=positive_float, help="relearning learning rate (default 2e-5; tiny models: 1e-3)")
     att.add_argument("--batch-size", type=positive_int, help="relearning batch size (default 4)")
     att.add_argument("--grad-accum", type=positive_int, help="relearning gradient accumulation (default 4; tiny models: 1)")
@@ -74,6 +74,7 @@ def add_pipeline_commands(sub) -> None:
     att.add_argument("--shots", type=positive_int, help="in_context: earlier QA turns per question (default 5)")
     att.add_argument("--quant-backend", dest="backend", choices=("auto", "simulate", "bnb"), help="quantisation: auto (bnb on CUDA), simulate, bnb")
     att.add_argument("--no-checkpoint", dest="checkpoint", action="store_false", help="no epoch checkpoints while relearning")
+    att.add_argument("--max-new-tokens", type=positive_int, help="generation budget per answer of every evaluation (default: eval's, 48)")
     _model_options(att)
     att.set_defaults(func=cmd_attack)
 
@@ -92,6 +93,7 @@ def add_pipeline_commands(sub) -> None:
         help="methods the robustness attacks run on, of --methods (default ga,npo_gd where run; all: every method; none: skip)",
     )
     st.add_argument("--attacks", default="all", help="robustness attacks of the matrix (default all seven; none: skip)")
+    st.add_argument("--max-new-tokens", type=positive_int, help="generation budget per answer of every evaluation (default: eval's, 48)")
     _model_options(st)
     st.set_defaults(
         func=cmd_study,
@@ -220,6 +222,7 @@ def cmd_attack(args: argparse.Namespace) -> int:
         trust_remote_code=args.trust_remote_code,
         progress=not args.quiet,
         checkpoint=args.checkpoint,
+        max_new_tokens=args.max_new_tokens,
     )
     report = run_attacks(cfg)
     from entity_unlearn.pipeline.robustness import lookup
@@ -267,6 +270,7 @@ def cmd_study(args: argparse.Namespace) -> int:
         allow_pickle=args.allow_pickle,
         trust_remote_code=args.trust_remote_code,
         progress=not args.quiet,
+        max_new_tokens=args.max_new_tokens,
         command=" ".join(["entity-unlearn", *sys.argv[1:]]) if sys.argv[1:2] == ["study"] else None,
     )
     report = run_study(cfg)

@@ -34,6 +34,7 @@ class AttackRun:
     trust_remote_code: bool = False
     progress: bool = False
     checkpoint: bool = True
+    max_new_tokens: int | None = None  # generation budget of every evaluation (default: the evaluator's)
 
     def options(self) -> dict:
         keys = ("device", "dtype", "allow_pickle", "trust_remote_code", "progress", "checkpoint")
@@ -58,6 +59,7 @@ def attack_eval(cfg: AttackRun, name: str, model: str, attack: Attack | None, re
             trust_remote_code=cfg.trust_remote_code,
             progress=cfg.progress,
             sets=("forget",),
+            max_new_tokens=cfg.max_new_tokens,
             prompt_attack=attack.prompt() if attack else None,
             robustness_attack=attack.name if attack else "none",
         ),

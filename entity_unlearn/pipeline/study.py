@@ -70,6 +70,7 @@ class StudyConfig:
     progress: bool = True
     command: str | None = None
     unlearn_overrides: dict = field(default_factory=dict)
+    max_new_tokens: int | None = None  # generation budget of every evaluation (default: the evaluator's)
     inject_train: object | None = None  # a TrainConfig replacing the preset (tests)
     tiny: object | None = None  # a TinyConfig replacing the default size (tests)
 
@@ -165,6 +166,7 @@ class Study:
             progress=c.progress,
             batch_groups=64 if tiny else 16,
             batch_generate=128 if tiny else 32,
+            max_new_tokens=c.max_new_tokens,
         )
         if attack is not None:
             ecfg.update(sets=("forget",), prompt_attack=attack.prompt(), robustness_attack=attack.name)
