@@ -9,7 +9,8 @@ from .formatting import FormatError, Formatter
 from .model import CausalLM, ModelLoadError, TokenScores
 from .passes import Item, Plan, RequestCache, plan, run_passes
 from .registry import METRICS, Column, Metric, get_metric, metrics_of, register
-from .run import EvalConfig, evaluate, read_result
+from .result_file import RESULT_FORMAT, load_result, read_result
+from .run import EvalConfig, evaluate
 
 __all__ = [
     "DataError",
@@ -33,5 +34,7 @@ __all__ = [
     "run_passes",
     "EvalConfig",
     "evaluate",
+    "RESULT_FORMAT",
+    "load_result",
     "read_result",
 ]

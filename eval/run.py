@@ -1,7 +1,7 @@
 """``entity-unlearn eval``: plan, run the passes, compute metrics, write a self-describing result.
 
-Output folder: ``results.json`` (spec, aggregates, per-item rows, per-entity
-survival), ``report.md``, ``depth_profile.png``, ``entity_heatmap.png`` and
+Output folder: ``results.json`` (spec, flat aggregates, per-entity survival), ``rows.jsonl.gz`` (the per-item
+rows, named in results.json with their SHA-256; see ``result_file``), ``report.md``, ``depth_profile.png``, ``entity_heatmap.png`` and
 ``cache/`` (the request cache that makes an interrupted run resume).
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import math
 import os
 import platform
 import time
@@ -28,12 +27,11 @@ from .model import SCORE_VERSION, CausalLM
 from .passes import PassStats, RequestCache, run_passes
 from .plancache import cached_plan, plan_folder
 from .prompt_attacks import describe
-from .provenance import command_line, file_source, now, project_commit
+from .provenance import command_line, now, project_commit
 from .ranks import ranks_from_env
 from .registry import metrics_of
+from .result_file import RESULT_FORMAT, ROWS_FILE, finite, is_result_file, load_result, read_result, write_result  # noqa: F401 (the readers, re-exported)
 from .rows import build_rows
-
-RESULT_FORMAT = "entity-unlearn-result/1"
 
 
 @dataclass(frozen=True)
@@ -69,28 +67,6 @@ class EvalConfig:
     concurrency: int = 32  # openai: requests in flight
 
 
-def load_result(path: str | Path, what: str) -> tuple[dict, dict]:
-    """(result, its source: absolute path and SHA-256) of an earlier evaluation's results.json (or its folder)."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / "results.json"
-    if not p.is_file():
-        raise DataError(f"--{what} {path}: no results.json there; give the results.json of an earlier `entity-unlearn eval`")
-    data = p.read_bytes()
-    try:
-        result = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DataError(f"--{what} {p}: not valid JSON ({exc}); give the results.json of an earlier `entity-unlearn eval`") from exc
-    if not isinstance(result, dict) or result.get("format") != RESULT_FORMAT:
-        found = result.get("format") if isinstance(result, dict) else type(result).__name__
-        raise DataError(f"--{what} {p}: not an entity-unlearn result (format {found!r}); give the results.json of an earlier `entity-unlearn eval`")
-    return result, file_source(p, data)
-
-
-def read_result(path: str | Path, what: str) -> dict:
-    return load_result(path, what)[0]
-
-
 def _check_same_data(result: dict, spec: dict, what: str, path: str) -> None:
     theirs, ours = result["spec"]["dataset"], spec["dataset"]
     if theirs["manifest_sha256"] != ours["manifest_sha256"] or result["spec"]["forget"] != spec["forget"]:
@@ -100,17 +76,12 @@ def _check_same_data(result: dict, spec: dict, what: str, path: str) -> None:
         )
 
 
-OUTPUT_FILES = ("results.json", "report.md", "depth_profile.png", "entity_heatmap.png", "openunlearning.json")
+OUTPUT_FILES = ("results.json", ROWS_FILE, "report.md", "depth_profile.png", "entity_heatmap.png", "openunlearning.json")
 
 
 def is_eval_output(folder: Path) -> bool:
     """Whether ``folder`` holds an evaluation: its ``results.json``, or the request cache of an interrupted one."""
-    try:
-        if json.loads((folder / "results.json").read_text(encoding="utf-8")).get("format") == RESULT_FORMAT:
-            return True
-    except (OSError, ValueError, AttributeError):
-        pass
-    return any((folder / "cache" / f"{name}.jsonl").is_file() for name in ("score", "generate"))
+    return is_result_file(folder / "results.json") or any((folder / "cache" / f"{name}.jsonl").is_file() for name in ("score", "generate"))
 
 
 def cache_namespaces(lm, formatter: Formatter, decoding: dict) -> tuple[str, str]:
@@ -250,11 +221,11 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None, timings: dict[str, float
     from .report import write_report
 
     with staged(out, OUTPUT_FILES) as tmp:  # results, report and plots appear together or not at all
-        (tmp / "results.json").write_text(json.dumps(_finite(result), indent=1, sort_keys=True, allow_nan=False), encoding="utf-8")
+        write_result(result, tmp)
         write_report(result, tmp, reference)
         if cfg.compat == "openunlearning":
             summary = {"format": "openunlearning-tofu-summary (entity-unlearn names mapped)", **openunlearning_summary(aggregates)}
-            (tmp / "openunlearning.json").write_text(json.dumps(_finite(summary), indent=1), encoding="utf-8")
+            (tmp / "openunlearning.json").write_text(json.dumps(finite(summary), indent=1), encoding="utf-8")
     clock.stop()
     return result
 
@@ -320,14 +291,3 @@ class Stopwatch:
         if self.name is not None:
             self.add(self.name, time.perf_counter() - self.start)
             self.name = None
-
-
-def _finite(value):
-    """NaN and infinities become null: JSON has no spelling for them, and readers must see them as missing."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value

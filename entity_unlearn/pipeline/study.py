@@ -298,9 +298,11 @@ def table_row(name: str, result: dict) -> dict:
 def write_report(study: Study) -> dict:
     cfg = study.cfg
     results = {}
+    from entity_unlearn.eval import read_result
+
     for path in sorted((study.out / "evals").iterdir()):
-        if (path / "results.json").is_file():
-            results[path.name.removeprefix("eval_")] = json.loads((path / "results.json").read_text(encoding="utf-8"))
+        if (path / "results.json").is_file():  # the table reads aggregates only: the per-item rows stay on disk
+            results[path.name.removeprefix("eval_")] = read_result(path, "study evaluation", rows=False)
     order = ["reference", "target", *cfg.methods, *[f"{m}_cov{level:02d}" for m in cfg.coverage_methods for level in cfg.coverage]]
     if cfg.deep_method:
         order += ["deep", f"deep_{cfg.deep_method}"]

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from entity_unlearn.errors import EntityUnlearnError
+from entity_unlearn.eval.result_file import DataError, NotAResultError, load_result
 
 from . import headline as H
 from .repos import HubError, client, split_spec
 from .requests import Request, RequestError, parse_request
 
-RESULT_FORMAT = "entity-unlearn-result/1"
 RUN_FILES = ("results.json", "request.json", "report.md", "depth_profile.png", "entity_heatmap.png")
 META = ("model", "commit", "role", "base", "method", "forget", "release", "release_revision", "submitted", "submitter")
 
@@ -67,12 +67,12 @@ def collect_runs(root: Path) -> list[Run]:
         rel = path.parent.relative_to(root)
         if "cache" in rel.parts or any(p.startswith(".") for p in rel.parts):
             continue
-        try:
-            result = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError as exc:
-            raise SiteError(f"{path}: not valid JSON ({exc}); rerun that evaluation or remove the folder") from exc
-        if not isinstance(result, dict) or result.get("format") != RESULT_FORMAT:
+        try:  # the table and pages read aggregates and spec only: the per-item rows (rows.jsonl.gz) are not read
+            result = load_result(path, "results", rows=False)[0]
+        except NotAResultError:
             continue  # some other tool's results.json
+        except DataError as exc:
+            raise SiteError(f"{exc}; rerun that evaluation or remove the folder") from exc
         request = None
         if (path.parent / "request.json").is_file():
             try:

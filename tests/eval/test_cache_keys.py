@@ -6,12 +6,11 @@ Each is changed in turn and must cause a recompute, while what it does not touch
 
 from __future__ import annotations
 
-import json
 import shutil
 
 import pytest
 
-from entity_unlearn.eval import CausalLM, EvalConfig, Formatter, evaluate, load_items, open_release, plan, run_passes
+from entity_unlearn.eval import CausalLM, EvalConfig, Formatter, evaluate, load_items, open_release, plan, read_result, run_passes
 from entity_unlearn.eval import passes as passes_module
 from entity_unlearn.eval.run import cache_namespaces
 
@@ -77,7 +76,7 @@ def test_an_interrupted_evaluation_resumes_and_max_new_tokens_recomputes_only_th
     spec = shorter["spec"]
     assert spec["passes"]["score"]["computed"] == 0 and spec["passes"]["generate"]["computed"] == spec["passes"]["generate"]["requests"]
     assert spec["decoding"]["max_new_tokens"] == 1
-    saved = json.loads((out / "results.json").read_text())
+    saved = read_result(out, "saved")
     assert saved["spec"]["decoding"]["max_new_tokens"] == 1
 
 

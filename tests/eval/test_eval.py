@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 
 from entity_unlearn.cli import main
-from entity_unlearn.eval import CausalLM, DataError, EvalConfig, Formatter, ModelLoadError, evaluate, load_items, open_release, plan
+from entity_unlearn.eval import CausalLM, DataError, EvalConfig, Formatter, ModelLoadError, evaluate, load_items, open_release, plan, read_result
 from entity_unlearn.pipeline.tiny import TinyConfig, build_model, save, train_tokenizer
 
 
@@ -37,7 +37,7 @@ def test_forget_quality_separates_the_injected_model_from_a_second_reference(res
 
 
 def test_result_is_self_describing(results, release):
-    res = json.loads((results["dir"] / "target" / "results.json").read_text())
+    res = read_result(results["dir"] / "target", "result")
     spec = res["spec"]
     assert spec["dataset"]["version"] == "1.0.0" and len(spec["dataset"]["manifest_sha256"]) == 64
     assert spec["model"]["files_sha256"]["model.safetensors"] and spec["prompt_format"]["kind"] == "chat"
@@ -222,7 +222,7 @@ def test_cli_eval_prints_a_summary(release, models, results, capsys, tmp_path):
     )
     out = capsys.readouterr().out
     assert code == 0 and "forget" in out and "model_utility" in out and "report.md" in out
-    again = json.loads((results["dir"] / "target" / "results.json").read_text())
+    again = read_result(results["dir"] / "target", "result")
     assert value(again, "efficacy_prob", depth="d1") == pytest.approx(0.0, abs=1e-6)  # the same model before and after
     assert value(again, "efficacy_prob", depth="d3") == pytest.approx(0.0, abs=1e-6)
     assert main(["eval", "--model", str(tmp_path / "nope"), "--data", release, "--out", str(tmp_path / "o")]) == 2

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from entity_unlearn.cli import main
+from entity_unlearn.eval import read_result
 from entity_unlearn.pipeline.inject import release_texts
 from entity_unlearn.pipeline.tiny import TinyConfig, build_model, save, train_tokenizer
 
@@ -33,8 +32,7 @@ def test_two_processes_write_the_results_of_one(release_and_model, tmp_path):
     common = ["eval", "--model", model, "--data", release, "--max-new-tokens", "6", "--quiet"]
     assert main(common + ["--out", str(tmp_path / "one")]) == 0
     assert main(common + ["--out", str(tmp_path / "two"), "--num-processes", "2"]) == 0
-    one = json.loads((tmp_path / "one" / "results.json").read_text())
-    two = json.loads((tmp_path / "two" / "results.json").read_text())
+    one, two = read_result(tmp_path / "one", "one"), read_result(tmp_path / "two", "two")
     assert two["spec"]["processes"] == 2
     assert two["spec"]["passes"]["score"]["computed"] == one["spec"]["passes"]["score"]["computed"] == one["spec"]["plan"]["continuations_unique"]
     assert without_timings(two) == without_timings(one)

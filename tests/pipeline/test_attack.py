@@ -16,7 +16,7 @@ from pipeline_fixtures import FAST_UNLEARN, SMALL, injected, release  # noqa: F4
 
 from entity_unlearn.cli import main
 from entity_unlearn.eval import robustness as R
-from entity_unlearn.eval.run import EvalConfig, evaluate
+from entity_unlearn.eval.run import EvalConfig, evaluate, read_result
 from entity_unlearn.pipeline.attack import ATTACKS, Relearn, get_attack
 from entity_unlearn.pipeline.finetune import TrainConfig
 from entity_unlearn.pipeline.inject import inject_tiny, release_texts
@@ -46,7 +46,7 @@ def attacked(release, models, tmp_path_factory):
 
 
 def results(out: Path, name: str) -> dict:
-    return json.loads((out / "evals" / name / "results.json").read_text())
+    return read_result(out / "evals" / name, name)  # the per-item rows come from the sidecar beside results.json
 
 
 def prob(rows, keep=None, depth="all"):
