@@ -51,7 +51,7 @@ def load_result(path: str | Path, what: str, rows: bool = True) -> tuple[dict, d
     """(result, its source: absolute path and SHA-256 of results.json) of an earlier evaluation's results.json or
     its folder. ``what`` names the option or input in messages (``reference`` -> ``--reference``). With ``rows``
     the result carries its per-item ``rows`` (read from the sidecar, checked against its SHA-256)."""
-    label = f"--{what}" if what.isidentifier() else what
+    label = f"--{what}" if what.isidentifier() and what.islower() else what  # an option's name, or a label as is (EVAL_DIR)
     p = Path(path)
     if p.is_dir():
         p = p / RESULTS_FILE

@@ -1,6 +1,6 @@
 """The ``entity-unlearn`` command line: one module per command group, this one assembles them.
 
-``world`` (generate, build, publish), ``audit`` (audit), ``evaluate`` (eval), ``pipeline`` (inject, unlearn,
+``world`` (generate, build, publish), ``audit`` (audit), ``evaluate`` (eval), ``export`` (export), ``pipeline`` (inject, unlearn,
 study), ``hub`` (submit, score-queue, leaderboard); ``common`` holds what they share (the help
 formatter, option types, the usage error). Command modules import their stage lazily, so
 ``entity-unlearn --help`` imports no torch.
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     from .audit import add_audit_command
     from .evaluate import add_eval_command
+    from .export import add_export_command
     from .hub import add_hub_commands
     from .pipeline import add_pipeline_commands
     from .world import add_world_commands
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_world_commands(sub)
     add_audit_command(sub)
     add_eval_command(sub)
+    add_export_command(sub)
     add_pipeline_commands(sub)
     add_hub_commands(sub)
     return parser
