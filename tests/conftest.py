@@ -21,6 +21,8 @@ FAMILIES = {
     "tests/eval/test_eval.py": "eval-models",
     "tests/eval/test_golden.py": "eval-models",
     "tests/eval/test_identity.py": "eval-models",
+    "tests/eval/test_result_file.py": "eval-models",
+    "tests/eval/test_lmeval_export.py": "eval-models",
     "tests/pipeline/test_pipeline.py": "pipeline-models",
     "tests/pipeline/test_compat.py": "pipeline-models",
     "tests/pipeline/test_checkpoint_safety.py": "pipeline-models",
