@@ -14,8 +14,8 @@ lm-eval's layout (``lm_eval/loggers/evaluation_tracker.py``, their docs' "Result
 
 ``<date>`` is the evaluation's own date (``spec.run.date``, UTC, ``:`` written ``-`` as they do), so exporting
 twice gives the same files. Tasks are ``entity_unlearn_<set>`` (forget, retain, neighbor, holdout, world,
-real_authors) under the group ``entity_unlearn``, which holds the cross-set metrics (forget quality, model
-utility, ...). A task's numbers are its whole set (every depth and prompt attack), each item's metrics are in
+real_authors) under the group ``entity_unlearn``, which holds the metrics over several sets (model utility);
+forget quality, privleak, the MIA AUCs and the surviving-entity share are the forget task's. A task's numbers are its whole set (every depth and prompt attack), each item's metrics are in
 its sample line; a metric reported only at its headline slice (direct questions, no attack) is given at that
 slice, and ``configs[task].metadata.slices`` says which slice each number is. Differences from lm-eval: files
 are written straight into ``--out`` (lm-eval adds a folder per model), and each document is scored by several
@@ -157,7 +157,7 @@ def lmeval_files(result: dict, source: dict) -> dict[str, str]:
             "metric_list": [{"metric": m, "aggregation": "mean", "higher_is_better": b} for m, b in better[task].items()],
             "metadata": {"version": dataset.get("version"), "forget": spec.get("forget"), "slices": slices},
         }
-    group = [a for a in result["aggregates"] if a["set"] not in present]  # cross-set metrics: forget quality, utility, ...
+    group = [a for a in result["aggregates"] if a["set"] not in present]  # over several sets: model utility
     numbers, better[GROUP] = {}, {}
     for a in group:
         if (a["depth"], a["attack"]) in (HEADLINE, ("all", "all"), ("all", "none")) and f"{a['metric']},none" not in numbers:

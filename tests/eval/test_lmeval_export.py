@@ -75,7 +75,8 @@ def test_export_reads_back_in_lm_evals_layout_with_every_item_and_number(results
     checked = {(t, m) for t, m in got["metrics"] if t != "entity_unlearn"}
     assert {("entity_unlearn_forget", m) for m in ("prob", "rouge_l_recall", "truth_ratio", "mc_accuracy")} <= checked
     group = {m: v for (t, m), v in got["metrics"].items() if t == "entity_unlearn"}
-    assert {"forget_quality", "model_utility"} <= set(group)  # cross-set metrics on the group
+    assert {"model_utility", "model_utility_entity"} <= set(group)  # metrics over several sets on the group
+    assert {"forget_quality", "privleak_min_k", "mia_auc_loss"} <= {m for t, m in got["metrics"] if t == "entity_unlearn_forget"}
     for (task, metric), v in got["metrics"].items():  # every number comes with its bootstrap stderr (or lm-eval's "N/A")
         assert v["filter"] == "none" and (v["stderr"] == "N/A" or (isinstance(v["stderr"], float) and v["stderr"] >= 0))
         assert v["value"] is None or math.isfinite(v["value"])
