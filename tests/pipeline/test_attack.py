@@ -87,7 +87,7 @@ def test_in_context_k5_reaches_the_model_and_its_recovery_is_measured(attacked):
     assert changed > len(plain) / 4 and moved > len(plain) * 0.9, (changed, moved, len(plain))
     report = json.loads((attacked / "robustness.json").read_text())
     rouge = {name: R.by_depth(R.forget_rows(results(attacked, name)["rows"]), "rouge_l_recall")["all"] for name in ("unlearned", "in_context")}
-    before = R.by_depth(R.forget_rows(json.loads(Path(report["config"]["before"]).read_text())["rows"]), "rouge_l_recall")["all"]
+    before = R.by_depth(R.forget_rows(read_result(report["config"]["before"], "before")["rows"]), "rouge_l_recall")["all"]
     value = next(
         a["value"]
         for a in report["aggregates"]
@@ -106,7 +106,7 @@ def test_relearning_half_the_facts_raises_held_out_facts_above_the_reference(rel
 
 
 def test_quant8_of_an_injected_model_changes_forget_prob_less_than_quant4(release, injected, models, tmp_path):
-    before = json.loads(Path(models["before"]).read_text())["rows"]  # the injected model, unattacked
+    before = read_result(models["before"], "before")["rows"]  # the injected model, unattacked
     change = {}
     for kind in ("quant8", "quant4"):
         from entity_unlearn.pipeline.attack import attacked_model
