@@ -300,9 +300,15 @@ def write_report(study: Study) -> dict:
     results = {}
     from entity_unlearn.eval import read_result
 
+    from .matrix import attacked_methods
+
+    attacked = attacked_methods(cfg) if cfg.attacks else []
+    matrix = tuple(f"{m}_" for m in ("reference", *attacked))  # the robustness matrix reads per-item rows
     for path in sorted((study.out / "evals").iterdir()):
-        if (path / "results.json").is_file():  # the table reads aggregates only: the per-item rows stay on disk
-            results[path.name.removeprefix("eval_")] = read_result(path, "study evaluation", rows=False)
+        if (path / "results.json").is_file():  # the tables read aggregates only: other rows stay on disk
+            name = path.name.removeprefix("eval_")
+            rows = bool(attacked) and (name in ("reference", "target", *attacked) or name.startswith(matrix))
+            results[name] = read_result(path, "study evaluation", rows=rows)
     order = ["reference", "target", *cfg.methods, *[f"{m}_cov{level:02d}" for m in cfg.coverage_methods for level in cfg.coverage]]
     if cfg.deep_method:
         order += ["deep", f"deep_{cfg.deep_method}"]
