@@ -302,7 +302,7 @@ def write_report(study: Study) -> dict:
 
     from .matrix import attacked_methods
 
-    attacked = attacked_methods(cfg) if cfg.attacks else []
+    attacked = attacked_methods(cfg)  # summarised by the matrix report even without attacks (surviving entities unattacked)
     matrix = tuple(f"{m}_" for m in ("reference", *attacked))  # the robustness matrix reads per-item rows
     for path in sorted((study.out / "evals").iterdir()):
         if (path / "results.json").is_file():  # the tables read aggregates only: other rows stay on disk
