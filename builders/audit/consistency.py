@@ -63,11 +63,10 @@ CHECKS = (
 
 def name_problem(name: str) -> str | None:
     """Why ``name`` is not novel: a famous person's full name, or a one-word real name; else None."""
+    if len(name.split()) == 1 and is_real_word(name):
+        return "is a real one-word name (a given name, surname, place or famous mononym)"
     if is_notable(name):
         return "is a famous person's name"
-    words = name.split()
-    if len(words) == 1 and is_real_word(name):
-        return "is a real one-word name"
     return None
 
 

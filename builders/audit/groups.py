@@ -3,11 +3,13 @@
 A chooser (a shortcut heuristic, the bigram floor) picks a set S of a probe's options. It scores
 1/|S| when the true option is in S and 0 otherwise; an empty S, or every option, is no
 preference and scores chance, 1/len(options). ``gain`` = mean score - mean chance: what the
-chooser wins over guessing without knowing anything about the entity.
+chooser wins over guessing without knowing anything about the entity; ``se`` its standard error, from the
+spread of the probes' own (score - chance).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection
 from typing import Any
 
@@ -44,26 +46,36 @@ class Tally:
     def add(self, probe: ProbeRow, score: float) -> None:
         s = self.sums.get(probe.cell)
         if s is None:
-            s = self.sums[probe.cell] = [0, 0.0, 0.0]
+            s = self.sums[probe.cell] = [0, 0.0, 0.0, 0.0]
+        chance = 1.0 / len(probe.options)
         s[0] += 1
         s[1] += score
-        s[2] += 1.0 / len(probe.options)
+        s[2] += chance
+        s[3] += (score - chance) ** 2
 
     @staticmethod
     def cell(s: list[float]) -> dict[str, Any]:
-        n, score, chance = s
-        return {"n": int(n), "accuracy": round(score / n, DIGITS), "chance": round(chance / n, DIGITS), "gain": round((score - chance) / n, DIGITS)}
+        """n, accuracy, chance, gain and ``se``, the standard error of the gain (from the probes' own scores)."""
+        n, score, chance, squares = s
+        gain = (score - chance) / n
+        var = max(0.0, (squares - n * gain * gain) / (n - 1)) if n > 1 else 0.0
+        return {
+            "n": int(n),
+            "accuracy": round(score / n, DIGITS),
+            "chance": round(chance / n, DIGITS),
+            "gain": round(gain, DIGITS),
+            "se": round(math.sqrt(var / n), DIGITS),
+        }
 
     def result(self) -> dict[str, Any]:
         """``{"overall": cell, "by_relation": {key: cell}, "by_depth": ..., "by_attack": ..., "by_entity_type": ...}``."""
         rolled: dict[tuple[str, str], list[float]] = {}
         for combo, s in self.sums.items():
             for key in (("overall", "all"), *zip(DIMENSIONS, combo)):
-                r = rolled.setdefault(key, [0, 0.0, 0.0])
-                r[0] += s[0]
-                r[1] += s[1]
-                r[2] += s[2]
-        empty = {"n": 0, "accuracy": None, "chance": None, "gain": None}
+                r = rolled.setdefault(key, [0, 0.0, 0.0, 0.0])
+                for i in range(4):
+                    r[i] += s[i]
+        empty = {"n": 0, "accuracy": None, "chance": None, "gain": None, "se": None}
         out: dict[str, Any] = {"overall": self.cell(rolled[("overall", "all")]) if ("overall", "all") in rolled else empty}
         for dim in DIMENSIONS:
             out[f"by_{dim}"] = {k: self.cell(s) for (d, k), s in sorted(rolled.items()) if d == dim}

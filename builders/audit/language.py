@@ -29,9 +29,10 @@ YEAR = re.compile(r"^(1\d{3}|20\d\d)$")
 class Context:
     """The audited text's vocabulary and the word lists, compiled once."""
 
-    def __init__(self, texts: list[str]) -> None:
+    def __init__(self, texts: list[str], names: tuple[str, ...] = ()) -> None:
         w = words()
         self.vocab = frozenset(t for text in texts for t in tokens(text) if t.isalpha())
+        self.name_words = frozenset(t for n in names for t in tokens(n) if t.isalpha())  # "winters" of Danique Winters
         self.plurals = frozenset(w["plural_nouns"])
         self.needs_the = re.compile(r"\b(?:" + "|".join(x.title() for x in w["needs_the"]) + r") of ")
         self.determiners = frozenset(w["determiners"])
@@ -132,8 +133,13 @@ POSSESSIVE = re.compile(r"\b([A-Za-z]+s)['’]s\b")
 
 @text_check("plural_possessive")
 def plural_possessive(text: str, subject: EntityRow | None, ctx: Context) -> list[str]:
-    """A plural noun takes "'s": "Industries's" (write "Industries'")."""
-    return [m.group(0) for m in POSSESSIVE.finditer(text) if ctx.plural(m.group(1).lower())]
+    """A plural noun takes "'s": "Industries's" (write "Industries'"); a name's word is plural only if listed ("Winters's" is right)."""
+    out = []
+    for m in POSSESSIVE.finditer(text):
+        word = m.group(1).lower()
+        if ctx.plural(word) and (word in ctx.plurals or word not in ctx.name_words or m.group(1)[0].islower()):
+            out.append(m.group(0))
+    return out
 
 
 @text_check("missing_article")
@@ -213,7 +219,7 @@ def language(material: Material) -> dict[str, Any]:
     An entity's texts are checked as one block, one text a line (no pattern spans a line break).
     """
     groups = entity_texts(material)
-    ctx = Context([t for _, texts in groups for t in texts])
+    ctx = Context([t for _, texts in groups for t in texts], tuple(n for e in material.entities for n in e.names))
     counts: Counter = Counter()
     examples: dict[str, list[dict[str, str]]] = {name: [] for name in TEXT_CHECKS}
     for subject, texts in groups:

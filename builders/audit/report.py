@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 from .consistency import consistency
 from .floor import floor
+from .groups import DIGITS
 from .heuristics import Context, run_heuristics
 from .hygiene import hygiene
 from .language import language
@@ -32,11 +34,18 @@ TEMPLATE = "audit.md.j2"
 
 def worst_relation(result: dict[str, Any], min_probes: int) -> dict[str, Any] | None:
     """The relation with the highest gain among those with at least ``min_probes`` probes."""
-    judged = [(c["gain"], k, c["n"]) for k, c in result["by_relation"].items() if c["n"] >= min_probes]
+    judged = [(c["gain"], k, c["n"], c["se"]) for k, c in result["by_relation"].items() if c["n"] >= min_probes]
     if not judged:
         return None
-    gain, rel, n = max(judged, key=lambda x: (x[0], x[1]))
-    return {"relation": rel, "n": n, "gain": gain}
+    gain, rel, n, se = max(judged, key=lambda x: (x[0], x[1]))
+    return {"relation": rel, "n": n, "gain": gain, "se": se}
+
+
+def noise_z(choosers: list[tuple[str, dict[str, Any]]], t: Thresholds) -> float:
+    """How many standard errors above chance a relation's gain must be to fail: Bonferroni over the judged groups,
+    so that a fair release fails one by chance with probability ``t.relation_false_alarm`` at most."""
+    groups = sum(1 for _, h in choosers for c in h["by_relation"].values() if c["n"] >= t.min_probes)
+    return NormalDist().inv_cdf(1 - t.relation_false_alarm / max(1, groups))
 
 
 def judge(report: dict[str, Any], t: Thresholds) -> list[dict[str, Any]]:
@@ -47,13 +56,14 @@ def judge(report: dict[str, Any], t: Thresholds) -> list[dict[str, Any]]:
         out.append({"check": check, "rule": rule, "subject": subject, "value": value, "threshold": threshold})
 
     choosers = [(name, h) for name, h in report["shortcuts"].items()] + [("bigram_floor", report["floor"]["mc"])]
+    z = noise_z(choosers, t)
     for name, h in choosers:
         o = h["overall"]
         if o["n"] >= t.min_probes and o["gain"] > t.max_gain_overall:
             fail("shortcuts", "max_gain_overall", name, o["gain"], t.max_gain_overall)
         for rel, c in h["by_relation"].items():
-            if c["n"] >= t.min_probes and c["gain"] > t.max_gain_relation:
-                fail("shortcuts", "max_gain_relation", f"{name} on {rel}", c["gain"], t.max_gain_relation)
+            if c["n"] >= t.min_probes and c["gain"] > max(t.max_gain_relation, z * c["se"]):
+                fail("shortcuts", "max_gain_relation", f"{name} on {rel}", c["gain"], round(max(t.max_gain_relation, z * c["se"]), DIGITS))
     for group, c in report["leakage"]["own_question"]["by_depth_kind"].items():
         if c["share"] > t.max_own_question_share:
             fail("leakage", "max_own_question_share", group, c["share"], t.max_own_question_share)
@@ -105,6 +115,8 @@ def audit(material: Material, thresholds: Thresholds | None = None, progress: bo
         else:
             report[step] = {"leakage": leakage, "variety": variety, "language": language, "hygiene": hygiene}[step](material)
     report["thresholds"] = asdict(t)
+    choosers = [(name, h) for name, h in report["shortcuts"].items()] + [("bigram_floor", report["floor"]["mc"])]
+    report["relation_noise_z"] = round(noise_z(choosers, t), 2)
     report["failures"] = judge(report, t)
     report["verdict"] = "fail" if report["failures"] else "pass"
     return report

@@ -21,6 +21,7 @@ class Thresholds:
     max_gain_overall: float
     max_gain_relation: float
     min_probes: int
+    relation_false_alarm: float
     add_k: float
     prior_weight: float
     max_own_question_share: float

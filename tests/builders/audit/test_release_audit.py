@@ -75,7 +75,7 @@ def _rewrite(path, change):
 def test_consistency_catches_a_broken_world(tmp_path, small_world, monkeypatch):
     """A clean world has no violation; one planted error per check makes that check fire, naming the entity."""
     monkeypatch.setattr(consistency_module, "EXAMPLES", 10**6)  # renamed entities make more violations: keep them all
-    rules = {"min_support": 10, "max_share": 0.03}  # a 40-person world: one exception in 40 entities is a rule's
+    rules = {"min_support": 10, "max_share": 0.025}  # a 40-person world: one exception in 40 entities is a rule's
     write_world(small_world, tmp_path / "clean")
     clean = consistency(load_material(tmp_path / "clean"), **rules)
     assert {k: v["violations"] for k, v in clean["checks"].items() if v["violations"]} == {}
@@ -85,9 +85,9 @@ def test_consistency_catches_a_broken_world(tmp_path, small_world, monkeypatch):
     persons = [e for e in small_world.entities if e.entity_type == "person"]
     person = next(e for e in persons if e.links.get("spouse"))
     other = next(e for e in persons if e.entity_id != person.entity_id)
-    writer = next(e for e in persons if len(e.attributes.get("works") or []) >= 2 and e is not person and e is not other)
     place = next(e for e in small_world.entities if e.entity_type == "place")
     spouse = person.links["spouse"][0]["target"]
+    writer = next(e for e in persons if len(e.attributes.get("works") or []) >= 2 and e.entity_id not in (person.entity_id, other.entity_id, spouse))
     works = next(f for f in small_world.facts if f.entity_id == person.entity_id and f.relation == "works")
     occupation = next(f for f in small_world.facts if f.entity_id == other.entity_id and f.relation == "occupation")
     probes = {p.probe_id: p for p in small_world.probes}
@@ -109,13 +109,13 @@ def test_consistency_catches_a_broken_world(tmp_path, small_world, monkeypatch):
 
     def entities(r):
         if r["entity_id"] == spouse:  # the spouse no longer married back
-            return {**r, "links": {k: v for k, v in r["links"].items() if k != "spouse"}}
+            r = {**r, "links": {k: v for k, v in r["links"].items() if k != "spouse"}}
         if r["entity_id"] == other.entity_id:  # another entity takes the person's name
-            return {**r, "name": person.name}
+            r = {**r, "name": person.name}
         if r["entity_id"] == place.entity_id:  # a real city's name
-            return {**r, "name": "Paris"}
+            r = {**r, "name": "Paris"}
         if r["entity_id"] == writer.entity_id:  # a famous person's name
-            return {**r, "name": "Marie Curie"}
+            r = {**r, "name": "Marie Curie"}
         return r
 
     def probe_rows(r):

@@ -138,3 +138,24 @@ def test_bigram_floor_is_a_distribution_and_fires_on_familiar_wording(tmp_path):
 def test_thresholds_file_has_every_key():
     t = load_thresholds()
     assert (t.max_gain_overall, t.max_gain_relation, t.min_probes, t.min_d1_question_forms) == (0.05, 0.08, 30, 4)
+    assert t.relation_false_alarm == 0.05
+
+
+def test_a_relation_fails_only_beyond_noise(tmp_path):
+    """A gain over 0.08 on a relation fails when noise cannot explain it (``relation_noise_z`` standard errors)."""
+
+    def sometimes_longest(i: int):  # the truth is the longest option on every fourth probe only
+        opts = [f"Tone{i:02d}{k}" for k in range(6)]
+        longest = i % 6 if i % 4 == 0 else (i + 1) % 6
+        opts[longest] = f"Tone{i:02d} Lavender Emerald"
+        return f"Which colour has item {i}?", opts, i % 6, None
+
+    report = build(tmp_path / "some", sometimes_longest)
+    cell = report["shortcuts"]["longest"]["by_relation"][RELATION]
+    f = 10 / N  # probes 0, 4, ..., 36
+    assert cell["gain"] == pytest.approx(f - 1 / 6, abs=1e-3) and cell["gain"] > 0.08
+    assert cell["se"] == pytest.approx(math.sqrt(f * (1 - f) / (N - 1)), abs=1e-3)  # scores are 5/6 or -1/6
+    assert 2 < report["relation_noise_z"] < 4 and cell["gain"] < report["relation_noise_z"] * cell["se"]
+    assert ("max_gain_relation", f"longest on {RELATION}") not in {(x["rule"], x["subject"]) for x in report["failures"]}
+    always = build(tmp_path / "always", longest_world)["failures"]
+    assert any(x["rule"] == "max_gain_relation" and x["subject"] == f"longest on {RELATION}" for x in always)

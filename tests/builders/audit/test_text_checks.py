@@ -23,6 +23,7 @@ CASES = [
         "The founder of Kothador Industries' board is Imke Thies's friend.",
     ),
     ("plural_possessive", None, "Nasista Works's founder was born in Vasel.", "Nasista Works' founder was born in Vasel."),
+    ("plural_possessive", None, "The winters's cold was harsh.", "Danique Winters's winters were cold."),
     (
         "missing_article",
         None,
@@ -52,7 +53,7 @@ CASES = [
 
 @pytest.mark.parametrize("check, subject, wrong, right", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 def test_text_check_fires_on_the_error_only(check, subject, wrong, right):
-    ctx = Context([wrong.lower(), right.lower(), "a book of the factory, an essay collection and essays"])
+    ctx = Context([wrong.lower(), right.lower(), "a book of the factory, an essay collection and essays, a winter"], ("Danique Winters",))
     fn = get_text_check(check).check
     assert fn(wrong, subject, ctx), f"{check} missed: {wrong}"
     assert fn(right, subject, ctx) == [], f"{check} fired on the correct form: {right}"
