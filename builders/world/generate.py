@@ -10,7 +10,7 @@ from .facts import entity_facts
 from .invariants import check_world
 from .probes import ProbeMaker, check_templates
 from .registry import TYPES_DIR, TypeRegistry, check_types, default_registry
-from .sampler import sample_world
+from .sampler import reserved_ids, sample_world
 from .templates import Templates, builtin_templates
 
 DEFAULT_MIX = {"person": 0.75, "organisation": 0.15, "place": 0.10}
@@ -43,7 +43,8 @@ def generate_world(
     """A complete world: entities, facts, biographies and probes, all determined by ``seed``.
 
     ``unlinked`` reserves the last N entities of a type that no link may point at (``release_counts`` adds
-    holdout persons; ``build`` reserves them so that no training text names them).
+    holdout persons; ``build`` reserves them so that no training text names them); their values are no
+    other entity's wrong answers, since no training text holds them.
     Raises SpecError, TemplateProblem, SamplingError or WorldInvariantError with a
     message naming the file, entity and rule at fault.
     """
@@ -61,7 +62,7 @@ def generate_world(
     check_world(entities, registry)
     names = {e.entity_id: e.name for e in entities}
     facts = {e.entity_id: entity_facts(e, registry, names, templates) for e in entities}
-    maker = ProbeMaker(entities, facts, registry, templates, seed, k_perturbed)
+    maker = ProbeMaker(entities, facts, registry, templates, seed, k_perturbed, reserved_ids(entities, unlinked))
     bios, probes = [], []
     for e in tqdm(entities, desc="rendering", unit="entity", disable=not progress):
         bio = render_biography(e, facts[e.entity_id], registry, names, templates, seed)

@@ -145,7 +145,14 @@ class ChoiceKind(Kind):
 
     def sample(self, ctx, rng, spec, attr, me):
         values = self.values(spec, attr, entity_props(spec, me))
-        return rng.choices(values, weights=attr.weights or None)[0]
+        weights = attr.weights or None
+        if attr.pool and attr.pool < len(values):  # the world uses ``pool`` values of the vocabulary, drawn once
+            used = ctx.choice_pool(spec, attr, values)
+            weights = [w for v, w in zip(values, weights) if v in used] if weights else None
+            values = tuple(v for v in values if v in used)
+        if attr.spread:  # dealt in turn from a shuffled deck: the values are used evenly
+            return ctx.deal(rng, spec, attr, values)
+        return rng.choices(values, weights=weights)[0]
 
     def text(self, templates, attr, value, props):
         if attr.form:  # the vocabulary's form of the value, e.g. a mother's "fisherwoman"

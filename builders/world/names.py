@@ -60,6 +60,16 @@ def culture_names() -> tuple[str, ...]:
     return tuple(cultures())
 
 
+_PROP = re.compile(r"\{prop:([^}.]+)\.([^}]+)\}")
+
+
+def style_signature(names: NameMaker, style: str, props: Mapping[str, Mapping[str, Any]]) -> tuple[str, ...]:
+    """The values of the properties the patterns of ``style`` name (``{prop:occupation.award_field}``): names of one
+    style and signature look alike ("the ... Prize for Literature")."""
+    named = sorted({m for p in names.styles.get(style, []) for m in _PROP.findall(p)})
+    return tuple(str(props.get(a, {}).get(p)) for a, p in named)
+
+
 class NameMaker:
     """Draws unique names for one world from a seeded generator."""
 

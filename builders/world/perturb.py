@@ -1,132 +1,439 @@
-"""Plausible wrong answers that a model cannot tell from the true one by their look.
+"""Wrong answers that a model which never learned the entity cannot tell from the true one.
 
-For a field of an entity, ``Perturber.wrong`` returns K distinct texts that are never a true value of that
-entity (nor its own name):
+A probe's K wrong options are drawn from the answers the same question has for the *other* entities a model is
+trained on (``answers``: the true values of the relation, each counted once per entity holding it), so that a
+wrong option is, on average, as familiar from the training text, as often a true answer, as long and as
+"typical" a string as the truth (issue 12's shortcut heuristics find nothing to pick):
 
-- names and titles: true values of the same field for other entities whose titles follow the same style
-  (the works of other novelists for a novelist), so each option is as familiar from training as the answer;
-- choices: values other entities of the world hold (seen in training text), then the rest of the same
-  vocabulary (the entity's own conditional vocabulary: other painting styles for a painter);
-- links: other entities of the target type;
-- dates, years, numbers: K nearby values placed so that the true value's rank among the K + 1 options is
-  uniform (it is not the median more often than any other rank).
+- names, titles, choices: a weighted draw, without repeats, from the other entities' answers (a popular mentor
+  is a wrong option as often as a right one), restricted to the answer's class: the same vocabulary (other
+  painting styles for a painter), titles of the same style and of the same visible properties (awards "for
+  Drama" for a playwright), the same surname for a family relation (a sibling's options all share the
+  surname the question names). The class's values nobody holds come next, then invented names of the style;
+- lists (products, landmarks, "whom did X mentor?"): other entities' whole lists of the same length first,
+  as they occur verbatim in training text;
+- dates, years, numbers: the other entities' values nearest the truth, K in all, with the number below it drawn
+  uniformly from 0..K, so the truth's rank among the options is uniform (it is not the median more often than
+  any rank); generated nearby values fill in where the world has too few;
+- counts ("how many novels before 1990?"): every value 0..K; the question asks each count equally often.
 
-Where the world holds too few, new names of the same style are invented (never used in the world).
+Entities listed as ``unlinked`` (a release's holdout persons, never trained on) give no wrong answers: their
+values occur in no training text. Every draw is reproducible from the probe's random stream.
 """
 
 from __future__ import annotations
 
 import random
-from collections import defaultdict
+from bisect import bisect_left
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from datetime import date
 
 from entity_unlearn.errors import EntityUnlearnError
 
-from ..schema import Entity
+from ..schema import Entity, Fact
 from .facts import display, value_text
 from .kinds import KINDS, entity_props, round_sig
-from .names import NameContext, NameMaker
+from .names import NameContext, NameMaker, style_signature
 from .registry import TypeRegistry
 from .sampler import stream
 from .templates import Templates
 from .vocab import resolve
+
+REJECTION_TRIES = 20  # draws per wanted value before a bag is scanned instead
+BALANCED_UP_TO = 64  # vocabularies of up to this many held values are drawn from by ``balanced``
 
 
 class PerturbError(EntityUnlearnError, ValueError):
     """Too few wrong answers can be found for a field; the message names it."""
 
 
+class Bag:
+    """A multiset of answers (one entry per entity holding it): a uniform draw from ``items`` is a draw weighted
+    by how many entities hold the answer."""
+
+    __slots__ = ("items", "counts")
+
+    def __init__(self, items: Iterable[str] = ()) -> None:
+        self.items = list(items)
+        self.counts = Counter(self.items)
+
+    def draw(self, rng: random.Random, n: int, bad: set[str]) -> list[str]:
+        """Up to ``n`` distinct answers not in ``bad``, weighted by count, without repeats (adds them to ``bad``)."""
+        out: list[str] = []
+        if n <= 0 or not self.items:
+            return out
+        if len(self.counts) > 4 * (n + len(bad)):  # plenty: draw and reject, without scanning the bag
+            for _ in range(REJECTION_TRIES * n):
+                x = self.items[rng.randrange(len(self.items))]
+                if x not in bad:
+                    bad.add(x)
+                    out.append(x)
+                    if len(out) == n:
+                        return out
+        # weighted sampling without replacement (Efraimidis & Spirakis 2006): the n largest u^(1/w)
+        cands = [(rng.random() ** (1.0 / w), x) for x, w in self.counts.items() if x not in bad]
+        cands.sort(reverse=True)
+        for _, x in cands[: n - len(out)]:
+            bad.add(x)
+            out.append(x)
+        return out
+
+
+def pick(rng: random.Random, n: int, tiers: Iterable[Bag], bad: set[str]) -> list[str]:
+    """``n`` distinct texts not in ``bad``: as many as possible from the first bag, then the next ..."""
+    out: list[str] = []
+    for bag in tiers:
+        if len(out) >= n:
+            break
+        out += bag.draw(rng, n - len(out), bad)
+    return out
+
+
+def balanced(rng: random.Random, n: int, counts: Counter, truth: str, bad: set[str]) -> list[str] | None:
+    """``n`` wrong answers from a small vocabulary held with ``counts`` (the truth's among them), chosen so that,
+    with the truth drawn in proportion to ``counts``, each of the n + 1 options is equally likely the truth.
+
+    A weighted draw without repeats from a few values nearly always includes the popular ones, so the truth is
+    the most popular option more often than chance. Instead the option set is a systematic sample with
+    inclusion probabilities pi_v = (n + 1) p_v (Madow 1949), conditioned on holding the truth: then
+    P(truth = v | options) is proportional to p_v / pi_v, the same for every option. A value with p_v above
+    1 / (n + 1) is in every set (pi_v capped at 1): no choice of options can hide that it is the likeliest.
+    Returns None (draw otherwise) when fewer than n + 1 values are held or the truth is not one of them.
+    """
+    weights = {v: float(c) for v, c in counts.items() if c > 0 and (v == truth or v not in bad)}
+    m = n + 1
+    if truth not in weights or len(weights) < m:
+        return None
+    pi: dict[str, float] = {}
+    free = dict(weights)
+    while True:  # cap at 1, spreading the rest over the uncapped values
+        slots, mass = m - len(pi), sum(free.values())
+        capped = {v for v, w in free.items() if slots * w / mass >= 1}
+        if not capped:
+            pi.update({v: slots * w / mass for v, w in free.items()})
+            break
+        pi.update({v: 1.0 for v in capped})
+        free = {v: w for v, w in free.items() if v not in capped}
+    order = sorted(pi)
+    rng.shuffle(order)
+    start, spans = 0.0, {}
+    for v in order:
+        spans[v] = (start, start + pi[v])
+        start += pi[v]
+    lo, hi = spans[truth]
+    u = (lo + rng.random() * (hi - lo)) % 1.0
+    points = [u + i for i in range(m)]
+    chosen = [v for v in order if any(spans[v][0] <= x < spans[v][1] for x in points)]
+    out = [v for v in chosen if v != truth][:n]
+    if len(out) < n:
+        return None
+    bad.update(out)
+    return out
+
+
 class Perturber:
-    def __init__(self, entities: tuple[Entity, ...], registry: TypeRegistry, templates: Templates, k: int, seed: int) -> None:
+    """Wrong answers for every probe of one world (see the module docstring)."""
+
+    def __init__(
+        self,
+        entities: tuple[Entity, ...],
+        facts: dict[str, list[Fact]],
+        registry: TypeRegistry,
+        templates: Templates,
+        k: int,
+        seed: int,
+        unlinked: frozenset[str] = frozenset(),
+    ) -> None:
         self.registry, self.templates, self.k = registry, templates, k
+        self.entities = {e.entity_id: e for e in entities}
+        known = [e for e in entities if e.entity_id not in unlinked]
         self.names_of_type: dict[str, list[str]] = defaultdict(list)
-        values: dict[tuple[str, str, str], set[str]] = defaultdict(set)
-        used: dict[tuple[str, str], set[str]] = defaultdict(set)
-        for e in entities:
+        for e in known:
             self.names_of_type[e.entity_type].append(e.name)
-            spec = registry.get(e.entity_type)
-            for attr in spec.attributes:
-                v = e.attributes.get(attr.name)
-                if v is None or attr.hidden:
-                    continue
-                kind = KINDS[attr.kind]
-                if kind.titled:
-                    key = (e.entity_type, attr.name, self.style(e, attr.name))
-                    values[key] |= {t for t, _ in kind.items(v)}
-                elif attr.kind == "choice":
-                    used[(e.entity_type, attr.name)].add(v)
-        self.pool = {key: sorted(v) for key, v in values.items()}
-        self.used = {key: v for key, v in used.items()}
         styles = {k: v for s in registry.specs() for k, v in s.styles.items()}
         self.inventor = NameMaker(stream(seed, "perturb-names"), extra_styles=styles)
+        answers: dict[tuple[str, str], list[str]] = defaultdict(list)
+        numeric: dict[tuple[str, str], list[tuple[float, str]]] = defaultdict(list)
+        lists: dict[tuple[str, str], list[tuple[str, ...]]] = defaultdict(list)
+        titles: dict[tuple, set[str]] = defaultdict(set)
+        self.value_of: dict[str, float] = {}  # text of a numeric fact -> its value, for the nearest wrong values
         for e in entities:
             self.inventor.reserve(e.name)
-        for v in self.pool.values():
+            for f in facts[e.entity_id]:
+                if self.is_numeric(e.entity_type, f.relation):
+                    self.value_of[f.text] = _number(f.value)
+        for e in known:
+            spec = registry.get(e.entity_type)
+            mine = _by_field(facts[e.entity_id])
+            for field, fs in mine.items():
+                self._collect(answers, numeric, (e.entity_type, field), e.entity_type, field, fs)
+                attr = spec.attribute(field)
+                if attr is not None and KINDS[attr.kind].titled:
+                    cls = self.title_class(e, field)
+                    titles[(e.entity_type, field) + cls] |= {f.text for f in fs}
+                    titles[(e.entity_type, field, cls[0])] |= {f.text for f in fs}
+                if attr is not None and KINDS[attr.kind].whole_list:
+                    lists[(e.entity_type, field)].append(tuple(f.text for f in fs))
+            for via, then in spec.hops:
+                reached = [f for link in mine.get(via, []) for f in facts[link.target_id] if f.relation == then]  # type: ignore[index]
+                target_type = spec.relation(via).target  # type: ignore[union-attr]
+                self._collect(answers, numeric, (e.entity_type, f"{via}__{then}"), target_type, then, reached)
+        incoming: dict[tuple[str, str, str], list[Fact]] = defaultdict(list)
+        self.linked: Counter = Counter()  # name -> links of trained entities that point at it (how often others name it)
+        for e in known:
+            for f in facts[e.entity_id]:
+                if f.target_id is not None:
+                    incoming[(f.target_id, e.entity_type, f.relation)].append(f)
+                    self.linked[self.entities[f.target_id].name] += 1
+        for e in known:
+            for other, rel in registry.get(e.entity_type).inverse:
+                links = sorted(incoming.get((e.entity_id, other, rel), []), key=lambda f: (f.year or 0, f.entity_id))
+                if links:
+                    names = tuple(self.entities[f.entity_id].name for f in links)
+                    lists[(e.entity_type, f"{rel}_of")].append(names)
+                    if len(names) == 1:
+                        answers[(e.entity_type, f"{rel}_of")].append(names[0])
+        for v in titles.values():
             for x in v:
                 self.inventor.reserve(x)
+        self.answers = {key: Bag(v) for key, v in answers.items()}
+        self.numeric = {key: _sorted_counted(v) for key, v in numeric.items()}
+        self.lists = {key: Bag(_list_key(x) for x in v) for key, v in lists.items()}
+        self.titles = {key: sorted(v) for key, v in titles.items()}
         self.invented: dict[tuple[str, tuple], list[str]] = defaultdict(list)
+        self._bags: dict[tuple, Bag] = {}
 
+    def _collect(self, answers, numeric, key: tuple[str, str], owner_type: str, field: str, fs: list[Fact]) -> None:
+        texts = list(dict.fromkeys(f.text for f in fs))
+        answers[key] += texts
+        if fs and self.is_numeric(owner_type, field):
+            numeric[key] += [(self.value_of[t], t) for t in texts]
+
+    def is_numeric(self, etype: str, field: str) -> bool:
+        attr = self.registry.get(etype).attribute(field)
+        return attr is not None and KINDS[attr.kind].numeric
+
+    # -- classes ------------------------------------------------------------------------------
     def style(self, e: Entity, field: str) -> str:
         spec = self.registry.get(e.entity_type)
         attr = spec.attribute(field)
         return resolve(attr.style, entity_props(spec, e.attributes))  # type: ignore[union-attr, arg-type]
 
-    def wrong(self, rng: random.Random, e: Entity, field: str, true: set[str], n: int | None = None) -> list[str]:
-        """``n`` (default K) distinct wrong texts for ``field`` of entity ``e``."""
+    def title_class(self, e: Entity, field: str) -> tuple[str, tuple[str, ...]]:
+        """(style, the values of the properties its patterns name): titles of one class look alike ("for Drama")."""
+        style = self.style(e, field)
+        return style, style_signature(self.inventor, style, entity_props(self.registry.get(e.entity_type), e.attributes))
+
+    def _bag(self, key: tuple, build) -> Bag:
+        bag = self._bags.get(key)
+        if bag is None:
+            bag = self._bags[key] = Bag(build())
+        return bag
+
+    def _ctx(self, e: Entity) -> NameContext:
+        spec = self.registry.get(e.entity_type)
+        return NameContext(gender=e.attributes.get("gender"), props=entity_props(spec, e.attributes))
+
+    # -- wrong answers ------------------------------------------------------------------------
+    def wrong(
+        self,
+        rng: random.Random,
+        e: Entity,
+        field: str,
+        true: set[str],
+        n: int | None = None,
+        asked: tuple[str, str] | None = None,
+        truth: str | None = None,
+    ) -> list[str]:
+        """``n`` (default K) distinct wrong texts for ``field`` of entity ``e``, drawn by the answers to ``asked``
+        ((entity type, relation) of the probe; default ``e``'s own field); ``truth`` is the probe's answer (among
+        ``true``, every true value)."""
         n = self.k if n is None else n
+        asked = asked or (e.entity_type, field)
+        answers = self.answers.get(asked, Bag())
         spec = self.registry.get(e.entity_type)
         where = f"{e.entity_type}.{field}"
+        bad = set(true) | {e.name}
         rel = spec.relation(field)
         if rel is not None:
-            target = self.registry.get(rel.target)
-            return self._sample(rng, self.names_of_type[rel.target], true | {e.name}, n, where, style=target.name_style)
+            names = self.names_of_type[rel.target]
+            style = self.registry.get(rel.target).name_style
+            if rel.family:  # the family's surname is in the question: every option shares it
+                surname = e.name.split()[-1]
+                same = lambda x: x.split()[-1] == surname  # noqa: E731
+                tiers = [  # weighted by how often other entities name them, as the truth is named by its family
+                    self._bag(("family-linked", rel.target, surname), lambda: [x for x in names if same(x) for _ in range(self.linked[x])]),
+                    self._bag(("family-all", rel.target, surname), lambda: [x for x in names if same(x)]),
+                ]
+                out = pick(rng, n, tiers, bad)
+                ctx = NameContext(gender=None, surname=surname)
+                if len(out) < n:
+                    out += self._invented(rng, style, n - len(out), bad, ctx, where)
+                return out
+            out = self._held(rng, n, answers, truth, bad)
+            out += pick(rng, n - len(out), [answers, self._bag(("names", rel.target), lambda: names)], bad)
+            return out + self._invented(rng, style, n - len(out), bad, NameContext(), where) if len(out) < n else out
         attr = spec.attribute(field)
         if attr is None:
             raise PerturbError(f"{e.entity_type} has no field {field!r}")
         kind = KINDS[attr.kind]
         if attr.kind == "choice":
             values = kind.values(spec, attr, entity_props(spec, e.attributes))  # type: ignore[attr-defined]
-            texts = {v: value_text(self.templates, spec, attr, v, e.attributes) for v in values}
-            seen = self.used.get((e.entity_type, field), set())
-            familiar = [texts[v] for v in values if v in seen]
-            rest = [texts[v] for v in values if v not in seen]
-            bad = true | {e.name}
-            first = self._sample(rng, familiar, bad, min(n, len([x for x in familiar if x not in bad])), where)
-            return first + self._sample(rng, rest, bad | set(first), n - len(first), where)
+            texts = sorted({value_text(self.templates, spec, attr, v, e.attributes) for v in values})
+            held = self._bag(("class", asked, tuple(texts)), lambda: [x for x in answers.items if x in set(texts)])
+            out = self._in_class(rng, n, [held, answers], truth, bad)
+            if out is None:
+                out = self._held(rng, n, held, truth, bad)
+                out += pick(rng, n - len(out), [held, Bag(texts)], bad)
+            if len(out) < n:
+                raise PerturbError(f"{where}: only {len(out)} wrong values exist but {n} are needed; add vocabulary or lower K")
+            return out
         if kind.titled:
-            style = self.style(e, field)
-            pool = self.pool.get((e.entity_type, field, style), [])
-            return self._sample(rng, pool, true | {e.name}, n, where, style=style, ctx=self._ctx(e))
+            cls = self.title_class(e, field)
+            members = self.titles.get((e.entity_type, field) + cls, [])
+            styled = self.titles.get((e.entity_type, field, cls[0]), [])
+            held = self._bag(("class", asked, (e.entity_type, field) + cls), lambda: [x for x in answers.items if x in set(members)])
+            alike = self._bag(("class", asked, (e.entity_type, field, cls[0])), lambda: [x for x in answers.items if x in set(styled)])
+            out = self._in_class(rng, n, [held, alike, answers], truth, bad)
+            if out is None:
+                out = self._held(rng, n, held, truth, bad)
+                out += pick(rng, n - len(out), [held, Bag(members)], bad)
+            return out + self._invented(rng, cls[0], n - len(out), bad, self._ctx(e), where) if len(out) < n else out
         (value,) = true
-        return self.numbers(rng, attr.kind, value, n)
+        return self.numbers(rng, attr.kind, value, n, asked, (e.entity_type, field))
 
-    def _ctx(self, e: Entity) -> NameContext:
-        spec = self.registry.get(e.entity_type)
-        return NameContext(gender=e.attributes.get("gender"), props=entity_props(spec, e.attributes))
+    def _in_class(self, rng: random.Random, n: int, classes: list[Bag], truth: str | None, bad: set[str]) -> list[str] | None:
+        """All ``n`` wrong answers from the narrowest of ``classes`` (the answer's own class first, then wider ones:
+        titles of the same style, then any answer of the question) whose held values are enough; None if none is.
 
-    def wrong_entities(self, rng: random.Random, etype: str, name: str) -> list[str]:
-        """K names of other entities of ``etype`` (invented ones where the world has too few)."""
-        style = self.registry.get(etype).name_style
-        return self._sample(rng, self.names_of_type[etype], {name}, self.k, f"{etype} names", style=style)
+        Options never mix classes, so the truth's class is never the most common among them; a world too small
+        for its answer's own class (one novelist) asks with the wider one, and only one too small for any invents."""
+        for bag in classes:
+            if len(bag.counts) >= n + len(bad) or sum(1 for x in bag.counts if x not in bad) >= n:
+                out = self._held(rng, n, bag, truth, bad)
+                return out + bag.draw(rng, n - len(out), bad)
+        return None
 
-    def numbers(self, rng: random.Random, kind: str, text: str, n: int | None = None) -> list[str]:
-        """Wrong dates, years, ints, ages or counts near the true ``text``; its rank among the options is uniform."""
+    @staticmethod
+    def _held(rng: random.Random, n: int, held: Bag, truth: str | None, bad: set[str]) -> list[str]:
+        """A ``balanced`` draw where ``held`` is a small vocabulary holding the truth; else nothing (draw by weight)."""
+        if truth is None or len(held.counts) > BALANCED_UP_TO:
+            return []
+        return balanced(rng, n, held.counts, truth, bad) or []
+
+    def _invented(self, rng: random.Random, style: str, n: int, bad: set[str], ctx: NameContext, where: str) -> list[str]:
+        pool = [x for x in self.invent(style, n + len(bad), ctx) if x not in bad]
+        if len(pool) < n:
+            raise PerturbError(f"{where}: could not invent {n} names of style {style!r}")
+        out = rng.sample(pool, n)
+        bad.update(out)
+        return out
+
+    def invent(self, style: str, n: int, ctx: NameContext | None = None) -> list[str]:
+        """At least ``n`` names of ``style`` that no entity of the world uses."""
+        ctx = ctx or NameContext()
+        key = (style, ctx.surname, tuple(sorted((a, p, v) for a, ps in ctx.props.items() for p, v in ps.items() if isinstance(v, str))))
+        invented = self.invented[key]  # type: ignore[index]
+        while len(invented) < n:
+            invented.append(self.inventor.make(style, ctx))
+        return invented
+
+    def wrong_entities(self, rng: random.Random, etype: str, name: str, answers: tuple[tuple, list[str]] | None = None) -> list[str]:
+        """K names of other trained entities of ``etype``, drawn from ``answers`` ((key, the names that answer the
+        same kind of question, once per question)) first; invented ones where the world has too few."""
+        bad = {name}
+        tiers = [self._bag(("answers", answers[0]), lambda: answers[1])] if answers else []
+        out = pick(rng, self.k, tiers + [self._bag(("names", etype), lambda: self.names_of_type[etype])], bad)
+        if len(out) < self.k:
+            out += self._invented(rng, self.registry.get(etype).name_style, self.k - len(out), bad, NameContext(), f"{etype} names")
+        return out
+
+    def wrong_sources(self, rng: random.Random, e: Entity, other: str, rel: str, names: list[str]) -> list[str]:
+        """K wrong answers to "which <other> entities state ``rel`` about ``e``?" (the true answer: ``names``)."""
+        asked = (e.entity_type, f"{rel}_of")
+        if len(names) == 1:
+            bad = {names[0], e.name}
+            tiers = [self.answers.get(asked, Bag()), self._bag(("names", other), lambda: self.names_of_type[other])]
+            out = self._held(rng, self.k, tiers[0], names[0], bad)
+            out += pick(rng, self.k - len(out), tiers, bad)
+            style = self.registry.get(other).name_style
+            return out + self._invented(rng, style, self.k - len(out), bad, NameContext(), f"{asked}") if len(out) < self.k else out
+        pool = [x for x in self.names_of_type[other] if x not in names and x != e.name]
+        return self._lists(rng, asked, names, pool, self.registry.get(other).name_style, NameContext())
+
+    def wrong_lists(self, rng: random.Random, e: Entity, field: str, true: list[str]) -> list[str]:
+        """K rendered wrong lists for a question about a whole list (``true``, in its order)."""
+        cls = self.title_class(e, field)
+        pool = [x for x in self.titles.get((e.entity_type, field) + cls, []) if x not in true]
+        return self._lists(rng, (e.entity_type, field), true, pool, cls[0], self._ctx(e))
+
+    def _lists(self, rng: random.Random, asked: tuple[str, str], true: list[str], pool: list[str], style: str, ctx: NameContext) -> list[str]:
+        """Other entities' whole lists of the same length, then sorted draws from ``pool`` (topped up with invented names)."""
+        size = len(true)
+        render = lambda items: self.templates.render("values.j2", "list", value=list(items))  # noqa: E731
+        mine = set(true)
+        same = self._bag(("lists", asked, size), lambda: [x for x in self.lists.get(asked, Bag()).items if x.count("\x1f") == size - 1])
+        bad = {_list_key(true)} | {x for x in same.counts if mine & set(x.split("\x1f"))}  # no list sharing a true element
+        out = [render(x.split("\x1f")) for x in same.draw(rng, self.k, bad)]
+        if len(out) < self.k:
+            if len(pool) < size + self.k:  # C(size + k, size) > k distinct lists exist
+                pool = pool + self.invent(style, size + self.k - len(pool) + len(true), ctx)
+                pool = [x for x in dict.fromkeys(pool) if x not in mine]
+            seen = {x for x in out}
+            while len(out) < self.k:
+                items = sorted(rng.sample(pool, size))
+                text = render(items)
+                if text not in seen and _list_key(items) not in bad:
+                    seen.add(text)
+                    out.append(text)
+        return out
+
+    # -- numbers ------------------------------------------------------------------------------
+    def numbers(
+        self,
+        rng: random.Random,
+        kind: str,
+        text: str,
+        n: int | None = None,
+        asked: tuple[str, str] | None = None,
+        field: tuple[str, str] | None = None,
+    ) -> list[str]:
+        """Wrong dates, years, ints, ages or counts for the true ``text``; its rank among the options is uniform.
+
+        The values other entities hold for ``asked`` (then for ``field``) nearest the truth come first, on each
+        side as many as the drawn rank needs; generated nearby values fill in. A count's wrong values are the
+        other counts 0..K.
+        """
         n = self.k if n is None else n
+        if kind == "count" and text.isdigit() and int(text) <= n:
+            return [str(i) for i in range(n + 1) if str(i) != text]
         below = rng.randint(0, n)
-        if kind == "count" or kind == "age":
+        if kind in ("count", "age"):
             below = min(below, int(text))  # no negative counts or ages
-        out: list[str] = []
         seen = {text}
-        for side, want in ((-1, below), (1, n - below)):
-            got, step = 0, 0
-            while got < want:
+        sides: dict[int, list[str]] = {-1: [], 1: []}
+        truth = self.value_of.get(text)
+        for key in (asked, field) if truth is not None else ():
+            want = n - len(sides[-1]) - len(sides[1])
+            if key is not None and want > 0:
+                n_below = min(want, max(0, below - len(sides[-1])))
+                down, up = _nearest(rng, self.numeric.get(key, []), truth, n_below, want - n_below, seen)  # type: ignore[arg-type]
+                sides[-1] += down
+                sides[1] += up
+        short_below = min(n - len(sides[-1]) - len(sides[1]), max(0, below - len(sides[-1])))
+        for side, missing in ((-1, short_below), (1, n - len(sides[-1]) - len(sides[1]) - short_below)):
+            step, got = 0, 0
+            while got < missing:
                 step += 1
                 if step > 2000:
                     raise PerturbError(f"could not find {n} wrong values near {text!r} ({kind})")
                 cand = self._near(rng, kind, text, side, step)
                 if cand is not None and cand not in seen:
                     seen.add(cand)
-                    out.append(cand)
+                    sides[side].append(cand)
                     got += 1
+        out = sides[-1] + sides[1]
         rng.shuffle(out)
         return out
 
@@ -142,45 +449,46 @@ class Perturber:
         value = int(text) + side * rng.randint(1, (3 if kind == "count" else 6) + step // 10)
         return str(value) if value >= 0 else None
 
-    def _sample(
-        self, rng: random.Random, pool: list[str], true: set[str], n: int, where: str, style: str | None = None, ctx: NameContext | None = None
-    ) -> list[str]:
-        if n <= 0:
-            return []
-        if len(pool) - len(true) >= 2 * n:  # plenty: draw and reject, without scanning the pool
-            out: list[str] = []
-            seen = set(true)
-            while len(out) < n:
-                x = pool[rng.randrange(len(pool))]
-                if x not in seen:
-                    seen.add(x)
-                    out.append(x)
-            return out
-        cands = [x for x in pool if x not in true]
-        if len(cands) >= n:
-            return rng.sample(cands, n)
-        if style is None:
-            raise PerturbError(f"{where}: only {len(cands)} wrong values exist but {n} are needed; add vocabulary or lower K")
-        return cands + rng.sample(self.invent(style, n - len(cands), ctx), n - len(cands))
 
-    def invent(self, style: str, n: int, ctx: NameContext | None = None) -> list[str]:
-        """At least ``n`` names of ``style`` that no entity of the world uses."""
-        ctx = ctx or NameContext()
-        key = (style, tuple(sorted((a, p, v) for a, ps in ctx.props.items() for p, v in ps.items() if isinstance(v, str))))
-        invented = self.invented[key]
-        while len(invented) < n:
-            invented.append(self.inventor.make(style, ctx))
-        return invented
+def _number(value: str) -> float:
+    """A canonical numeric value (ISO date, year, int) as a number that orders like it (a date as its day)."""
+    text = str(value)
+    if len(text) == 10 and text[4] == "-":
+        return float(date.fromisoformat(text).toordinal())
+    return float(text)
 
-    def wrong_lists(self, rng: random.Random, e: Entity, field: str, true: set[str], size: int) -> list[list[str]]:
-        """K distinct sorted lists of ``size`` wrong values, for a question about a whole list."""
-        style = self.style(e, field)
-        pool = [x for x in self.pool.get((e.entity_type, field, style), []) if x not in true]
-        if len(pool) < size + self.k:  # C(size + k, size) > k distinct lists exist
-            pool += self.invent(style, size + self.k - len(pool), self._ctx(e))[: size + self.k - len(pool)]
-        out: list[list[str]] = []
-        while len(out) < self.k:
-            pick = sorted(rng.sample(pool, size))
-            if pick not in out:
-                out.append(pick)
-        return out
+
+def _by_field(facts: list[Fact]) -> dict[str, list[Fact]]:
+    out: dict[str, list[Fact]] = defaultdict(list)
+    for f in facts:
+        out[f.relation].append(f)
+    return out
+
+
+def _sorted_counted(pairs: list[tuple[float, str]]) -> list[tuple[float, str, int]]:
+    """Distinct (value, text, entities holding it), sorted by value."""
+    return sorted((v, t, c) for (v, t), c in Counter(pairs).items())
+
+
+def _list_key(items: Iterable[str]) -> str:
+    return "\x1f".join(items)
+
+
+def _nearest(
+    rng: random.Random, pool: list[tuple[float, str, int]], truth: float, n_below: int, n_above: int, seen: set[str]
+) -> tuple[list[str], list[str]]:
+    """Texts of ``pool`` (sorted (value, text, holders)) near ``truth``, none in ``seen`` (those taken are added):
+    ``n_below`` under it and ``n_above`` over it, each side drawn from its 2n nearest values weighted by how many
+    entities hold them (a value two cities share is as likely a wrong option as a true one); where one side has
+    too few, more from the other (a value of the training text is worth more than the truth's exact rank at the
+    edge of the world's range)."""
+    n_below, n_above = max(0, n_below), max(0, n_above)
+    i = bisect_left(pool, (truth, "", 0))
+    w = 4 * (n_below + n_above) + len(seen) + 4  # enough entries for 2n on either side
+    lower = [(t, c) for v, t, c in reversed(pool[max(0, i - w) : i]) if v < truth and t not in seen]
+    upper = [(t, c) for v, t, c in pool[i : i + w] if v > truth and t not in seen]
+    n_down = min(len(lower), n_below + max(0, n_above - len(upper)))
+    n_up = min(len(upper), n_above + max(0, n_below - len(lower)))
+    down = Bag(x for t, c in lower[: 2 * n_down] for x in [t] * c).draw(rng, n_down, seen)
+    up = Bag(x for t, c in upper[: 2 * n_up] for x in [t] * c).draw(rng, n_up, seen)
+    return down, up

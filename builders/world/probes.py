@@ -33,6 +33,7 @@ from .templates import TemplateProblem, Templates
 TEMPLATE_ATTACKS = ("prefix_injection", "role_play", "in_context_hint", "multiple_choice")
 ATTACKS = TEMPLATE_ATTACKS + ("alias", "misspelt_name")
 ATTACK_SHARE = 0.25
+LAST_YEAR = 2024  # the world's present: no "before YEAR" question asks past it
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _QA = ("q", "a", "pq", "pa")
 
@@ -78,24 +79,41 @@ class ProbeMaker:
     """Renders every probe of a world. One instance per world."""
 
     def __init__(
-        self, entities: tuple[Entity, ...], facts: dict[str, list[Fact]], registry: TypeRegistry, templates: Templates, seed: int, k: int
+        self,
+        entities: tuple[Entity, ...],
+        facts: dict[str, list[Fact]],
+        registry: TypeRegistry,
+        templates: Templates,
+        seed: int,
+        k: int,
+        unlinked: frozenset[str] = frozenset(),
     ) -> None:
         self.registry, self.templates, self.seed, self.k = registry, templates, seed, k
         self.entities = {e.entity_id: e for e in entities}
         self.names = {e.entity_id: e.name for e in entities}
         self.facts = facts
-        self.perturber = Perturber(entities, registry, templates, k, seed)
+        self.perturber = Perturber(entities, facts, registry, templates, k, seed, unlinked)
         self.incoming: dict[tuple[str, str, str], list[Fact]] = defaultdict(list)  # (target, type, relation) -> link facts
         for eid, fs in facts.items():
             for f in fs:
                 if f.target_id is not None:
                     self.incoming[(f.target_id, self.entities[eid].entity_type, f.relation)].append(f)
         self._views: dict[str, dict[str, Any]] = {}
+        self._decks: dict[tuple[str, str], list[str]] = {}
         self.key_count: Counter = Counter()
         for e in entities:
             for entry in registry.get(e.entity_type).reverse:
                 for combo in self._combos(e, entry):
                     self.key_count[self._key(e, entry, combo)] += 1
+        # (type, entry) -> the answers of its reverse questions, one per question (an entity with three landmarks
+        # answers three): wrong names are drawn from them, so a name is a wrong option as often as a right one
+        self.reverse_answers: dict[tuple[str, tuple[str, ...]], list[str]] = defaultdict(list)
+        for e in entities:
+            if e.entity_id in unlinked:
+                continue
+            for entry in registry.get(e.entity_type).reverse:
+                n = sum(1 for combo in self._combos(e, entry) if self.key_count[self._key(e, entry, combo)] == 1)
+                self.reverse_answers[(e.entity_type, entry)] += [e.name] * n
 
     # -- helpers -----------------------------------------------------------------------
     def view(self, eid: str) -> dict[str, Any]:
@@ -114,14 +132,16 @@ class ProbeMaker:
     def _key(e: Entity, entry: tuple[str, ...], combo: tuple[Fact, ...]) -> tuple:
         return (e.entity_type, entry, tuple((f.value, f.year) for f in combo))
 
-    def wrong_for(self, rng: random.Random, e: Entity, field: str, true_text: str) -> list[str]:
-        """K wrong short answers for one fact of ``e``; a list field's other elements count as true."""
+    def wrong_for(self, rng: random.Random, e: Entity, field: str, true_text: str, asked: tuple[str, str] | None = None) -> list[str]:
+        """K wrong short answers for one fact of ``e``; a list field's other elements count as true. ``asked``:
+        (entity type, relation) of the probe when it is not ``e``'s own field (a hop asks another entity's)."""
         spec = self.registry.get(e.entity_type)
         attr = spec.attribute(field)
+        asked = asked or (e.entity_type, field)
         if attr is not None and KINDS[attr.kind].numeric:
-            return self.perturber.numbers(rng, attr.kind, true_text)
+            return self.perturber.numbers(rng, attr.kind, true_text, asked=asked, field=(e.entity_type, field))
         own = {f.text for f in self.field_facts(e.entity_id, field)} | {true_text}
-        return self.perturber.wrong(rng, e, field, own)
+        return self.perturber.wrong(rng, e, field, own, asked=asked, truth=true_text)
 
     def _build(
         self,
@@ -178,9 +198,12 @@ class ProbeMaker:
         **variables: Any,
     ) -> list[Probe]:
         """A probe from a seeded phrasing of each of ``<base>__q/a/pq/pa__N`` in ``path``; with ``paraphrase_id``,
-        also its d2 paraphrase, asked in a third wording (neither the question nor its ``paraphrased_question``)."""
+        also its d2 paraphrase, asked in a third wording (neither the question nor its ``paraphrased_question``).
+
+        Phrasings are dealt from a shuffled deck per block family, so a relation asked only a few times in a
+        small world still uses as many wordings as it is asked (up to all of them)."""
         r = self.templates.render
-        qb, ab, pqb, pab = (rng.choice(self.templates.variants(path, f"{base}__{x}")) for x in _QA)
+        qb, ab, pqb, pab = (self._deal(rng, path, f"{base}__{x}") for x in _QA)
         q, pq = r(path, qb, **variables), r(path, pqb, **variables)
         a, pa = r(path, ab, answer=short, **variables), r(path, pab, answer=short, **variables)
         probe = self._build(
@@ -203,6 +226,14 @@ class ProbeMaker:
             parent_id=probe_id,
         )
         return [probe, d2]
+
+    def _deal(self, rng: random.Random, path: str, family: str) -> str:
+        """The next phrasing of ``family`` in ``path`` from its deck (reshuffled with ``rng`` when used up)."""
+        deck = self._decks.setdefault((path, family), [])
+        if not deck:
+            deck.extend(self.templates.variants(path, family))
+            rng.shuffle(deck)
+        return deck.pop()
 
     # -- depths ------------------------------------------------------------------------
     def entity_probes(self, e: Entity, bio: Biography) -> list[Probe]:
@@ -235,8 +266,7 @@ class ProbeMaker:
                 short = self.templates.render("values.j2", "list", value=texts)
                 probe_id = pid("d1", field)
                 rng = stream(self.seed, "probe", probe_id)
-                lists = self.perturber.wrong_lists(rng, e, field, set(texts), len(texts))
-                wrong = [self.templates.render("values.j2", "list", value=w) for w in lists]
+                wrong = self.perturber.wrong_lists(rng, e, field, texts)
                 out += self._qa(
                     e, probe_id, "d1", "direct", path, field, tuple(f.fact_id for f in facts), short, wrong, rng, pid("d2", field), e=view, year=None
                 )
@@ -263,18 +293,7 @@ class ProbeMaker:
             names = [self.names[f.entity_id] for f in links]
             probe_id = pid("d1", base)
             rng = stream(self.seed, "probe", probe_id)
-            wrong_names = self.perturber.wrong_entities(rng, other, names[0]) if len(names) == 1 else None
-            if wrong_names is None:
-                pool = [n for n in self.perturber.names_of_type[other] if n not in names]
-                if len(pool) < len(names) + self.k:  # C(size + k, size) > k distinct lists exist
-                    style = self.registry.get(other).name_style
-                    pool += self.perturber.invent(style, len(names) + self.k - len(pool))[: len(names) + self.k - len(pool)]
-                lists: list[list[str]] = []
-                while len(lists) < self.k:
-                    pick = sorted(rng.sample(pool, len(names)))
-                    if pick not in lists:
-                        lists.append(pick)
-                wrong_names = [self.templates.render("values.j2", "list", value=w) for w in lists]
+            wrong_names = self.perturber.wrong_sources(rng, e, other, rel, names)
             short = self.templates.render("values.j2", "list", value=names)
             year = links[0].year if len(links) == 1 else None
             out += self._qa(
@@ -351,7 +370,9 @@ class ProbeMaker:
                     continue  # these facts fit several entities: the question would be ambiguous
                 probe_id = pid("d2", base)
                 rng = stream(self.seed, "probe", probe_id)
-                wrong = self.perturber.wrong_entities(rng, e.entity_type, e.name)
+                wrong = self.perturber.wrong_entities(
+                    rng, e.entity_type, e.name, ((e.entity_type, entry), self.reverse_answers[(e.entity_type, entry)])
+                )
                 facts = {f.relation: {"text": f.text, "year": f.year} for f in combo}
                 out.extend(
                     self._qa(
@@ -381,7 +402,7 @@ class ProbeMaker:
                     base = f"{via}__{then}"
                     probe_id = pid("d3", base)
                     rng = stream(self.seed, "probe", probe_id)
-                    wrong = self.wrong_for(rng, target, then, fact.text)
+                    wrong = self.wrong_for(rng, target, then, fact.text, asked=(e.entity_type, base))
                     out.extend(
                         self._qa(
                             e,
@@ -441,12 +462,18 @@ class ProbeMaker:
                     wrong += self.perturber.wrong(rng, e, p["events"], {f.text for f in events}, self.k - len(wrong))
                     add(base, (x.fact_id, y.fact_id), y.text, wrong, None, a=x.text)
             elif inf.rule == "count_before":
-                events = self.field_facts(e.entity_id, p["events"])
-                years = sorted({f.year for f in events})
+                # "How many novels had X published before YEAR?": the count is drawn uniformly from 0..K (two
+                # distinct ones per entity) and the options are every count 0..K, so no count is a likelier answer
+                events = sorted(self.field_facts(e.entity_id, p["events"]), key=lambda f: f.year)
+                years = [f.year for f in events]
+                if not years:
+                    continue
+                bounds = [years[0] - 10, *years, LAST_YEAR]  # count c: "before YEAR" with YEAR in (bounds[c], bounds[c + 1]]
+                counts = [c for c in range(min(self.k, len(years)) + 1) if bounds[c] < bounds[c + 1]]
                 rng_pick = stream(self.seed, "thresholds", e.entity_id, base)
-                for year in sorted(rng_pick.sample(years[1:], min(2, len(years) - 1))):
-                    count = str(sum(f.year < year for f in events))  # type: ignore[operator]
-                    add(base, tuple(f.fact_id for f in events), count, None, "count", year=year)
+                for c in sorted(rng_pick.sample(counts, min(2, len(counts)))):
+                    year = rng_pick.randint(bounds[c] + 1, bounds[c + 1])
+                    add(base, tuple(f.fact_id for f in events), str(sum(y < year for y in years)), None, "count", year=year)
             elif inf.rule in ("age_at_link", "years_between_link"):
                 for link in self.field_facts(e.entity_id, p["via"]):
                     target = self.entities[link.target_id]  # type: ignore[index]

@@ -12,6 +12,7 @@ to it yet.
 from __future__ import annotations
 
 import random
+from collections import defaultdict
 from typing import Any
 
 from entity_unlearn.errors import EntityUnlearnError
@@ -20,7 +21,7 @@ from ..schema import Entity
 from .blocklist import is_real_word
 from .bounds import holds, year_range
 from .kinds import KINDS, entity_props
-from .names import NameContext, NameMaker, culture_names
+from .names import NameContext, NameMaker, culture_names, style_signature
 from .registry import TypeRegistry
 from .spec import AttributeSpec, RelationSpec, TypeSpec
 from .vocab import resolve
@@ -73,12 +74,32 @@ class _AttributeSampler:
         style = resolve(attr.style, ctx.props, f"{spec.source}: attributes.{attr.name}.style")  # type: ignore[arg-type]
         if not attr.pool:
             return [self.names.make(style, ctx) for _ in range(n)]
-        signature = tuple(sorted((a, p, v) for a, ps in ctx.props.items() for p, v in ps.items() if isinstance(v, str)))
+        signature = style_signature(self.names, style, ctx.props)  # the properties the titles show ("for Literature")
         key = (spec.name, attr.name, style, ctx.culture, signature)
         if key not in self.pools:
             self.pools[key] = [self.names.make(style, ctx) for _ in range(attr.pool)]
         pool = self.pools[key]
         return rng.sample(pool, min(n, len(pool)))
+
+    def choice_pool(self, spec: TypeSpec, attr: AttributeSpec, values: tuple[str, ...]) -> frozenset[str]:
+        """The ``attr.pool`` values of ``values`` this world uses (a seeded draw, once per vocabulary): a few
+        industries shared by many companies, so each one's products have others of their kind."""
+        key = (spec.name, attr.name, values)
+        if key not in self.pools:
+            rng = stream(self.seed, "choice-pool", spec.name, attr.name, *values)
+            self.pools[key] = rng.sample(list(values), attr.pool)
+        return frozenset(self.pools[key])
+
+    def deal(self, rng: random.Random, spec: TypeSpec, attr: AttributeSpec, values: tuple[str, ...]) -> str:
+        """The next value of a shuffled deck of ``values`` (one deck per vocabulary, reshuffled when used up), so
+        that each value is held by as many entities as any other, give or take one: the answer a question
+        expects is then no likelier one value than another."""
+        key = ("deck", spec.name, attr.name, values)
+        deck = self.pools.setdefault(key, [])
+        if not deck:
+            deck.extend(values)
+            rng.shuffle(deck)
+        return deck.pop()
 
     def impossible(self, spec: TypeSpec, attr: AttributeSpec, lo: int, hi: int) -> None:
         if attr.probability < 1.0:
@@ -248,8 +269,9 @@ def _name_entities(registry: TypeRegistry, drafts: dict[str, list[_Draft]], name
 
     for spec in registry.specs():
         family = [r.name for r in spec.relations if r.family]
+        clustered = _surname_clusters(spec, drafts[spec.name], family, culture, names) if spec.surname_share > 1 and family else {}
         for d in drafts[spec.name]:
-            surname = None
+            surname = clustered.get(d.entity_id)
             for rel in family:
                 for link in d.links.get(rel, []):
                     other = by_id[link["target"]]
@@ -257,6 +279,57 @@ def _name_entities(registry: TypeRegistry, drafts: dict[str, list[_Draft]], name
                         surname = other.name.split()[-1]
             ctx = NameContext(culture(d), d.attributes.get("gender"), entity_props(spec, d.attributes), surname)
             d.name = names.make(spec.name_style, ctx)
+
+
+def _surname_clusters(spec: TypeSpec, drafts: list[_Draft], family: list[str], culture, names: NameMaker) -> dict[str, str]:
+    """Entity id -> surname, for the families of ``spec`` and the persons who share their surnames.
+
+    A family relation's question names the surname ("Who is Ada Berg's sibling?"), so each of its wrong options
+    must share it: the families of a culture are grouped under one surname per ``surname_share`` members, and
+    a group smaller than that takes persons of the culture who have no family until it has ``surname_share``
+    (unrelated, alike in name). Everyone else's surname is drawn freely.
+    """
+    ids = {d.entity_id: d for d in drafts}
+    parent = {i: i for i in ids}
+
+    def root(i: str) -> str:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for d in drafts:
+        for rel in family:
+            for link in d.links.get(rel, []):
+                if link["target"] in ids:
+                    parent[root(d.entity_id)] = root(link["target"])
+    groups: dict[str, list[str]] = defaultdict(list)
+    for d in drafts:
+        groups[root(d.entity_id)].append(d.entity_id)
+    families: dict[str | None, list[list[str]]] = defaultdict(list)
+    loners: dict[str | None, list[str]] = defaultdict(list)
+    for members in groups.values():
+        c = culture(ids[members[0]])
+        (families[c].append(members) if len(members) > 1 else loners[c].append(members[0]))
+    share = spec.surname_share
+    out: dict[str, str] = {}
+    for c in sorted(families, key=str):
+        lists = names.cultures.get(c) if c is not None else None
+        if not lists:
+            continue
+        size = sum(len(g) for g in families[c])
+        k = max(1, round(size / share))
+        surnames = names.rng.sample(list(lists["surnames"]), min(k, len(lists["surnames"])))
+        clusters: list[list[str]] = [[] for _ in surnames]
+        for g in sorted(families[c], key=len, reverse=True):  # largest first, each to the smallest cluster
+            min(clusters, key=len).extend(g)
+        free = list(loners[c])
+        names.rng.shuffle(free)
+        for members, surname in zip(clusters, surnames):
+            while len(members) < share and free:
+                members.append(free.pop())
+            out.update({i: surname for i in members})
+    return out
 
 
 def sample_world(registry: TypeRegistry, counts: dict[str, int], seed: int, unlinked: dict[str, int] | None = None) -> tuple[Entity, ...]:
@@ -269,7 +342,7 @@ def sample_world(registry: TypeRegistry, counts: dict[str, int], seed: int, unli
     names = NameMaker(stream(seed, "names"), extra_styles=styles)
     sampler = _AttributeSampler(names, seed)
     drafts = _sample_entities(registry, counts, sampler)
-    reserved = frozenset(d.entity_id for t, n in (unlinked or {}).items() for d in drafts.get(t, [])[len(drafts.get(t, [])) - n :] if n > 0)
+    reserved = reserved_ids([d for ds in drafts.values() for d in ds], unlinked)
     _Linker(registry, drafts, sampler, reserved).run(seed)
     _name_entities(registry, drafts, names)
     entities = []
@@ -284,6 +357,15 @@ def sample_world(registry: TypeRegistry, counts: dict[str, int], seed: int, unli
             links = {r.name: d.links.get(r.name, []) for r in spec.relations}
             entities.append(Entity(d.entity_id, d.entity_type, d.name, tuple(aliases), dict(d.attributes), links))
     return tuple(entities)
+
+
+def reserved_ids(entities, unlinked: dict[str, int] | None) -> frozenset[str]:
+    """Ids of the last N entities (in order) of each type ``unlinked`` names: kept unlinked (a release's holdout)."""
+    out: set[str] = set()
+    for etype, n in (unlinked or {}).items():
+        ids = [e.entity_id for e in entities if e.entity_type == etype]
+        out |= set(ids[len(ids) - n :]) if n > 0 else set()
+    return frozenset(out)
 
 
 def complete_counts(registry: TypeRegistry, counts: dict[str, int]) -> tuple[dict[str, int], dict[str, int]]:

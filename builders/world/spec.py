@@ -76,6 +76,7 @@ class AttributeSpec:
     round: int = 0
     form: str | None = None
     hidden: bool = False
+    spread: bool = False
 
     @property
     def is_list(self) -> bool:
@@ -122,6 +123,7 @@ class TypeSpec:
     alias_rules: tuple[str, ...] = ()
     styles: dict[str, Any] = field(default_factory=dict)
     culture: str | None = None
+    surname_share: int = 1
     source: str = "<memory>"
     search_dir: Path | None = None
     sha256: str = ""
@@ -171,6 +173,7 @@ _ATTR_KEYS = {
     "round",
     "form",
     "hidden",
+    "spread",
 }
 _REL_KEYS = {"target", "probability", "symmetric", "constraints", "shared", "year", "probe", "family"}
 _TOP_KEYS = {
@@ -188,6 +191,7 @@ _TOP_KEYS = {
     "relations",
     "styles",
     "culture",
+    "surname_share",
 }
 
 
@@ -217,6 +221,8 @@ def _attribute(name: str, raw: dict, where: str) -> AttributeSpec:
     weights = tuple(float(w) for w in raw.get("weights", ()))
     if weights and len(weights) != len(raw.get("values", ())):
         raise SpecError(f"{where}.weights: {len(weights)} weights for {len(raw.get('values', ()))} values")
+    if raw.get("spread") and (kind != "choice" or weights):
+        raise SpecError(f"{where}.spread: only a 'choice' attribute without weights can deal its values evenly")
     return AttributeSpec(
         name=name,
         kind=kind,
@@ -235,6 +241,7 @@ def _attribute(name: str, raw: dict, where: str) -> AttributeSpec:
         round=int(raw.get("round", 0)),
         form=raw.get("form"),
         hidden=bool(raw.get("hidden", False)),
+        spread=bool(raw.get("spread", False)),
     )
 
 
@@ -286,6 +293,9 @@ def parse_type(raw: dict, source: str = "<memory>", search_dir: Path | None = No
     for via, _ in hops:
         if via not in {r.name for r in relations}:
             raise SpecError(f"{source}: hops start at {via!r}, which is not a relation of {raw['name']}")
+    share = raw.get("surname_share", 1)
+    if not isinstance(share, int) or isinstance(share, bool) or share < 1:
+        raise SpecError(f"{source}: surname_share must be a whole number of at least 1 (persons per surname), got {share!r}")
     inferences = []
     for i, inf in enumerate(raw.get("inferences", ())):
         if "rule" not in inf:
@@ -306,6 +316,7 @@ def parse_type(raw: dict, source: str = "<memory>", search_dir: Path | None = No
         alias_rules=tuple(raw.get("alias_rules", ())),
         styles=dict(raw.get("styles", {})),
         culture=raw.get("culture"),
+        surname_share=share,
         source=source,
         search_dir=search_dir,
         sha256=sha256,
