@@ -5,16 +5,18 @@ trained on (``answers``: the true values of the relation, each counted once per 
 wrong option is, on average, as familiar from the training text, as often a true answer, as long and as
 "typical" a string as the truth (issue 12's shortcut heuristics find nothing to pick):
 
-- names, titles, choices: a weighted draw, without repeats, from the other entities' answers (a popular mentor
-  is a wrong option as often as a right one), restricted to the answer's class: the same vocabulary (other
-  painting styles for a painter), titles of the same style and of the same visible properties (awards "for
-  Drama" for a playwright), the same surname for a family relation (a sibling's options all share the
-  surname the question names). The class's values nobody holds come next, then invented names of the style;
+- names, titles, choices: drawn as often as other entities hold them (a popular mentor is a wrong option as often
+  as a right one; a small vocabulary by ``draws.balanced``, so that no option is likelier the truth), all from the
+  answer's class: its vocabulary (other painting styles for a painter), titles of its style and visible
+  properties (awards "for Literature"), the family's surname for a family relation ("Who is Ada Berg's
+  sibling?"). Where the world holds too few of the class, all options come from the next wider class (titles of
+  the style, then any answer of the question), never mixed, so the truth's class is never the most common among
+  them; a world too small for any falls back to the class's unheld values and invented names;
 - lists (products, landmarks, "whom did X mentor?"): other entities' whole lists of the same length first,
   as they occur verbatim in training text;
-- dates, years, numbers: the other entities' values nearest the truth, K in all, with the number below it drawn
-  uniformly from 0..K, so the truth's rank among the options is uniform (it is not the median more often than
-  any rank); generated nearby values fill in where the world has too few;
+- dates, years, numbers: the other entities' values near the truth (``draws.nearest``), with the number below it
+  drawn uniformly from 0..K, so the truth's rank among the options is uniform (it is not the median more often
+  than any rank); generated nearby values fill in where the world has too few;
 - counts ("how many novels before 1990?"): every value 0..K; the question asks each count equally often.
 
 Entities listed as ``unlinked`` (a release's holdout persons, never trained on) give no wrong answers: their
@@ -24,7 +26,6 @@ values occur in no training text. Every draw is reproducible from the probe's ra
 from __future__ import annotations
 
 import random
-from bisect import bisect_left
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import date
@@ -32,6 +33,7 @@ from datetime import date
 from entity_unlearn.errors import EntityUnlearnError
 
 from ..schema import Entity, Fact
+from .draws import Bag, balanced, nearest, pick
 from .facts import display, value_text
 from .kinds import KINDS, entity_props, round_sig
 from .names import NameContext, NameMaker, style_signature
@@ -40,96 +42,11 @@ from .sampler import stream
 from .templates import Templates
 from .vocab import resolve
 
-REJECTION_TRIES = 20  # draws per wanted value before a bag is scanned instead
 BALANCED_UP_TO = 64  # vocabularies of up to this many held values are drawn from by ``balanced``
 
 
 class PerturbError(EntityUnlearnError, ValueError):
     """Too few wrong answers can be found for a field; the message names it."""
-
-
-class Bag:
-    """A multiset of answers (one entry per entity holding it): a uniform draw from ``items`` is a draw weighted
-    by how many entities hold the answer."""
-
-    __slots__ = ("items", "counts")
-
-    def __init__(self, items: Iterable[str] = ()) -> None:
-        self.items = list(items)
-        self.counts = Counter(self.items)
-
-    def draw(self, rng: random.Random, n: int, bad: set[str]) -> list[str]:
-        """Up to ``n`` distinct answers not in ``bad``, weighted by count, without repeats (adds them to ``bad``)."""
-        out: list[str] = []
-        if n <= 0 or not self.items:
-            return out
-        if len(self.counts) > 4 * (n + len(bad)):  # plenty: draw and reject, without scanning the bag
-            for _ in range(REJECTION_TRIES * n):
-                x = self.items[rng.randrange(len(self.items))]
-                if x not in bad:
-                    bad.add(x)
-                    out.append(x)
-                    if len(out) == n:
-                        return out
-        # weighted sampling without replacement (Efraimidis & Spirakis 2006): the n largest u^(1/w)
-        cands = [(rng.random() ** (1.0 / w), x) for x, w in self.counts.items() if x not in bad]
-        cands.sort(reverse=True)
-        for _, x in cands[: n - len(out)]:
-            bad.add(x)
-            out.append(x)
-        return out
-
-
-def pick(rng: random.Random, n: int, tiers: Iterable[Bag], bad: set[str]) -> list[str]:
-    """``n`` distinct texts not in ``bad``: as many as possible from the first bag, then the next ..."""
-    out: list[str] = []
-    for bag in tiers:
-        if len(out) >= n:
-            break
-        out += bag.draw(rng, n - len(out), bad)
-    return out
-
-
-def balanced(rng: random.Random, n: int, counts: Counter, truth: str, bad: set[str]) -> list[str] | None:
-    """``n`` wrong answers from a small vocabulary held with ``counts`` (the truth's among them), chosen so that,
-    with the truth drawn in proportion to ``counts``, each of the n + 1 options is equally likely the truth.
-
-    A weighted draw without repeats from a few values nearly always includes the popular ones, so the truth is
-    the most popular option more often than chance. Instead the option set is a systematic sample with
-    inclusion probabilities pi_v = (n + 1) p_v (Madow 1949), conditioned on holding the truth: then
-    P(truth = v | options) is proportional to p_v / pi_v, the same for every option. A value with p_v above
-    1 / (n + 1) is in every set (pi_v capped at 1): no choice of options can hide that it is the likeliest.
-    Returns None (draw otherwise) when fewer than n + 1 values are held or the truth is not one of them.
-    """
-    weights = {v: float(c) for v, c in counts.items() if c > 0 and (v == truth or v not in bad)}
-    m = n + 1
-    if truth not in weights or len(weights) < m:
-        return None
-    pi: dict[str, float] = {}
-    free = dict(weights)
-    while True:  # cap at 1, spreading the rest over the uncapped values
-        slots, mass = m - len(pi), sum(free.values())
-        capped = {v for v, w in free.items() if slots * w / mass >= 1}
-        if not capped:
-            pi.update({v: slots * w / mass for v, w in free.items()})
-            break
-        pi.update({v: 1.0 for v in capped})
-        free = {v: w for v, w in free.items() if v not in capped}
-    order = sorted(pi)
-    rng.shuffle(order)
-    start, spans = 0.0, {}
-    for v in order:
-        spans[v] = (start, start + pi[v])
-        start += pi[v]
-    lo, hi = spans[truth]
-    u = (lo + rng.random() * (hi - lo)) % 1.0
-    points = [u + i for i in range(m)]
-    chosen = [v for v in order if any(spans[v][0] <= x < spans[v][1] for x in points)]
-    out = [v for v in chosen if v != truth][:n]
-    if len(out) < n:
-        return None
-    bad.update(out)
-    return out
 
 
 class Perturber:
@@ -418,7 +335,7 @@ class Perturber:
             want = n - len(sides[-1]) - len(sides[1])
             if key is not None and want > 0:
                 n_below = min(want, max(0, below - len(sides[-1])))
-                down, up = _nearest(rng, self.numeric.get(key, []), truth, n_below, want - n_below, seen)  # type: ignore[arg-type]
+                down, up = nearest(rng, self.numeric.get(key, []), truth, n_below, want - n_below, seen)  # type: ignore[arg-type]
                 sides[-1] += down
                 sides[1] += up
         short_below = min(n - len(sides[-1]) - len(sides[1]), max(0, below - len(sides[-1])))
@@ -472,23 +389,3 @@ def _sorted_counted(pairs: list[tuple[float, str]]) -> list[tuple[float, str, in
 
 def _list_key(items: Iterable[str]) -> str:
     return "\x1f".join(items)
-
-
-def _nearest(
-    rng: random.Random, pool: list[tuple[float, str, int]], truth: float, n_below: int, n_above: int, seen: set[str]
-) -> tuple[list[str], list[str]]:
-    """Texts of ``pool`` (sorted (value, text, holders)) near ``truth``, none in ``seen`` (those taken are added):
-    ``n_below`` under it and ``n_above`` over it, each side drawn from its 2n nearest values weighted by how many
-    entities hold them (a value two cities share is as likely a wrong option as a true one); where one side has
-    too few, more from the other (a value of the training text is worth more than the truth's exact rank at the
-    edge of the world's range)."""
-    n_below, n_above = max(0, n_below), max(0, n_above)
-    i = bisect_left(pool, (truth, "", 0))
-    w = 4 * (n_below + n_above) + len(seen) + 4  # enough entries for 2n on either side
-    lower = [(t, c) for v, t, c in reversed(pool[max(0, i - w) : i]) if v < truth and t not in seen]
-    upper = [(t, c) for v, t, c in pool[i : i + w] if v > truth and t not in seen]
-    n_down = min(len(lower), n_below + max(0, n_above - len(upper)))
-    n_up = min(len(upper), n_above + max(0, n_below - len(lower)))
-    down = Bag(x for t, c in lower[: 2 * n_down] for x in [t] * c).draw(rng, n_down, seen)
-    up = Bag(x for t, c in upper[: 2 * n_up] for x in [t] * c).draw(rng, n_up, seen)
-    return down, up

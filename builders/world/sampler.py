@@ -12,14 +12,14 @@ to it yet.
 from __future__ import annotations
 
 import random
-from collections import defaultdict
 from typing import Any
 
 from entity_unlearn.errors import EntityUnlearnError
 
 from ..schema import Entity
-from .blocklist import is_real_word
+from .blocklist import is_notable, is_real_word
 from .bounds import holds, year_range
+from .families import surname_clusters
 from .kinds import KINDS, entity_props
 from .names import NameContext, NameMaker, culture_names, style_signature
 from .registry import TypeRegistry
@@ -239,14 +239,15 @@ class _Linker:
 
 def _alias(rule: str, name: str) -> str | None:
     """The alias ``rule`` makes of ``name``, or None. A one-word alias that is a real name or word ("Miranda" of
-    "Miranda Foundry") is none: alone it would name something real; so is a cut that ends on "&"."""
+    "Miranda Foundry") is none: alone it would name something real; so is a famous person's ("E. Thomas" of
+    "Eleanor Thomas"), and a cut that ends on "&"."""
     words = name.split()
     alias = None
     if rule == "initial_surname" and len(words) >= 2:
         alias = f"{words[0][0]}. {' '.join(words[1:])}"
     elif rule == "drop_last_word" and len(words) >= 2:
         alias = " ".join(words[:-1])
-    if alias is None or not alias.split()[-1][-1:].isalpha() or (" " not in alias and is_real_word(alias)):
+    if alias is None or not alias.split()[-1][-1:].isalpha() or (" " not in alias and is_real_word(alias)) or is_notable(alias):
         return None
     return alias
 
@@ -269,7 +270,7 @@ def _name_entities(registry: TypeRegistry, drafts: dict[str, list[_Draft]], name
 
     for spec in registry.specs():
         family = [r.name for r in spec.relations if r.family]
-        clustered = _surname_clusters(spec, drafts[spec.name], family, culture, names) if spec.surname_share > 1 and family else {}
+        clustered = surname_clusters(spec, drafts[spec.name], family, culture, names) if spec.surname_share > 1 and family else {}
         for d in drafts[spec.name]:
             surname = clustered.get(d.entity_id)
             for rel in family:
@@ -279,57 +280,6 @@ def _name_entities(registry: TypeRegistry, drafts: dict[str, list[_Draft]], name
                         surname = other.name.split()[-1]
             ctx = NameContext(culture(d), d.attributes.get("gender"), entity_props(spec, d.attributes), surname)
             d.name = names.make(spec.name_style, ctx)
-
-
-def _surname_clusters(spec: TypeSpec, drafts: list[_Draft], family: list[str], culture, names: NameMaker) -> dict[str, str]:
-    """Entity id -> surname, for the families of ``spec`` and the persons who share their surnames.
-
-    A family relation's question names the surname ("Who is Ada Berg's sibling?"), so each of its wrong options
-    must share it: the families of a culture are grouped under one surname per ``surname_share`` members, and
-    a group smaller than that takes persons of the culture who have no family until it has ``surname_share``
-    (unrelated, alike in name). Everyone else's surname is drawn freely.
-    """
-    ids = {d.entity_id: d for d in drafts}
-    parent = {i: i for i in ids}
-
-    def root(i: str) -> str:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for d in drafts:
-        for rel in family:
-            for link in d.links.get(rel, []):
-                if link["target"] in ids:
-                    parent[root(d.entity_id)] = root(link["target"])
-    groups: dict[str, list[str]] = defaultdict(list)
-    for d in drafts:
-        groups[root(d.entity_id)].append(d.entity_id)
-    families: dict[str | None, list[list[str]]] = defaultdict(list)
-    loners: dict[str | None, list[str]] = defaultdict(list)
-    for members in groups.values():
-        c = culture(ids[members[0]])
-        (families[c].append(members) if len(members) > 1 else loners[c].append(members[0]))
-    share = spec.surname_share
-    out: dict[str, str] = {}
-    for c in sorted(families, key=str):
-        lists = names.cultures.get(c) if c is not None else None
-        if not lists:
-            continue
-        size = sum(len(g) for g in families[c])
-        k = max(1, round(size / share))
-        surnames = names.rng.sample(list(lists["surnames"]), min(k, len(lists["surnames"])))
-        clusters: list[list[str]] = [[] for _ in surnames]
-        for g in sorted(families[c], key=len, reverse=True):  # largest first, each to the smallest cluster
-            min(clusters, key=len).extend(g)
-        free = list(loners[c])
-        names.rng.shuffle(free)
-        for members, surname in zip(clusters, surnames):
-            while len(members) < share and free:
-                members.append(free.pop())
-            out.update({i: surname for i in members})
-    return out
 
 
 def sample_world(registry: TypeRegistry, counts: dict[str, int], seed: int, unlinked: dict[str, int] | None = None) -> tuple[Entity, ...]:

@@ -11,7 +11,7 @@ import pytest
 from entity_unlearn.builders import SpecError, default_registry, generate_world, sample_world, write_world
 from entity_unlearn.builders.audit import audit_folder
 from entity_unlearn.builders.release.build import release_world_args
-from entity_unlearn.builders.world.perturb import Bag, balanced
+from entity_unlearn.builders.world.draws import Bag, balanced
 from entity_unlearn.builders.world.spec import parse_type
 
 REGISTRY = default_registry()
@@ -156,3 +156,13 @@ def test_a_small_generated_world_passes_the_audit(world, tmp_path):
     write_world(world, tmp_path / "world")
     report = audit_folder(tmp_path / "world")
     assert report["verdict"] == "pass", report["failures"]
+
+
+def test_aliases_are_never_real_or_famous():
+    from entity_unlearn.builders.world.sampler import _alias
+
+    assert _alias("initial_surname", "Ada Berg") == "A. Berg"
+    assert _alias("initial_surname", "Eleanor Thomas") is None  # "E. Thomas" is a famous person's short name
+    assert _alias("drop_last_word", "Miranda Foundry") is None  # "Miranda" alone is a real name
+    assert _alias("drop_last_word", "Watts & Patterson") is None  # "Watts &" is no name
+    assert _alias("drop_last_word", "Jusan Works") == "Jusan"
