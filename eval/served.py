@@ -141,6 +141,13 @@ class ServedLM:
                 f"{self.config.url}: the server returned no prompt log-probabilities for echo=true, logprobs=1, max_tokens=0; "
                 "serve the model with vLLM's OpenAI server (or another that echoes prompt log-probs), or evaluate it locally"
             )
+        offsets = tokens[0]
+        if not offsets or offsets[0] != 0 or _covered(choice, offsets) < len(text):  # a truncated echo would read as another tokenizer below
+            echoed = _covered(choice, offsets) - (offsets[0] if offsets else 0)
+            raise ServedError(
+                f"probe: the server echoed {echoed} of the prompt's {len(text)} characters: it truncates prompts; "
+                "raise its context length (vLLM: --max-model-len) or evaluate locally"
+            )
         theirs = len(tokens[0])
         if theirs not in (ours, ours + 1):
             raise ServedError(

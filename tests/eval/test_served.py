@@ -119,7 +119,7 @@ def test_bad_servers_get_one_clear_error_each(release, model, server, tmp_path):
     with pytest.raises(ServedError, match="--tokenizer .*other-tokenizer: the server splits a probe prompt into \\d+ tokens and this tokenizer into"):
         run(served(server, model, tmp_path / "b", tokenizer=str(other)))
     server.truncate_to = 24
-    with pytest.raises(ServedError, match="item .*: the server echoed \\d+ of the prompt's \\d+ characters: it truncates prompts"):
+    with pytest.raises(ServedError, match="(item .*|probe): the server echoed \\d+ of the prompt's \\d+ characters: it truncates prompts"):
         run(served(server, model, tmp_path / "c"))
 
 
