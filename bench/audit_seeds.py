@@ -7,7 +7,8 @@ release at seed 0) is built in a temporary folder and audited with the threshold
 `builders/audit/thresholds.toml`, as `entity-unlearn audit --strict` does. `--world` audits the world
 folder instead (no parquet, no holdout: quicker, for development). Per seed, it prints the verdict,
 the number of broken thresholds, each chooser's gain over chance overall and on its worst relation
-(30+ probes), the fewest d1 question forms of a relation, consistency violations, text-check
+(30+ probes), the relation groups over 0.08 and the largest of their z (gain / standard error) against the
+noise bound, the fewest d1 question forms of a relation, consistency violations, text-check
 findings, hygiene counts, probes, and the seconds to generate/build and to audit.
 `--failures` also lists every broken threshold.
 """
@@ -61,6 +62,19 @@ def main() -> None:
         for name, h in choosers.items():
             g, rel = worst(h)
             print(f"  {name:<13} overall {h['overall']['gain']:+.3f}   worst relation {g:+.3f} {rel}")
+        t = report["thresholds"]
+        over = [
+            (c["gain"] / c["se"] if c["se"] else float("inf"), name, rel, c["n"], c["gain"])
+            for name, h in choosers.items()
+            for rel, c in h["by_relation"].items()
+            if c["n"] >= t["min_probes"] and c["gain"] > t["max_gain_relation"]
+        ]
+        if over:
+            z, name, rel, n, g = max(over)
+            print(f"  over {t['max_gain_relation']} on a relation (the issue's rule without the noise bound): {len(over)} groups; "
+                  f"largest z {z:.1f} ({name} on {rel}, {n} probes, {g:+.3f}); noise bound z {report['relation_noise_z']}")  # fmt: skip
+        else:
+            print(f"  over {t['max_gain_relation']} on a relation: none")
         forms = report["variety"]["d1_questions"]
         fewest = min(forms.items(), key=lambda kv: (kv[1]["forms"], kv[0]))
         print(f"  variety: fewest d1 question forms {fewest[1]['forms']} ({fewest[0]})")

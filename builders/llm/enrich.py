@@ -219,10 +219,14 @@ def enrich_world(
                 d1 = direct[p.parent_id]
                 question = p.question
                 if p.attack == "multiple_choice" and d1.options != original[d1.probe_id].options:
+                    block = p.template_id.rsplit("+attacks.j2#", 1)[-1]  # the wrapper the template probe used
                     question = templates.render(
-                        "attacks.j2", "multiple_choice", question=d1.question, e=maker.view(eid), hint="", options=list(d1.options), letters=LETTERS
+                        "attacks.j2", block, question=d1.question, e=maker.view(eid), hint="", options=list(d1.options), letters=LETTERS
                     )
-                new_probes.append(dataclasses.replace(d1, probe_id=p.probe_id, question=question, attack=p.attack, parent_id=d1.probe_id))
+                wrapped = d1.template_id + p.template_id[len(original[d1.probe_id].template_id) :]  # keeps "+attacks.j2#<block>"
+                new_probes.append(
+                    dataclasses.replace(d1, probe_id=p.probe_id, question=question, attack=p.attack, parent_id=d1.probe_id, template_id=wrapped)
+                )
             else:
                 new_probes.append(p)
     generation = _generation(config, templates, tasks, jobs, results)

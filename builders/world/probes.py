@@ -54,7 +54,7 @@ def required_blocks(spec: TypeSpec) -> dict[str, list[str]]:
         need[f"{d}/hop.j2"] += [f"{via}__{then}__{x}__1" for x in _QA]
     for inf in spec.inferences:
         need[f"{d}/infer.j2"] += [f"{inference_base(inf)}__{x}__1" for x in _QA]
-    need["attacks.j2"] = list(TEMPLATE_ATTACKS)
+    need["attacks.j2"] = [f"{k}__1" for k in TEMPLATE_ATTACKS]
     return need
 
 
@@ -510,14 +510,21 @@ class ProbeMaker:
             if rng.random() >= ATTACK_SHARE:
                 continue
             kind = rng.choice(kinds)
+            template_id = p.template_id
             if kind == "alias":
                 question = p.question.replace(e.name, rng.choice(e.aliases))
             elif kind == "misspelt_name":
                 question = p.question.replace(e.name, misspell(e.name, rng))
             else:
                 hint = rng.choice([o for o in direct if o is not p]).answer if kind == "in_context_hint" else ""
-                question = self.templates.render("attacks.j2", kind, question=p.question, e=view, hint=hint, options=list(p.options), letters=LETTERS)
-            out.append(dataclasses.replace(p, probe_id=f"{p.probe_id}@{kind}", question=question, attack=kind, parent_id=p.probe_id))
+                block = self._deal(rng, "attacks.j2", kind)
+                question = self.templates.render(
+                    "attacks.j2", block, question=p.question, e=view, hint=hint, options=list(p.options), letters=LETTERS
+                )
+                template_id = f"{p.template_id}+attacks.j2#{block}"
+            out.append(
+                dataclasses.replace(p, probe_id=f"{p.probe_id}@{kind}", question=question, attack=kind, parent_id=p.probe_id, template_id=template_id)
+            )
         return out
 
 

@@ -166,3 +166,16 @@ def test_aliases_are_never_real_or_famous():
     assert _alias("drop_last_word", "Miranda Foundry") is None  # "Miranda" alone is a real name
     assert _alias("drop_last_word", "Watts & Patterson") is None  # "Watts &" is no name
     assert _alias("drop_last_word", "Jusan Works") == "Jusan"
+
+
+def test_attack_wrappers_vary_and_are_traceable(world):
+    """Each template attack wraps its questions in four phrasings, and the probe's template_id names the one used."""
+    from entity_unlearn.builders.world.probes import TEMPLATE_ATTACKS
+
+    used = defaultdict(set)
+    for p in world.probes:
+        if p.attack in TEMPLATE_ATTACKS:
+            base, block = p.template_id.rsplit("+attacks.j2#", 1)
+            assert block.startswith(p.attack + "__") and p.template_id.startswith(base)
+            used[p.attack].add(block)
+    assert {k: len(v) for k, v in used.items()} == {k: 4 for k in TEMPLATE_ATTACKS}
