@@ -15,9 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from entity_unlearn.builders import ReleaseConfig, build_release, generate_world, release_counts
+from entity_unlearn.builders import ReleaseConfig, build_release, generate_world
 from entity_unlearn.builders.audit import audit_folder, load_material
 from entity_unlearn.builders.audit.report import audit
+from entity_unlearn.builders.release.build import release_world_args
 from entity_unlearn.builders.world.files import templates_hash
 
 
@@ -26,7 +27,7 @@ def main(sizes: list[int]) -> None:
     for persons in sizes:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp) / "release"
-            world = generate_world(release_counts(persons), seed=0)
+            world = generate_world(**release_world_args(persons), seed=0)  # as `build` makes it: holdout persons kept unlinked
             build_release(world, folder, ReleaseConfig(version="1.0.0", generation={"method": "template", "templates_sha256": templates_hash()}))
             audit_folder(folder)  # warm the file cache and lazy imports
             wall, cpu = time.perf_counter(), time.process_time()

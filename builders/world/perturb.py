@@ -198,7 +198,7 @@ class Perturber:
         if attr.kind == "choice":
             values = kind.values(spec, attr, entity_props(spec, e.attributes))  # type: ignore[attr-defined]
             texts = sorted({value_text(self.templates, spec, attr, v, e.attributes) for v in values})
-            held = self._bag(("class", asked, tuple(texts)), lambda: [x for x in answers.items if x in set(texts)])
+            held = self._bag(("class", asked, tuple(texts)), lambda: _within(answers.items, texts))
             out = self._in_class(rng, n, [held, answers], truth, bad)
             if out is None:
                 out = self._held(rng, n, held, truth, bad)
@@ -210,8 +210,8 @@ class Perturber:
             cls = self.title_class(e, field)
             members = self.titles.get((e.entity_type, field) + cls, [])
             styled = self.titles.get((e.entity_type, field, cls[0]), [])
-            held = self._bag(("class", asked, (e.entity_type, field) + cls), lambda: [x for x in answers.items if x in set(members)])
-            alike = self._bag(("class", asked, (e.entity_type, field, cls[0])), lambda: [x for x in answers.items if x in set(styled)])
+            held = self._bag(("class", asked, (e.entity_type, field) + cls), lambda: _within(answers.items, members))
+            alike = self._bag(("class", asked, (e.entity_type, field, cls[0])), lambda: _within(answers.items, styled))
             out = self._in_class(rng, n, [held, alike, answers], truth, bad)
             if out is None:
                 out = self._held(rng, n, held, truth, bad)
@@ -276,17 +276,18 @@ class Perturber:
             out += pick(rng, self.k - len(out), tiers, bad)
             style = self.registry.get(other).name_style
             return out + self._invented(rng, style, self.k - len(out), bad, NameContext(), f"{asked}") if len(out) < self.k else out
-        pool = [x for x in self.names_of_type[other] if x not in names and x != e.name]
+        pool = lambda: [x for x in self.names_of_type[other] if x not in names and x != e.name]  # noqa: E731
         return self._lists(rng, asked, names, pool, self.registry.get(other).name_style, NameContext())
 
     def wrong_lists(self, rng: random.Random, e: Entity, field: str, true: list[str]) -> list[str]:
         """K rendered wrong lists for a question about a whole list (``true``, in its order)."""
         cls = self.title_class(e, field)
-        pool = [x for x in self.titles.get((e.entity_type, field) + cls, []) if x not in true]
+        pool = lambda: [x for x in self.titles.get((e.entity_type, field) + cls, []) if x not in true]  # noqa: E731
         return self._lists(rng, (e.entity_type, field), true, pool, cls[0], self._ctx(e))
 
-    def _lists(self, rng: random.Random, asked: tuple[str, str], true: list[str], pool: list[str], style: str, ctx: NameContext) -> list[str]:
-        """Other entities' whole lists of the same length, then sorted draws from ``pool`` (topped up with invented names)."""
+    def _lists(self, rng: random.Random, asked: tuple[str, str], true: list[str], candidates, style: str, ctx: NameContext) -> list[str]:
+        """Other entities' whole lists of the same length, then sorted draws from ``candidates()`` (a list of names,
+        computed only when needed; topped up with invented names)."""
         size = len(true)
         render = lambda items: self.templates.render("values.j2", "list", value=list(items))  # noqa: E731
         mine = set(true)
@@ -294,6 +295,7 @@ class Perturber:
         bad = {_list_key(true)} | {x for x in same.counts if mine & set(x.split("\x1f"))}  # no list sharing a true element
         out = [render(x.split("\x1f")) for x in same.draw(rng, self.k, bad)]
         if len(out) < self.k:
+            pool = candidates()
             if len(pool) < size + self.k:  # C(size + k, size) > k distinct lists exist
                 pool = pool + self.invent(style, size + self.k - len(pool) + len(true), ctx)
                 pool = [x for x in dict.fromkeys(pool) if x not in mine]
@@ -385,6 +387,12 @@ def _by_field(facts: list[Fact]) -> dict[str, list[Fact]]:
 def _sorted_counted(pairs: list[tuple[float, str]]) -> list[tuple[float, str, int]]:
     """Distinct (value, text, entities holding it), sorted by value."""
     return sorted((v, t, c) for (v, t), c in Counter(pairs).items())
+
+
+def _within(items: list[str], members: Iterable[str]) -> list[str]:
+    """The entries of ``items`` that are among ``members`` (a set built once: classes hold thousands of titles)."""
+    keep = set(members)
+    return [x for x in items if x in keep]
 
 
 def _list_key(items: Iterable[str]) -> str:
