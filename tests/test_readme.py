@@ -22,9 +22,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 # -- what the README holds --------------------------------------------------------------------------------
+DEMO_STUDY_ARGS = "--data entity-unlearn --base tiny --out study"
+DEMO_STUDY_OPTIONS = "--methods ga,npo_gd --coverage-methods none --deep-method none --robustness-methods npo_gd"
 HUB_TESTS = "tests/eval/hub/test_queue.py runs submit, score-queue and leaderboard against the local Hub server"
 SKIPPED = {
-    "make demo": "15-20 minutes; it runs the study line below (checked against the Makefile here)",
+    "make demo": "about 20 minutes; it runs the demo study line below (checked against the Makefile here)",
     "make test": "runs this test suite; running it from here would recurse",
     "export OPENAI_API_KEY=...": "shell set-up of the two LLM lines below",
     "entity-unlearn generate --entities 200 --out world --llm gpt-4o-mini": "needs the network (OpenAI's API); tests/builders/llm drive the same "
@@ -56,8 +58,10 @@ SKIPPED = {
     "accelerate launch --multi_gpu --num_processes 8 -m entity_unlearn eval --model MODEL --data entity-unlearn --out eval-out": "eight GPUs",
     "entity-unlearn eval --backend vllm --model MODEL --data entity-unlearn --out eval-out": "vLLM's engine needs a GPU; tests/eval/test_vllm.py "
     "runs the adapter against a stand-in engine",
-    "entity-unlearn study --data entity-unlearn --base tiny --out study": "`make demo` runs exactly this command (checked here); even on a tiny "
-    "release it trains a dozen models; tests/pipeline/test_pipeline.py runs the study with fewer epochs",
+    f"entity-unlearn study {DEMO_STUDY_ARGS} {DEMO_STUDY_OPTIONS}": "`make demo` runs exactly this command (checked here); "
+    "even on a tiny release it trains a dozen models; tests/pipeline/test_pipeline.py runs the study with fewer epochs",
+    f"entity-unlearn study {DEMO_STUDY_ARGS} --seeds 3": "the README's study table: the demo's folder resumed with every method, "
+    "the coverage sweep, deep injection and two more seeds (an hour); tests/pipeline/test_pipeline.py runs the study with seeds, scaled down",
     "entity-unlearn study --data entity-unlearn --base tiny --out study-full --robustness-methods all --seeds 3": "the full study, hours; "
     "tests/pipeline/test_pipeline.py runs the study and the robustness matrix scaled down",
     "entity-unlearn attack --model models/npo_gd --data entity-unlearn --forget forget05 --kind all --out attacks/npo_gd "
@@ -153,9 +157,11 @@ def test_every_readme_command_is_classified():
 
 
 def test_make_demo_runs_the_readme_study_command():
-    recipe = (ROOT / "Makefile").read_text(encoding="utf-8").split("\ndemo:", 1)[1].split("\n\n", 1)[0]
-    assert "$(BIN)/entity-unlearn study --data entity-unlearn --base tiny --out study" in recipe
-    assert "entity-unlearn study --data entity-unlearn --base tiny --out study" in SKIPPED
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    recipe = makefile.split("\ndemo:", 1)[1].split("\n\n", 1)[0]
+    demo_study = re.search(r"^DEMO_STUDY := (.*)$", makefile, re.M).group(1)
+    assert f"$(BIN)/entity-unlearn study {DEMO_STUDY_ARGS} $(DEMO_STUDY)" in recipe and demo_study == DEMO_STUDY_OPTIONS
+    assert f"entity-unlearn study {DEMO_STUDY_ARGS} {DEMO_STUDY_OPTIONS}" in SKIPPED
 
 
 def test_the_readme_commands_run(tiny_release, tmp_path, monkeypatch):
