@@ -15,7 +15,12 @@ A shard left empty (a global batch of fewer examples than processes) takes the b
 example with share 0: its rank still joins the gradient all-reduce, adding nothing to it.
 
 In one process every share is 1, nothing is wrapped and nothing is communicated: the numbers
-are those of a run before this module existed.
+are those of a run before this module existed (bitwise: the same weights after inject, npo_gd
+and kl, compared with the code before it).
+
+Every rank holds the whole model and its optimiser state, and they stay equal; rank 0 alone
+writes the epoch checkpoints and the model. FSDP or DeepSpeed asked for by an accelerate config
+is refused (``wrap``): it would need the sharded model's own checkpointing.
 """
 
 from __future__ import annotations
