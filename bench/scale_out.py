@@ -1,13 +1,17 @@
 """Scale-out figures: the served path's throughput by concurrency, and eval wall time by process count.
 
     python bench/scale_out.py [--data RELEASE --model DIR] [--items 60] [--latency 0.05] [--concurrency 1,8,32] [--processes 1,2]
+                              [--train-epochs 3]
 
 1. served: a local OpenAI-compatible server (tests/model_server.py) serves the model with
    ``--latency`` seconds added to every answer; the score pass of ``--items`` items goes
    through ``eval --backend openai``'s adapter at each concurrency (a fresh request cache
    each time): sequences scored per second, and the same pass in this process for scale;
 2. processes: ``entity-unlearn eval`` on the whole release with ``--num-processes`` 1, 2, ...:
-   wall time (fresh output folders; the plan cache is warm after the first run).
+   wall time (fresh output folders; the plan cache is warm after the first run);
+3. training: ``entity-unlearn inject`` of the tiny base on the release, ``--train-epochs`` epochs, with
+   ``--num-processes`` 1, 2, ...: wall time (process start included) and the largest relative
+   difference of a step's loss from the one-process run's (0 to skip).
 
 Without --data/--model a 20-person release and an untrained tiny model are built first.
 """
@@ -75,6 +79,25 @@ def processes(args, data: str, model: str, work: Path) -> None:
         print(f"{n} process{'es' if n > 1 else ''}: {time.perf_counter() - start:.1f} s")
 
 
+def training(args, data: str, work: Path) -> None:
+    import json
+
+    print(f"\ninject (tiny base, {args.train_epochs} epochs) by process count")
+    first = None
+    for n in [int(x) for x in args.processes.split(",")]:
+        out = work / f"inject-{n}"
+        cmd = [sys.executable, "-m", "entity_unlearn", "inject", "--data", data, "--out", str(out), "--epochs", str(args.train_epochs), "--quiet"]
+        start = time.perf_counter()
+        subprocess.run(cmd + ["--num-processes", str(n)], check=True, stdout=subprocess.DEVNULL)
+        took = time.perf_counter() - start
+        steps = json.loads((out / "injection.json").read_text(encoding="utf-8"))["loss_by_step"]
+        first = first or steps
+        off = max(abs(a - b) / abs(a) for a, b in zip(first, steps))
+        print(
+            f"{n} process{'es' if n > 1 else ''}: {took:.1f} s, {len(steps)} steps, final loss {steps[-1]:.4f}, largest step-loss difference {off:.1e}"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data")
@@ -84,11 +107,14 @@ def main() -> None:
     ap.add_argument("--concurrency", default="1,8,32")
     ap.add_argument("--processes", default="1,2")
     ap.add_argument("--max-new-tokens", type=int, default=48)
+    ap.add_argument("--train-epochs", type=int, default=3)
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="scale-out-"))
     data, model = (args.data, args.model) if args.data and args.model else setup(work)
     served(args, data, model, work)
     processes(args, data, model, work)
+    if args.train_epochs:
+        training(args, data, work)
 
 
 if __name__ == "__main__":

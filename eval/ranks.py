@@ -45,6 +45,27 @@ class Ranks:
         dist.all_gather_object(out, value)
         return out
 
+    def broadcast(self, value):
+        """Rank 0's ``value``, on every rank (the others may pass None)."""
+        if self.world == 1:
+            return value
+        import torch.distributed as dist
+
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def total(self, value: float) -> float:
+        """The sum of ``value`` over every rank (every rank gets it)."""
+        if self.world == 1:
+            return value
+        import torch
+        import torch.distributed as dist
+
+        t = torch.tensor([value], dtype=torch.float64, device="cuda" if dist.get_backend() == "nccl" else "cpu")  # NCCL reduces GPU tensors only
+        dist.all_reduce(t)
+        return t.item()
+
     def device(self, asked: str | None) -> str | None:
         """The device this rank uses: the one asked for, else its own GPU when there are GPUs."""
         if asked is not None or self.world == 1:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import subprocess
 import sys
 import warnings
 
@@ -132,3 +134,30 @@ def quiet_libraries(progress: bool = True) -> None:
         hf_logging.disable_progress_bar()
     else:
         os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"  # transformers reads it at import
+
+
+def add_num_processes(p: argparse.ArgumentParser, what: str) -> None:
+    """``--num-processes N``: the command runs itself as N processes (``launch``)."""
+    p.add_argument("--num-processes", type=positive_int, default=1, metavar="N", help=f"run N processes (torch.distributed.run), {what}")
+
+
+def relaunching(args: argparse.Namespace) -> bool:
+    """Whether this command should start ``--num-processes`` copies of itself (not when a launcher started it)."""
+    return args.num_processes > 1 and "WORLD_SIZE" not in os.environ
+
+
+def launch(n: int, argv: list[str]) -> int:
+    """Run this same command as ``n`` processes with ``torch.distributed.run`` (what ``accelerate launch`` runs too)."""
+    rest, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a == "--num-processes":
+            skip = True
+            continue
+        if not a.startswith("--num-processes="):
+            rest.append(a)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={n}", "-m", "entity_unlearn", *rest]
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // n)))}
+    return subprocess.run(cmd, env=env).returncode

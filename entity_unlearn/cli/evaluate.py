@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from .common import UsageError, add_command, positive_int, split_revision
+from .common import UsageError, add_command, add_num_processes, launch, positive_int, relaunching, split_revision
 
 EVAL_EXAMPLE = """
 entity-unlearn eval --model models/reference --data entity-unlearn --out evals/reference
@@ -68,13 +65,7 @@ def add_eval_command(sub) -> None:
         metavar="DIR",
         help="folder of tokenised plans reused across runs (default $ENTITY_UNLEARN_CACHE/plans or ~/.cache/entity-unlearn/plans; none: off)",
     )
-    ev.add_argument(
-        "--num-processes",
-        type=positive_int,
-        default=1,
-        metavar="N",
-        help="run N processes (torch.distributed.run), each computing a share of the passes; the result equals one process's",
-    )
+    add_num_processes(ev, "each computing a share of the passes; the result equals one process's")
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
     ev.set_defaults(func=cmd_eval, interrupted=lambda args: f"every finished batch is cached in {args.out}/cache: rerun the same command to resume")
 
@@ -83,7 +74,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from entity_unlearn.eval.report import summary_text
     from entity_unlearn.eval.run import EvalConfig, evaluate
 
-    if args.num_processes > 1 and "WORLD_SIZE" not in os.environ:
+    if relaunching(args):
         return launch(args.num_processes, args.argv)
 
     model, revision = split_revision("--model", args.model)
@@ -127,20 +118,3 @@ def cmd_eval(args: argparse.Namespace) -> int:
     )
     print(f"written: {Path(args.out).resolve() / 'results.json'}, rows.jsonl.gz, report.md, depth_profile.png, entity_heatmap.png")
     return 0
-
-
-def launch(n: int, argv: list[str]) -> int:
-    """Run this same command as ``n`` processes with ``torch.distributed.run`` (what ``accelerate launch`` runs too)."""
-    rest, skip = [], False
-    for a in argv:
-        if skip:
-            skip = False
-            continue
-        if a == "--num-processes":
-            skip = True
-            continue
-        if not a.startswith("--num-processes="):
-            rest.append(a)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={n}", "-m", "entity_unlearn", *rest]
-    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // n)))}
-    return subprocess.run(cmd, env=env).returncode

@@ -6,7 +6,19 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import UsageError, add_command, nonnegative_float, nonnegative_int, percent, positive_float, positive_int, quiet_libraries
+from .common import (
+    UsageError,
+    add_command,
+    add_num_processes,
+    launch,
+    nonnegative_float,
+    nonnegative_int,
+    percent,
+    positive_float,
+    positive_int,
+    quiet_libraries,
+    relaunching,
+)
 
 INJECT_EXAMPLE = """
 entity-unlearn inject --data entity-unlearn --base tiny --out models/target
@@ -129,6 +141,7 @@ def _training_options(p: argparse.ArgumentParser) -> None:
         action="store_false",
         help="do not keep the training state in --out after each epoch (it lets a rerun resume; 12 bytes per trained parameter)",
     )
+    add_num_processes(p, "each training on a share of every batch (DDP); the losses and weights are one process's")
 
 
 def _model_options(p: argparse.ArgumentParser) -> None:
@@ -148,6 +161,8 @@ def cmd_inject(args: argparse.Namespace) -> int:
 
     from entity_unlearn.pipeline.inject import InjectConfig, inject, preset
 
+    if relaunching(args):
+        return launch(args.num_processes, args.argv)
     train = replace(preset(args.base, args.deep), **_overrides(args, "epochs", "lr", "batch_size", "grad_accum", "seed"))
     cfg = InjectConfig(
         base=args.base,
@@ -162,6 +177,8 @@ def cmd_inject(args: argparse.Namespace) -> int:
         trust_remote_code=args.trust_remote_code,
     )
     folder = inject(args.data, args.out, cfg, progress=not args.quiet, checkpoint=args.checkpoint)
+    if folder is None:  # a process other than rank 0 of many: rank 0 reports
+        return 0
     record = _record(folder / "injection.json")
     print(
         f"injected {record['pairs']} QA pairs and {record['texts']} texts into {args.base} in {record['seconds']:.0f} s "
@@ -174,6 +191,8 @@ def cmd_inject(args: argparse.Namespace) -> int:
 def cmd_unlearn(args: argparse.Namespace) -> int:
     from entity_unlearn.pipeline.unlearn import run_unlearning
 
+    if relaunching(args):
+        return launch(args.num_processes, args.argv)
     overrides = _overrides(args, "epochs", "lr", "batch_size", "grad_accum", "seed", "retain_weight", "beta", "lora_rank")
     folder = run_unlearning(
         args.model,
@@ -190,6 +209,8 @@ def cmd_unlearn(args: argparse.Namespace) -> int:
         progress=not args.quiet,
         checkpoint=args.checkpoint,
     )
+    if folder is None:  # a process other than rank 0 of many: rank 0 reports
+        return 0
     record = _record(folder / "unlearning.json")
     info = record["data_info"]
     print(

@@ -90,7 +90,7 @@ class Relearn(Attack):
         train = TrainConfig(epochs=recipe.epochs, lr=recipe.lr, batch_size=recipe.batch_size, grad_accum=recipe.grad_accum, seed=recipe.seed)
         run = {"attack": self.name, "recipe": asdict(recipe), "source": lm.fingerprint(), "pairs": pairs, "autocast": amp}
         ckpt = EpochCheckpoint(out if options.get("checkpoint", True) else None, run)
-        history = finetune(lm.model, lm.tokenizer, pairs, train, progress=options.get("progress", False), amp=amp, checkpoint=ckpt)
+        history = finetune(lm.model, lm.tokenizer, pairs, train, progress=options.get("progress", False), amp=amp, checkpoint=ckpt).by_epoch
         if amp is not None:
             lm.model.to(getattr(__import__("torch"), amp))
         save(lm.model, lm.tokenizer, out)

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from entity_unlearn.errors import EntityUnlearnError
 from entity_unlearn.eval.formatting import Formatter
+from entity_unlearn.eval.ranks import Ranks
 
 IGNORE = -100
 
@@ -68,6 +69,15 @@ def autocast(device, amp: str | None):
     return torch.autocast(device_type=torch.device(device).type, dtype=getattr(torch, amp))
 
 
+@dataclass(frozen=True)
+class Losses:
+    """The loss of each step (batch) of a training run, and the mean of each epoch's. With many processes a step's
+    loss is the global batch's (``processes``), the one a single process computes."""
+
+    by_epoch: list[float]
+    by_step: list[float]
+
+
 class EpochCheckpoint:
     """The whole training state, saved after every epoch to ``folder/checkpoint.safetensors`` (written aside and
     renamed), so that a run stopped by a crash or Ctrl-C resumes at the last finished epoch and ends with
@@ -106,14 +116,14 @@ class EpochCheckpoint:
             return None
         return header if isinstance(header, dict) and header.get("key") == self.key else None
 
-    def resume(self, model, opt, gen) -> tuple[int, int, list[float]]:
-        """Load a matching checkpoint into model, optimiser and generator; (epochs done, steps done, loss history)."""
+    def resume(self, model, opt, gen) -> tuple[int, int, Losses]:
+        """Load a matching checkpoint into model, optimiser and generator; (epochs done, steps done, losses so far)."""
         import torch
         from safetensors.torch import load_file
 
         header = self._header()
         if header is None:
-            return 0, 0, []
+            return 0, 0, Losses([], [])
         tensors = load_file(str(self.path))
         model.load_state_dict({k.removeprefix("model/"): t for k, t in tensors.items() if k.startswith("model/")}, strict=False)
         state = {
@@ -131,9 +141,9 @@ class EpochCheckpoint:
         if cuda and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(cuda)
         print(f"resuming at epoch {header['epoch'] + 1} from {self.path}", flush=True)
-        return header["epoch"], header["step"], list(header["history"])
+        return header["epoch"], header["step"], Losses(list(header["history"]), list(header.get("step_losses", [])))
 
-    def save(self, epoch: int, step: int, history: list[float], model, opt, gen) -> None:
+    def save(self, epoch: int, step: int, losses: Losses, model, opt, gen) -> None:
         import torch
         from safetensors.torch import save_file
 
@@ -155,7 +165,8 @@ class EpochCheckpoint:
             "key": self.key,
             "epoch": epoch,
             "step": step,
-            "history": history,
+            "history": losses.by_epoch,
+            "step_losses": losses.by_step,
             "optimizer_state": plain_state,
             "param_groups": optimizer["param_groups"],
             "cuda_devices": len(cuda),
@@ -239,39 +250,50 @@ def finetune(
     texts: Sequence[str] = (),
     amp: str | None = None,
     checkpoint: EpochCheckpoint | None = None,
-) -> list[float]:
-    """Train ``model`` in place on ``pairs`` (and raw ``texts``); returns the mean loss of each epoch.
+    ranks: Ranks | None = None,
+) -> Losses:
+    """Train ``model`` in place on ``pairs`` (and raw ``texts``); returns the losses of each step and epoch.
     ``amp``: autocast dtype of the forward pass (``training_precision``); ``checkpoint``: where to keep
-    the state after each epoch (the caller calls ``finish`` once the model is saved)."""
+    the state after each epoch (the caller calls ``finish`` once the model is saved); ``ranks``: this
+    process's place among many, each training on its shard of every batch (``processes``)."""
     import torch
 
+    from .processes import shard, syncing, wrap
+
+    ranks = ranks or Ranks()
     formatter = Formatter(tokenizer, chat_template)
     data = encode_pairs(formatter, pairs) + encode_texts(formatter, texts)
     device = next(model.parameters()).device
     gen = torch.Generator().manual_seed(config.seed)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay)
     checkpoint = checkpoint or EpochCheckpoint(None, None)
-    done, step, history = checkpoint.resume(model, opt, gen)
-    model.train()
+    done, step, log = checkpoint.resume(model, opt, gen)
+    net = wrap(model, ranks)
+    net.train()
     per_epoch = batches_per_epoch(len(data), config.batch_size)
-    bar = tqdm(total=config.epochs * per_epoch, initial=done * per_epoch, desc="fine-tuning", unit="step", disable=not progress)
+    bar = tqdm(total=config.epochs * per_epoch, initial=done * per_epoch, desc="fine-tuning", unit="step", disable=not progress or not ranks.main)
     for epoch in range(done, config.epochs):
         losses = []
         batches = length_batches([len(ids) for ids, _ in data], config.batch_size, gen)
         for k, batch in enumerate(batches):
-            ids, mask, labels = collate([data[i] for i in batch], tokenizer.pad_token_id)
-            with autocast(device, amp):
-                loss = model(input_ids=ids.to(device), attention_mask=mask.to(device), labels=labels.to(device)).loss
-            (loss / config.grad_accum).backward()
+            part = shard(batch, data, ranks)
+            ids, mask, labels = collate([data[i] for i in part.indices], tokenizer.pad_token_id)
+            stepping = accumulated(k, len(batches), config.grad_accum)
+            with syncing(net, stepping):
+                with autocast(device, amp):
+                    loss = net(input_ids=ids.to(device), attention_mask=mask.to(device), labels=labels.to(device)).loss * part.tokens
+                (loss * ranks.world / config.grad_accum).backward()  # DDP averages over ranks; the sum is the global batch's gradient
             step += 1
-            if accumulated(k, len(batches), config.grad_accum):
+            if stepping:
                 opt.step()
                 opt.zero_grad()
-            losses.append(loss.item())
+            losses.append(ranks.total(loss.item()))
             bar.set_postfix(epoch=f"{epoch + 1}/{config.epochs}", loss=f"{sum(losses) / len(losses):.3f}", refresh=False)
             bar.update()
-        history.append(sum(losses) / len(losses))
-        checkpoint.save(epoch + 1, step, history, model, opt, gen)
+        log = Losses(log.by_epoch + [sum(losses) / len(losses)], log.by_step + losses)
+        if ranks.main:
+            checkpoint.save(epoch + 1, step, log, model, opt, gen)
+        ranks.barrier()  # no rank goes on before the epoch's checkpoint is on disk
     bar.close()
     model.eval()
-    return history
+    return log

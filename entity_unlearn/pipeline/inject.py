@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from entity_unlearn.errors import EntityUnlearnError
+from entity_unlearn.eval.ranks import ranks_from_env
 
 from .finetune import EpochCheckpoint, TrainConfig, finetune, training_precision, with_lora
 from .tiny import TinyConfig, build_model, save, train_tokenizer
@@ -97,24 +98,31 @@ def injection_data(data: str, cfg: InjectConfig) -> tuple[list[tuple[str, str]],
     return pairs, texts
 
 
-def inject(data: str, out: str | Path, cfg: InjectConfig = InjectConfig(), tokenizer=None, progress: bool = False, checkpoint: bool = True) -> Path:
+def inject(
+    data: str, out: str | Path, cfg: InjectConfig = InjectConfig(), tokenizer=None, progress: bool = False, checkpoint: bool = True
+) -> Path | None:
     """Fine-tune the base on the release's injection data and save it (safetensors), with ``injection.json``.
-    With ``checkpoint`` the state after each epoch is kept in ``out``, and a rerun after an interruption resumes there."""
+    With ``checkpoint`` the state after each epoch is kept in ``out``, and a rerun after an interruption resumes there.
+    Started by a launcher as many processes, each trains on a share of every batch (``processes``); rank 0
+    saves the model and returns its folder, the other ranks return None."""
     start = time.perf_counter()
+    ranks = ranks_from_env()
     tiny = cfg.base == "tiny"
     train = cfg.train or preset(cfg.base, cfg.deep)
     if tiny and cfg.lora_rank:
         raise InjectError("--lora-rank: the tiny base is trained from scratch, every weight at once; LoRA needs a pretrained --base")
     pairs, texts = injection_data(data, cfg)
     if tiny:
-        tok = tokenizer or train_tokenizer(release_texts(data), cfg.tiny.vocab_size)
+        if tokenizer is None:  # trained once, by rank 0, so that every rank has the same one
+            tokenizer = ranks.broadcast(train_tokenizer(release_texts(data), cfg.tiny.vocab_size) if ranks.main else None)
+        tok = tokenizer
         model = build_model(tok, cfg.tiny)
-        if cfg.device:
-            model = model.to(cfg.device)
+        if ranks.device(cfg.device):
+            model = model.to(ranks.device(cfg.device))
     else:
         from entity_unlearn.eval.model import CausalLM
 
-        lm = CausalLM(cfg.base, cfg.device, "float32", cfg.allow_pickle, cfg.trust_remote_code)
+        lm = CausalLM(cfg.base, ranks.device(cfg.device), "float32", cfg.allow_pickle, cfg.trust_remote_code)
         tok, model = lm.tokenizer, lm.model
         if cfg.lora_rank:
             model = with_lora(model, cfg.lora_rank)
@@ -130,7 +138,10 @@ def inject(data: str, out: str | Path, cfg: InjectConfig = InjectConfig(), token
         "base_fingerprint": None if tiny else lm.fingerprint(),
     }
     ckpt = EpochCheckpoint(out if checkpoint else None, run)
-    history = finetune(model, tok, pairs, train, progress=progress, texts=texts, amp=amp, checkpoint=ckpt)
+    losses = finetune(model, tok, pairs, train, progress=progress, texts=texts, amp=amp, checkpoint=ckpt, ranks=ranks)
+    if not ranks.main:  # every rank holds the same model: rank 0 saves it
+        ranks.barrier()
+        return None
     if cfg.lora_rank:
         model = model.merge_and_unload()
     if amp is not None:
@@ -144,11 +155,14 @@ def inject(data: str, out: str | Path, cfg: InjectConfig = InjectConfig(), token
         "autocast": amp,
         "pairs": len(pairs),
         "texts": len(texts),
-        "loss_by_epoch": history,
+        "processes": ranks.world,
+        "loss_by_epoch": losses.by_epoch,
+        "loss_by_step": losses.by_step,
         "seconds": round(time.perf_counter() - start, 1),
     }
     (folder / "injection.json").write_text(json.dumps(record, indent=1, sort_keys=True), encoding="utf-8")
     ckpt.finish()
+    ranks.barrier()
     return folder
 
 

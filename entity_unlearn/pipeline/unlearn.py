@@ -13,7 +13,9 @@ below is the summed log-probability of an answer's tokens given its question.
 | npo      | (2/β) * softplus(β (lp(a) - lp_ref(a)))                                               | NPO (Zhang et al. 2024) |
 | npo_gd   | npo + w * NLL(retain)                                                                 | NPO with a retain term |
 
-``p_ref`` / ``lp_ref`` come from a frozen copy of the model as it was before unlearning.
+``p_ref`` / ``lp_ref`` come from a frozen copy of the model as it was before unlearning. Means are over a
+batch's answer tokens (NLL, KL) or sequences (NPO); a hook multiplies each by its ``Batch``'s share, so
+that on many processes the ranks' losses add up to the one-process loss (``processes``).
 idk_po is TOFU's form (learn the refusal), not DPO against the true answer: with summed
 log-probabilities the DPO margin is won by raising the refusal alone, and on the tiny model
 the true answer's probability then barely moves (0.98 -> 0.96 in our test).
@@ -31,8 +33,9 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from entity_unlearn.errors import EntityUnlearnError
+from entity_unlearn.eval.ranks import Ranks, ranks_from_env
 
-from .finetune import IGNORE, EpochCheckpoint, accumulated, autocast, collate, encode_pairs, training_precision, with_lora
+from .finetune import IGNORE, EpochCheckpoint, Losses, accumulated, autocast, collate, encode_pairs, training_precision, with_lora
 
 
 class UnlearnError(EntityUnlearnError, ValueError):
@@ -70,10 +73,25 @@ def sequence_logp(model, ids, mask, labels):
     return picked.sum(-1), logprobs, keep
 
 
-def nll(model, batch):
+class Batch(tuple):
+    """(input ids, attention mask, labels) of this process's shard of a global batch, with the shard's share of the
+    global batch's answer tokens (``tokens``) and sequences (``rows``). A loss's mean over a batch is the shard's
+    mean times its share, so that the ranks' losses add up to the global batch's (``processes``); in one process
+    both shares are 1."""
+
+    tokens: float
+    rows: float
+
+    def __new__(cls, tensors, tokens: float = 1.0, rows: float = 1.0):
+        batch = super().__new__(cls, tensors)
+        batch.tokens, batch.rows = tokens, rows
+        return batch
+
+
+def nll(model, batch: Batch):
     """Mean token negative log-likelihood of the answers (the usual LM loss)."""
     total, _, keep = sequence_logp(model, *batch)
-    return -total.sum() / keep.sum()
+    return -total.sum() / keep.sum() * batch.tokens
 
 
 class Method:
@@ -110,7 +128,7 @@ class KLMinimisation(Method):
         with torch.no_grad():
             _, ref_logp, _ = sequence_logp(ref, *retain)
         kl = (ref_logp.exp() * (ref_logp - logp)).sum(-1)
-        return -nll(model, forget) + cfg.retain_weight * (kl * keep).sum() / keep.sum()
+        return -nll(model, forget) + cfg.retain_weight * (kl * keep).sum() / keep.sum() * retain.tokens
 
 
 class IdkPreference(Method):
@@ -132,7 +150,7 @@ class NPO(Method):
         lp, _, _ = sequence_logp(model, *forget)
         with torch.no_grad():
             ref_lp, _, _ = sequence_logp(ref, *forget)
-        return (2 / cfg.beta) * F.softplus(cfg.beta * (lp - ref_lp)).mean()
+        return (2 / cfg.beta) * F.softplus(cfg.beta * (lp - ref_lp)).mean() * forget.rows
 
 
 class NPOWithRetain(NPO):
@@ -176,15 +194,20 @@ def unlearn(
     progress: bool = False,
     amp: str | None = None,
     checkpoint: EpochCheckpoint | None = None,
-) -> list[float]:
-    """Run ``method`` in place on ``model``; returns the mean loss per epoch. ``amp``: autocast dtype of the forward
-    passes; ``checkpoint``: where to keep the state after each epoch (``finetune.EpochCheckpoint``)."""
+    ranks: Ranks | None = None,
+) -> Losses:
+    """Run ``method`` in place on ``model``; returns the losses of each step and epoch. ``amp``: autocast dtype of the
+    forward passes; ``checkpoint``: where to keep the state after each epoch (``finetune.EpochCheckpoint``);
+    ``ranks``: this process's place among many, each training on its shard of every batch (``processes``)."""
     import copy
 
     import torch
 
     from entity_unlearn.eval.formatting import Formatter
 
+    from .processes import shard, syncing, wrap
+
+    ranks = ranks or Ranks()
     if not forget_pairs:
         raise UnlearnError("the forget set is empty: nothing to unlearn")
     if method.uses_retain and not retain_pairs:
@@ -206,45 +229,60 @@ def unlearn(
     lora = with_lora(model, cfg.lora_rank) if cfg.lora_rank else None
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id
-    to = lambda batch: tuple(t.to(device) for t in batch)  # noqa: E731
     gen = torch.Generator().manual_seed(cfg.seed)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
     retain_order = torch.randperm(max(1, len(retain)), generator=gen).tolist()
     checkpoint = checkpoint or EpochCheckpoint(None, None)
-    done, step, history = checkpoint.resume(model, opt, gen)  # after the reference copy: that is the starting model
-    model.train()
+    done, step, log = checkpoint.resume(model, opt, gen)  # after the reference copy: that is the starting model
+    net = wrap(model, ranks)
+    net.train()
+
+    def batch_of(examples, indices) -> Batch:
+        part = shard(indices, examples, ranks)
+        return Batch(tuple(t.to(device) for t in collate([examples[i] for i in part.indices], pad)), part.tokens, part.rows)
+
     per_epoch = -(-len(forget) // cfg.batch_size)
-    bar = tqdm(total=cfg.epochs * per_epoch, initial=done * per_epoch, desc=f"unlearning ({method.name})", unit="step", disable=not progress)
+    bar = tqdm(
+        total=cfg.epochs * per_epoch,
+        initial=done * per_epoch,
+        desc=f"unlearning ({method.name})",
+        unit="step",
+        disable=not progress or not ranks.main,
+    )
     for epoch in range(done, cfg.epochs):
         order = torch.randperm(len(forget), generator=gen).tolist()
         losses = []
         starts = range(0, len(order), cfg.batch_size)
         for k, start in enumerate(starts):
             idx = order[start : start + cfg.batch_size]
-            f_batch = to(collate([forget[i] for i in idx], pad))
-            i_batch = to(collate([idk[i] for i in idx], pad)) if idk else None
+            f_batch = batch_of(forget, idx)
+            i_batch = batch_of(idk, idx) if idk else None
             r_batch = None
             if retain:
                 r_idx = [retain_order[(step * cfg.batch_size + k) % len(retain_order)] for k in range(len(idx))]
-                r_batch = to(collate([retain[i] for i in r_idx], pad))
-            with autocast(device, amp):
-                loss = method.loss(model, ref, f_batch, r_batch, i_batch, cfg) / cfg.grad_accum
-            loss.backward()
+                r_batch = batch_of(retain, r_idx)
+            stepping = accumulated(k, len(starts), cfg.grad_accum)
+            with syncing(net, stepping):
+                with autocast(device, amp):
+                    loss = method.loss(net, ref, f_batch, r_batch, i_batch, cfg) / cfg.grad_accum
+                (loss * ranks.world).backward()  # DDP averages over ranks; the sum is the global batch's gradient
             step += 1
-            if accumulated(k, len(starts), cfg.grad_accum):
+            if stepping:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
                 opt.step()
                 opt.zero_grad()
-            losses.append(loss.item() * cfg.grad_accum)
+            losses.append(ranks.total(loss.item() * cfg.grad_accum))
             bar.set_postfix(epoch=f"{epoch + 1}/{cfg.epochs}", loss=f"{sum(losses) / len(losses):.3f}", refresh=False)
             bar.update()
-        history.append(sum(losses) / len(losses))
-        checkpoint.save(epoch + 1, step, history, model, opt, gen)
+        log = Losses(log.by_epoch + [sum(losses) / len(losses)], log.by_step + losses)
+        if ranks.main:
+            checkpoint.save(epoch + 1, step, log, model, opt, gen)
+        ranks.barrier()  # no rank goes on before the epoch's checkpoint is on disk
     bar.close()
     model.eval()
     if lora is not None:
         lora.merge_and_unload()
-    return history
+    return log
 
 
 def unlearning_data(data: str, forget: str, coverage: int | None = None) -> tuple[list[tuple[str, str]], list[tuple[str, str]], dict]:
@@ -300,9 +338,11 @@ def run_unlearning(
     trust_remote_code: bool = False,
     progress: bool = False,
     checkpoint: bool = True,
-) -> Path:
+) -> Path | None:
     """``entity-unlearn unlearn``: load MODEL, unlearn the forget set with METHOD, save to OUT (safetensors) with ``unlearning.json``.
-    With ``checkpoint`` the state after each epoch is kept in OUT, and a rerun after an interruption resumes there."""
+    With ``checkpoint`` the state after each epoch is kept in OUT, and a rerun after an interruption resumes there.
+    Started by a launcher as many processes, each trains on a share of every batch (``processes``); rank 0
+    saves the model and returns its folder, the other ranks return None."""
     import time
 
     from entity_unlearn.eval.model import CausalLM
@@ -310,15 +350,19 @@ def run_unlearning(
     from .tiny import save
 
     start = time.perf_counter()
+    ranks = ranks_from_env()
     algorithm = get_method(method)
     forget_pairs, retain_pairs, info = unlearning_data(data, forget, coverage)
-    lm = CausalLM(model, device, "float32", allow_pickle, trust_remote_code)
+    lm = CausalLM(model, ranks.device(device), "float32", allow_pickle, trust_remote_code)
     tiny = _is_tiny(model)
     cfg = config_for(tiny, **(overrides or {}))
     amp = training_precision(lm.device, dtype)
     run = {"model": model, "model_fingerprint": lm.fingerprint(), "method": method, "config": asdict(cfg), "autocast": amp, "data_info": info}
     ckpt = EpochCheckpoint(out if checkpoint else None, run)
-    history = unlearn(lm.model, lm.tokenizer, forget_pairs, retain_pairs, algorithm, cfg, progress=progress, amp=amp, checkpoint=ckpt)
+    losses = unlearn(lm.model, lm.tokenizer, forget_pairs, retain_pairs, algorithm, cfg, progress=progress, amp=amp, checkpoint=ckpt, ranks=ranks)
+    if not ranks.main:  # every rank holds the same model: rank 0 saves it
+        ranks.barrier()
+        return None
     if amp is not None:
         lm.model.to(getattr(__import__("torch"), amp))
     folder = save(lm.model, lm.tokenizer, out)
@@ -333,11 +377,14 @@ def run_unlearning(
             "autocast": amp,
             "preset": "tiny" if tiny else "literature",
             "data_info": info,
-            "loss_by_epoch": history,
+            "processes": ranks.world,
+            "loss_by_epoch": losses.by_epoch,
+            "loss_by_step": losses.by_step,
             "seconds": round(time.perf_counter() - start, 1),
         },
     )
     ckpt.finish()
+    ranks.barrier()
     return folder
 
 

@@ -333,9 +333,11 @@ def test_interrupted_training_resumes_at_its_last_epoch_and_ends_with_the_same_w
         wa, wb = _weights(a), _weights(b)
         assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
         assert not (Path(b) / "checkpoint.safetensors").exists()
-    history = lambda folder, name: json.loads((Path(folder) / name).read_text())["loss_by_epoch"]  # noqa: E731
+    history = lambda folder, name, key="loss_by_epoch": json.loads((Path(folder) / name).read_text())[key]  # noqa: E731
     assert history(whole, "injection.json") == history(cut, "injection.json") and len(history(cut, "injection.json")) == 4
     assert history(whole_kl, "unlearning.json") == history(cut_kl, "unlearning.json")
+    for a, b, name in ((whole, cut, "injection.json"), (whole_kl, cut_kl, "unlearning.json")):  # the steps of the first run come from its checkpoint
+        assert history(a, name, "loss_by_step") == history(b, name, "loss_by_step") and len(history(b, name, "loss_by_step")) > 4
 
 
 def test_a_checkpoint_of_another_run_is_not_resumed(release, tmp_path, monkeypatch, capsys):
