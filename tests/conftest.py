@@ -4,7 +4,8 @@ out over processes (``make test`` runs ``pytest -n auto --dist loadgroup``, pyte
 A module's tests run in one process, so its module fixtures are built once; the modules that share a costly
 session fixture (evaluations of trained tiny models) form one group (``FAMILIES``) and run in one process too.
 The trained models themselves are built once per run whichever process asks (``lab_models``, tests/built_once.py).
-Each process keeps torch to one thread, so that two processes on two cores do not fight over them.
+Groups are handed out costliest first (``COSTLIEST``), so that the short ones fill in at the end and the processes
+finish together. Each process keeps torch to one thread, so that two processes on two cores do not fight over them.
 """
 
 from __future__ import annotations
@@ -27,18 +28,32 @@ FAMILIES = {
     "tests/eval/test_result_file.py": "eval-models",
     "tests/eval/test_lmeval_export.py": "eval-models",
 }
+# The costliest groups, costliest first (module set-ups and studies of 150-515 s each on a loaded 2-core machine).
+COSTLIEST = (
+    "tests/pipeline/test_attack.py",
+    "eval-models",
+    "tests/pipeline/test_pipeline.py",
+    "tests/eval/hub/test_queue.py",
+)
 SMALL = {"person": 40, "organisation": 8, "place": 6}
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items) -> None:
+    groups = {}
     for item in items:
         if not item.get_closest_marker("xdist_group"):
             module = item.nodeid.split("::")[0]
             item.add_marker(pytest.mark.xdist_group(FAMILIES.get(module, module)))
+        marker = item.get_closest_marker("xdist_group")
+        groups[item.nodeid] = marker.args[0] if marker.args else marker.kwargs["name"]
+    rank = {group: i for i, group in enumerate(COSTLIEST)}
+    items.sort(key=lambda item: rank.get(groups[item.nodeid], len(rank)))  # stable: each module keeps its order
 
 
 def pytest_configure(config) -> None:
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False  # pytest-xdist would hand out the groups with the most tests first
     if os.environ.get("PYTEST_XDIST_WORKER"):  # one of several processes: one torch thread each
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         import torch
