@@ -2,43 +2,58 @@
 out over processes (``make test`` runs ``pytest -n auto --dist loadgroup``, pytest-xdist).
 
 A module's tests run in one process, so its module fixtures are built once; the modules that share a costly
-session fixture (trained tiny models) form one group (``FAMILIES``) and run in one process too. Each process
-keeps torch to one thread, so that two processes on two cores do not fight over them.
+session fixture (evaluations of trained tiny models) form one group (``FAMILIES``) and run in one process too.
+The trained models themselves are built once per run whichever process asks (``lab_models``, tests/built_once.py).
+Groups are handed out costliest first (``COSTLIEST``), so that the short ones fill in at the end and the processes
+finish together. Each process keeps torch to one thread, so that two processes on two cores do not fight over them.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
+import lab_recipe
 import pytest
+from built_once import build_once, shared_root
 
 from entity_unlearn.builders import default_registry, generate_world
 
 FIXTURES = Path(__file__).parent / "fixtures"
-# Modules sharing trained models (session fixtures): one group each, so the models are trained once.
+# Modules sharing evaluations of the lab's models (the session fixture ``results``): one group, so they run once.
 FAMILIES = {
     "tests/eval/test_eval.py": "eval-models",
     "tests/eval/test_golden.py": "eval-models",
-    "tests/eval/test_identity.py": "eval-models",
     "tests/eval/test_result_file.py": "eval-models",
     "tests/eval/test_lmeval_export.py": "eval-models",
-    "tests/pipeline/test_pipeline.py": "pipeline-models",
-    "tests/pipeline/test_compat.py": "pipeline-models",
-    "tests/pipeline/test_checkpoint_safety.py": "pipeline-models",
 }
+# The costliest groups, costliest first (module set-ups and studies of 150-515 s each on a loaded 2-core machine).
+COSTLIEST = (
+    "tests/pipeline/test_attack.py",
+    "eval-models",
+    "tests/pipeline/test_pipeline.py",
+    "tests/eval/hub/test_queue.py",
+)
 SMALL = {"person": 40, "organisation": 8, "place": 6}
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items) -> None:
+    groups = {}
     for item in items:
         if not item.get_closest_marker("xdist_group"):
             module = item.nodeid.split("::")[0]
             item.add_marker(pytest.mark.xdist_group(FAMILIES.get(module, module)))
+        marker = item.get_closest_marker("xdist_group")
+        groups[item.nodeid] = marker.args[0] if marker.args else marker.kwargs["name"]
+    rank = {group: i for i, group in enumerate(COSTLIEST)}
+    items.sort(key=lambda item: rank.get(groups[item.nodeid], len(rank)))  # stable: each module keeps its order
 
 
 def pytest_configure(config) -> None:
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False  # pytest-xdist would hand out the groups with the most tests first
     if os.environ.get("PYTEST_XDIST_WORKER"):  # one of several processes: one torch thread each
         os.environ.setdefault("OMP_NUM_THREADS", "1")
         import torch
@@ -67,12 +82,29 @@ def band_registry():
 
 @pytest.fixture(scope="session")
 def tiny_release(tmp_path_factory) -> Path:
-    """The smallest release (10 training persons), built once for every test that only needs one to exist."""
+    """The smallest release (10 training persons), built once in this run for every test that only needs one to exist."""
     from entity_unlearn.cli import main
 
-    folder = tmp_path_factory.mktemp("tiny_release") / "release"
-    assert main(["build", "--entities", "10", "--seed", "0", "--version", "1.0.0", "--out", str(folder), "--quiet"]) == 0
-    return folder
+    def build(folder: Path) -> None:
+        assert main(["build", "--entities", "10", "--seed", "0", "--version", "1.0.0", "--out", str(folder / "release"), "--quiet"]) == 0
+
+    return build_once(shared_root(tmp_path_factory), {"tiny_release": build})["tiny_release"] / "release"
+
+
+@pytest.fixture(scope="session")
+def lab_release(tmp_path_factory) -> str:
+    """The release the eval, pipeline and attack tests share (tests/lab_recipe.py), built once in this run."""
+    folder = build_once(shared_root(tmp_path_factory), {"release": lab_recipe.build_release})["release"]
+    return str(folder / lab_recipe.RELEASE)
+
+
+@pytest.fixture(scope="session")
+def lab_models(lab_release, tmp_path_factory):
+    """``lab_models("target", "ref")`` -> {name: model folder}: tiny models trained on ``lab_release`` (tests/lab_recipe.py),
+    each trained once in this run by whichever process asks first."""
+    root = shared_root(tmp_path_factory)
+    builds = {name: functools.partial(lab_recipe.build_model, lab_release, name) for name in lab_recipe.MODELS}
+    return lambda *names: {name: str(folder) for name, folder in build_once(root, {n: builds[n] for n in names}).items()}
 
 
 @pytest.fixture(scope="session")

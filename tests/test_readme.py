@@ -3,7 +3,7 @@
 The README's commands are listed below one by one: a command added to the README fails
 ``test_every_readme_command_is_classified`` until it is put in ``PLAN`` (run) or ``SKIPPED`` (with why), so
 no example rots unseen. Commands run as written except for the declared scale-downs (``SCALE``: fewer entities,
-one training epoch, no progress bars) and placeholders (``PLACEHOLDERS``); optional ``[...]`` parts are run.
+one training epoch, four generated tokens, no progress bars) and placeholders (``PLACEHOLDERS``); optional ``[...]`` parts are run.
 Everything shares one tiny release (the tests' ``tiny_release``) and the tiny models trained from it.
 """
 
@@ -111,6 +111,7 @@ SCALE = [
 ]
 EXIT = {"entity-unlearn audit entity-unlearn --strict": (0, 1)}  # 1: a threshold broken (checked against the report below)
 TRAINING = ("entity-unlearn inject ", "entity-unlearn unlearn ")  # + --epochs 1
+EVALUATING = "entity-unlearn eval "  # + --max-new-tokens 4: no check reads the answers of these one-epoch models
 PLACEHOLDERS = {"MODEL": "models/npo_gd", "REF/results.json": "evals/reference/results.json", "BEFORE/results.json": "evals/target/results.json"}
 
 
@@ -140,6 +141,8 @@ def as_run(command: str) -> tuple[dict[str, str], list[str]]:
     assert argv[0] == "entity-unlearn", command
     if command.startswith(TRAINING):
         argv += ["--epochs", "1"]
+    if command.startswith(EVALUATING):
+        argv += ["--max-new-tokens", "4"]
     if argv[1] in ("inject", "unlearn", "eval", "generate", "study", "audit") and "--quiet" not in argv:
         argv.append("--quiet")
     return env, argv[1:]

@@ -53,8 +53,8 @@ class Attack:
 
 # OpenUnlearning's relearning recipe: 1 epoch, lr 2e-5, batch 4 x 4 accumulation, loss on the answer only,
 # chat format (their finetune config, as in arXiv 2506.12618 §4). The tiny model trained from scratch at
-# lr 3e-3 moves nowhere at 2e-5. TINY_RELEARN is measured (bench/relearn_known.py, the pipeline tests'
-# release): relearning 50% of a GA- or NPO+GD-unlearned entity's facts lifts the held-out facts' probability
+# lr 3e-3 moves nowhere at 2e-5. TINY_RELEARN is measured (bench/relearn_known.py, a 20-person
+# release of seed 1): relearning 50% of a GA- or NPO+GD-unlearned entity's facts lifts the held-out facts' probability
 # above the equally relearned reference only after about 10 epochs (1 epoch: 0.010 vs the reference's 0.040;
 # 3: 0.033 vs 0.041; 10: 0.071 vs 0.036).
 TINY_RELEARN = {"lr": 1e-3, "batch_size": 4, "grad_accum": 1, "epochs": 10}

@@ -1,4 +1,4 @@
-"""Shared by the eval tests: a 20-person release, tiny models trained on it, and their evaluations.
+"""Shared by the eval tests: the lab's release and tiny models (tests/lab_recipe.py) and their evaluations.
 
 Session-scoped, so the golden-file test reads the same evaluations as the end-to-end tests at no extra cost.
 Everything is built deterministically from seeds (the golden files depend on it).
@@ -6,39 +6,20 @@ Everything is built deterministically from seeds (the golden files depend on it)
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
-from entity_unlearn.cli import main
 from entity_unlearn.eval import EvalConfig, evaluate
-from entity_unlearn.pipeline.finetune import TrainConfig
-from entity_unlearn.pipeline.inject import inject_tiny, release_texts
-from entity_unlearn.pipeline.tiny import TinyConfig, train_tokenizer
-
-EPOCHS = 25
-SMALL = TinyConfig(vocab_size=1000, hidden_size=64, intermediate_size=192)
 
 
 @pytest.fixture(scope="session")
-def release(tmp_path_factory):
-    out = tmp_path_factory.mktemp("release") / "entity-unlearn"
-    assert main(["build", "--entities", "20", "--seed", "0", "--version", "1.0.0", "--out", str(out), "--quiet"]) == 0
-    return str(out)
+def release(lab_release):
+    return lab_release
 
 
 @pytest.fixture(scope="session")
-def models(release, tmp_path_factory):
+def models(lab_models):
     """A model trained on everything, a reference without forget05, and a second reference with another seed."""
-    tok = train_tokenizer(release_texts(release))
-    d = tmp_path_factory.mktemp("models")
-    return {
-        "target": str(inject_tiny(release, d / "target", tokenizer=tok, tiny=SMALL, train=TrainConfig(epochs=EPOCHS))),
-        "ref": str(inject_tiny(release, d / "ref", exclude="forget05", tokenizer=tok, tiny=SMALL, train=TrainConfig(epochs=EPOCHS))),
-        "ref2": str(
-            inject_tiny(release, d / "ref2", exclude="forget05", tokenizer=tok, tiny=replace(SMALL, seed=1), train=TrainConfig(epochs=EPOCHS, seed=1))
-        ),
-    }
+    return lab_models("target", "ref", "ref2")
 
 
 @pytest.fixture(scope="session")

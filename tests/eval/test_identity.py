@@ -67,8 +67,8 @@ def _cli(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code, *argv], env=env, capture_output=True, text=True, timeout=600)
 
 
-def test_a_hub_model_at_a_revision_is_evaluated_with_its_commit_and_hashes_recorded(release, models, tmp_path):
-    folder = Path(models["target"])
+def test_a_hub_model_at_a_revision_is_evaluated_with_its_commit_and_hashes_recorded(release, lab_models, tmp_path):
+    folder = Path(lab_models("target")["target"])
     files = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
     with HubServer() as hub:
         v1 = hub.put_files(REPO, files, tag="v1")

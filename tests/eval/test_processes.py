@@ -11,12 +11,10 @@ from entity_unlearn.pipeline.tiny import TinyConfig, build_model, save, train_to
 
 
 @pytest.fixture(scope="module")
-def release_and_model(tmp_path_factory):
+def release_and_model(release, tmp_path_factory):
     root = tmp_path_factory.mktemp("procs")
-    release = root / "entity-unlearn"
-    assert main(["build", "--entities", "20", "--seed", "0", "--version", "1.0.0", "--out", str(release), "--quiet"]) == 0
-    tok = train_tokenizer(release_texts(str(release)), 600)
-    return str(release), str(save(build_model(tok, TinyConfig(vocab_size=600, hidden_size=32, intermediate_size=64)), tok, root / "untrained"))
+    tok = train_tokenizer(release_texts(release), 600)
+    return release, str(save(build_model(tok, TinyConfig(vocab_size=600, hidden_size=32, intermediate_size=64)), tok, root / "untrained"))
 
 
 def without_timings(result: dict) -> dict:

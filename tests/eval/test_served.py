@@ -26,13 +26,6 @@ TINY = TinyConfig(vocab_size=600, hidden_size=32, intermediate_size=64)
 
 
 @pytest.fixture(scope="module")
-def release(tmp_path_factory):
-    out = tmp_path_factory.mktemp("release") / "entity-unlearn"
-    assert main(["build", "--entities", "20", "--seed", "0", "--version", "1.0.0", "--out", str(out), "--quiet"]) == 0
-    return str(out)
-
-
-@pytest.fixture(scope="module")
 def model(release, tmp_path_factory):
     tok = train_tokenizer(release_texts(release), 600)
     return str(inject_tiny(release, tmp_path_factory.mktemp("m") / "tiny", tokenizer=tok, tiny=TINY, train=TrainConfig(epochs=8)))

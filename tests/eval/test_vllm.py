@@ -18,13 +18,6 @@ from entity_unlearn.pipeline.tiny import TinyConfig
 HAS_VLLM = importlib.util.find_spec("vllm") is not None
 
 
-@pytest.fixture(scope="module")
-def release(tmp_path_factory):
-    out = tmp_path_factory.mktemp("release") / "entity-unlearn"
-    assert main(["build", "--entities", "20", "--seed", "0", "--version", "1.0.0", "--out", str(out), "--quiet"]) == 0
-    return str(out)
-
-
 @pytest.mark.skipif(HAS_VLLM, reason="vllm is installed here")
 def test_backend_vllm_without_vllm_is_one_clear_error(release, tmp_path, capsys):
     assert main(["eval", "--backend", "vllm", "--model", str(tmp_path / "any"), "--data", release, "--out", str(tmp_path / "o")]) == 2

@@ -19,21 +19,19 @@ from entity_unlearn.eval import robustness as R
 from entity_unlearn.eval.run import EvalConfig, evaluate, read_result
 from entity_unlearn.pipeline.attack import ATTACKS, Relearn, get_attack
 from entity_unlearn.pipeline.finetune import TrainConfig
-from entity_unlearn.pipeline.inject import inject_tiny, release_texts
-from entity_unlearn.pipeline.tiny import train_tokenizer
 from entity_unlearn.pipeline.unlearn import run_unlearning
 
 GEN_TOKENS = 12  # covers the short answers the ROUGE-based checks read; the evaluator's default is 48
 
 
 @pytest.fixture(scope="module")
-def models(release, injected, tmp_path_factory):
+def models(release, lab_models, tmp_path_factory):
     d = tmp_path_factory.mktemp("attack-models")
-    tok = train_tokenizer(release_texts(release))
-    reference = inject_tiny(release, d / "reference", exclude="forget05", tokenizer=tok, tiny=SMALL, train=TrainConfig(epochs=25))
-    ga = run_unlearning(injected, release, "forget05", "ga", d / "ga", overrides=FAST_UNLEARN)
+    lab = lab_models("target", "ref")  # the injected model and the reference: its recipe without forget05
+    target, reference = lab["target"], lab["ref"]
+    ga = run_unlearning(target, release, "forget05", "ga", d / "ga", overrides=FAST_UNLEARN)
     before = d / "eval-target"
-    evaluate(EvalConfig(model=injected, data=release, out=str(before), sets=("forget",), progress=False, max_new_tokens=GEN_TOKENS))
+    evaluate(EvalConfig(model=target, data=release, out=str(before), sets=("forget",), progress=False, max_new_tokens=GEN_TOKENS))
     return {"reference": str(reference), "ga": str(ga), "before": str(before / "results.json")}
 
 

@@ -212,6 +212,7 @@ def test_study_resumes_and_reports(release, tmp_path, monkeypatch, capsys):
         tiny=SMALL,
         inject_train=TrainConfig(epochs=8, batch_size=32),
         attacks=(),  # the robustness matrix: tests/pipeline/test_attack.py
+        max_new_tokens=4,  # nothing here reads ROUGE
     )
     original = EpochCheckpoint.save
 
@@ -273,6 +274,8 @@ def test_cli_study_runs_resumes_and_refuses_a_different_study(release, tmp_path,
         "none",
         "--deep-method",
         "none",
+        "--max-new-tokens",
+        "4",  # nothing here reads ROUGE
         "--quiet",
     ]
     small = functools.partial(S.StudyConfig, unlearn_overrides={"epochs": 1}, tiny=SMALL, inject_train=TrainConfig(epochs=2, batch_size=32))
