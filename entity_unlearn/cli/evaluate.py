@@ -68,7 +68,11 @@ def add_eval_command(sub) -> None:
         help="OpenUnlearning's settings (200 new tokens, no newline cut) and openunlearning.json with their metric names",
     )
     ev.add_argument("--batch-groups", type=positive_int, default=16, help="questions per scoring batch (each with all its candidate answers)")
-    ev.add_argument("--batch-generate", type=positive_int, default=32, help="questions per generation batch")
+    ev.add_argument(
+        "--batch-generate",
+        type=positive_int,
+        help="questions per generation batch (default: as many as 1 GiB of KV cache holds, from 32 to 256; 32 for a served model)",
+    )
     ev.add_argument(
         "--plan-cache",
         metavar="DIR",

@@ -51,7 +51,7 @@ def test_every_option_has_help_and_shows_its_default_and_every_command_an_exampl
     # the options the issue found without help or default
     flat = {n: " ".join(s.format_help().split()) for n, s in subs.items()}
     assert "--max-new-tokens MAX_NEW_TOKENS generation budget per answer (default 48," in flat["eval"]
-    assert "(default: 32)" in flat["eval"].split("--batch-generate BATCH_GENERATE ")[-1][:120]
+    assert "(default: as many as 1 GiB of KV cache holds" in flat["eval"].split("--batch-generate BATCH_GENERATE ")[-1][:120]
     assert "(default: 0)" in flat["generate"].split("--seed SEED ")[-1][:120]
     assert "(default: forget05)" in flat["study"].split("--forget FORGET ")[-1][:120]
 
