@@ -1,7 +1,8 @@
 """Where one default evaluation spends its time, and how it compares with the plain path and older code.
 
     python bench/eval_profile.py --data entity-unlearn [--model DIR] [--forget forget05] [--max-new-tokens 48,200]
-                                 [--baseline-rev REV] [--skip-plain]
+                                 [--baseline-rev REV] [--skip-plain] [--skip-profile]
+                                 [--openunlearning DIR --openunlearning-python PY] [--repeats 2]
 
 Prints, all measured in this run (timings vary with load: read the ratios):
 
@@ -15,7 +16,14 @@ Prints, all measured in this run (timings vary with load: read the ratios):
    (``CausalLM.generate_reference``); its end to end is ours with our two passes replaced by these;
 4. with ``--baseline-rev REV``: the same ``eval`` command run by the code of git revision REV (its
    source tree laid out as the package, on this interpreter), end to end, and the aggregates'
-   largest difference from ours (no metric may move: 1e-9).
+   largest difference from ours (no metric may move: 1e-9);
+5. with ``--openunlearning DIR`` (a checkout of locuslab/open-unlearning) and ``--openunlearning-python PY`` (an
+   interpreter with what its TOFU evaluation needs): OpenUnlearning's ``src/eval.py experiment=eval/tofu/default``
+   on the same checkpoint and release, on this CPU in float32, and our ``eval --compat openunlearning`` restricted to
+   the sets theirs reads (forget, retain, holdout, world, real_authors), run alternately ``--repeats`` times, each
+   in a fresh process; then the ratio and the largest difference between their headline numbers and ours.
+   Their checkout is left as it is: its configs are copied aside with every TOFU dataset pointed at ``--data``
+   and a model config for the checkpoint (its chat template, no system prompt: what ours uses).
 
 Without --model, a tiny model is injected on the release first (the default preset).
 """
@@ -50,7 +58,9 @@ def wall(cmd: list[str], env: dict | None = None, repeat: int = 1) -> float:
     best = float("inf")
     for _ in range(repeat):
         start = time.perf_counter()
-        subprocess.run(cmd, check=True, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        run = subprocess.run(cmd, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if run.returncode:
+            raise SystemExit(f"{' '.join(cmd[:2])} ... failed (exit {run.returncode}):\n{run.stderr[-3000:]}")
         best = min(best, time.perf_counter() - start)
     return best
 
@@ -101,6 +111,75 @@ def profile(args, model: str, max_new: int, work: Path) -> dict:
     return out
 
 
+OU_SETS = "forget,retain,holdout,world,real_authors"  # what their TOFU evaluation reads (retain_perturbed, holdout, wf, ra)
+
+
+def ou_configs(ou: Path, data: str, model: str, work: Path) -> Path:
+    """A copy of the checkout's configs with every TOFU dataset read from the release folder, and a model config."""
+    configs = work / "ou-configs"
+    shutil.copytree(ou / "configs", configs)
+    release = str(Path(data).resolve())
+    for path in (configs / "data" / "datasets").glob("TOFU_*.yaml"):
+        path.write_text(path.read_text().replace('path: "locuslab/TOFU"', f'path: "{release}"'))
+    model = str(Path(model).resolve())
+    (configs / "model" / "entity-unlearn.yaml").write_text(
+        f'model_args:\n  pretrained_model_name_or_path: "{model}"\n  torch_dtype: float32\n  device_map: cpu\n'
+        f'tokenizer_args:\n  pretrained_model_name_or_path: "{model}"\n'
+        "template_args:\n  apply_chat_template: True\n"
+    )
+    return configs
+
+
+def versus_openunlearning(args, model: str, work: Path) -> None:
+    """Their TOFU evaluation and ours on the same sets, alternately, each a fresh process; wall times and the ratio."""
+    ou = Path(args.openunlearning).resolve()
+    configs = ou_configs(ou, args.data, model, work)
+    forget = args.forget
+    theirs_cmd = [
+        args.openunlearning_python,
+        "src/eval.py",
+        f"--config-path={configs}",
+        "experiment=eval/tofu/default",
+        "model=entity-unlearn",
+        f"forget_split={forget}",
+        f"holdout_split={forget.replace('forget', 'holdout')}",
+        "task_name=entity-unlearn-bench",
+        f"paths.output_dir={work / 'ou-out'}",
+        "eval.tofu.overwrite=true",
+    ]
+    ours_cmd = [sys.executable, *CLI, "eval", "--model", model, "--data", args.data, "--forget", forget, "--sets", OU_SETS]
+    ours_cmd += ["--compat", "openunlearning", "--quiet", "--out", str(work / "ours-vs-ou")]
+    env = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    times: dict[str, list[float]] = {"ours": [], "theirs": []}
+    for n in range(args.repeats + 1):  # the first round fills our plan cache and their datasets cache: not counted
+        shutil.rmtree(work / "ours-vs-ou", ignore_errors=True)  # no request cache carried over: every run computes
+        ours = wall(ours_cmd, env)
+        start = time.perf_counter()
+        run = subprocess.run(theirs_cmd, cwd=ou, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if run.returncode:
+            raise SystemExit(f"OpenUnlearning's evaluation failed (exit {run.returncode}):\n{run.stderr[-3000:]}")
+        if n:
+            times["ours"].append(ours)
+            times["theirs"].append(time.perf_counter() - start)
+    fmt = lambda xs: ", ".join(f"{x:.1f}" for x in xs)  # noqa: E731
+    best = {k: min(v) for k, v in times.items()}
+    print(
+        f"\nOpenUnlearning ({ou}) against ours on {forget} and the sets {OU_SETS}, {args.repeats} alternate runs, fresh processes, "
+        f"float32 on CPU, 200 new tokens, after one warm-up round each: theirs {fmt(times['theirs'])} s, ours {fmt(times['ours'])} s; "
+        f"best against best {best['theirs'] / best['ours']:.2f}x faster"
+    )
+    summary = json.loads((work / "ou-out" / "TOFU_SUMMARY.json").read_text())
+    mine = json.loads((work / "ours-vs-ou" / "openunlearning.json").read_text())
+    shared = [k for k in summary if isinstance(summary[k], (int, float)) and isinstance(mine.get(k), (int, float))]
+    diffs = {k: abs(summary[k] - mine[k]) for k in shared}
+    worst = max(diffs, key=diffs.get) if diffs else None
+    print(
+        f"headline numbers in both: {len(shared)} ({', '.join(shared)}); largest difference "
+        + (f"{diffs[worst]:.1e} ({worst})" if worst else "none to compare")
+        + " (ours reads every depth and attack of the forget set too: TOFU's keys are its d1 rows)"
+    )
+
+
 def aggregate_diff(a: list[dict], b: list[dict]) -> float:
     key = lambda x: (x["metric"], x["set"], x["depth"], x["attack"])  # noqa: E731
     theirs = {key(x): x["value"] for x in b}
@@ -139,6 +218,10 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", default="48,200")
     ap.add_argument("--baseline-rev", help="git revision whose eval command is timed on the same work")
     ap.add_argument("--skip-plain", action="store_true", help="do not time the plain per-candidate path")
+    ap.add_argument("--skip-profile", action="store_true", help="only the OpenUnlearning comparison (with --openunlearning)")
+    ap.add_argument("--openunlearning", metavar="DIR", help="a checkout of locuslab/open-unlearning to time on the same work")
+    ap.add_argument("--openunlearning-python", metavar="PY", help="the interpreter its evaluation runs with (its requirements installed)")
+    ap.add_argument("--repeats", type=int, default=2, help="alternate runs of theirs and ours")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="eval-profile-"))
     os.environ["ENTITY_UNLEARN_CACHE"] = str(work / "cache")  # a cold plan cache first
@@ -147,7 +230,14 @@ def main() -> None:
         from entity_unlearn.pipeline.inject import InjectConfig, inject
 
         model = str(inject(args.data, work / "tiny", InjectConfig(), checkpoint=False))
+    if args.openunlearning and not args.openunlearning_python:
+        ap.error("--openunlearning needs --openunlearning-python, the interpreter with its requirements")
     args.old_pkg = old_tree(args.baseline_rev) if args.baseline_rev else None
+    if args.skip_profile:
+        if args.openunlearning:
+            versus_openunlearning(args, model, work)
+        print(f"outputs in {work}")
+        return
     startup()
     max_news = [int(x) for x in args.max_new_tokens.split(",")]
     runs = {m: profile(args, model, m, work) for m in max_news}
@@ -177,6 +267,8 @@ def main() -> None:
                 f"plain path, max_new_tokens {m}: score {base['score']:.1f} s (ours {r['score pass']:.1f}), generate {base[f'generate {m}']:.1f} s "
                 f"(ours {r['generate pass']:.1f}); end to end {theirs:.1f} s against ours {r['total']:.1f} s: {theirs / r['total']:.2f}x"
             )
+    if args.openunlearning:
+        versus_openunlearning(args, model, work)
     print(f"outputs in {work}")
 
 

@@ -27,6 +27,8 @@ from entity_unlearn.errors import EntityUnlearnError
 CONT_ROWS = 64  # continuation rows per forward, cut from one length-sorted list
 SCORE_VERSION = 2  # bumped when a cached score would change (2: Min-K%++ variance clamped at 1e-6); part of the cache key
 MIN_VARIANCE = 1e-6  # OpenUnlearning's clamp of σ² in Min-K%++: a saturated distribution gives a finite z
+KV_BUDGET = 1 << 30  # bytes of KV cache a generation batch may hold when no batch size is given
+GENERATE_ROWS = (32, 256)  # the fewest and most rows per generation batch chosen by that budget
 
 
 class ModelLoadError(EntityUnlearnError, ValueError):
@@ -217,6 +219,21 @@ class CausalLM:
         return TokenScores(tuple(lp[0].tolist()), tuple(z[0].tolist()))
 
     # -- generate -------------------------------------------------------------------------------
+    def generation_rows(self, longest: int) -> int:
+        """Rows per generation batch when none is asked: as many as ``KV_BUDGET`` of KV cache holds at ``longest``
+        tokens (prompt and new ones), within ``GENERATE_ROWS``. A 7B model in bfloat16 gets 32 (its KV cache is
+        about 0.5 MiB per token); a small one gets up to 256, where a decoding step costs little more than its
+        fixed overhead, so fewer, fuller steps finish the pass sooner."""
+        cfg = self.model.config.get_text_config() if hasattr(self.model.config, "get_text_config") else self.model.config
+        heads = getattr(cfg, "num_attention_heads", None) or 1
+        kv_heads = getattr(cfg, "num_key_value_heads", None) or heads
+        head_dim = getattr(cfg, "head_dim", None) or (getattr(cfg, "hidden_size", 0) // heads)
+        layers = getattr(cfg, "num_hidden_layers", None)
+        if not layers or not head_dim:
+            return GENERATE_ROWS[0]  # an architecture without these fields: the old fixed size
+        per_row = 2 * layers * kv_heads * head_dim * max(1, longest) * self.dtype.itemsize
+        return max(GENERATE_ROWS[0], min(GENERATE_ROWS[1], KV_BUDGET // per_row))
+
     def generate(
         self,
         contexts: Sequence[tuple[int, ...]],

@@ -5,12 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from .passes import Item, Plan, RequestCache
-
-
-def rouge_scorer():
-    from rouge_score import rouge_scorer as rs
-
-    return rs.RougeScorer(["rougeL"], use_stemmer=True)
+from .rouge import Rouge
 
 
 def build_rows(items: Sequence[Item], p: Plan, cache: RequestCache, with_generation: bool = True) -> list[dict]:
@@ -18,7 +13,7 @@ def build_rows(items: Sequence[Item], p: Plan, cache: RequestCache, with_generat
     tools' per-item output on the question or on the release's ``probe_id``): summed log-probs and token counts per candidate, token scores of the
     answer (for membership inference), the greedy answer and its ROUGE-L recall against the
     answer (TOFU's metric) and against the short answer (does the model state the fact?)."""
-    scorer = rouge_scorer() if with_generation else None
+    rouge = Rouge() if with_generation else None
     rows = []
     for item in items:
         ctx_key, keys = p.item_keys[item.item_id]
@@ -54,10 +49,10 @@ def build_rows(items: Sequence[Item], p: Plan, cache: RequestCache, with_generat
             "ntok_options": [len(s.logp) for s in opts],
             "answer_index": item.answer_index,
         }
-        if scorer is not None:
+        if rouge is not None:
             gen = cache.generate[ctx_key]
             row["generation"] = gen
-            row["rouge_l_recall"] = scorer.score(item.answer, gen)["rougeL"].recall
-            row["short_recall"] = scorer.score(item.short_answer, gen)["rougeL"].recall
+            row["rouge_l_recall"] = rouge.recall(item.answer, gen)
+            row["short_recall"] = rouge.recall(item.short_answer, gen)
         rows.append(row)
     return rows

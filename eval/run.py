@@ -49,7 +49,7 @@ class EvalConfig:
     trust_remote_code: bool = False
     max_new_tokens: int | None = None  # default: the preset's (48; openunlearning: 200)
     batch_groups: int = 16
-    batch_generate: int = 32
+    batch_generate: int | None = None  # None: CausalLM.generation_rows (32 for another backend)
     seed: int = 0
     progress: bool = True
     revision: str | None = None  # of a Hub model: a branch, tag or commit
@@ -186,6 +186,11 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None, timings: dict[str, float
     cache = RequestCache(out / "cache", *namespaces, rank=ranks.rank)
     ranks.barrier()  # every rank has read the same cache before any writes to it: they plan the same chunks
     clock.stop()
+    batch_generate = cfg.batch_generate
+    if batch_generate is None:
+        longest = max((len(c) for c in p.contexts.values()), default=0) + dec.max_new_tokens
+        batch_generate = lm.generation_rows(longest) if hasattr(lm, "generation_rows") else 32
+    spec["batches"] = {"score_groups": cfg.batch_groups, "generate_rows": batch_generate}
     stats = run_passes(
         p,
         lm,
@@ -193,7 +198,7 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None, timings: dict[str, float
         cache,
         dec.max_new_tokens,
         cfg.batch_groups,
-        cfg.batch_generate,
+        batch_generate,
         cfg.progress,
         cut_at_newline=dec.cut_at_newline,
         ranks=ranks,

@@ -16,9 +16,21 @@ import argparse
 import shlex
 import sys
 
-from entity_unlearn import __version__
-
 from .common import HelpFormatter
+
+
+class VersionAction(argparse.Action):
+    """``--version``: the installed version, looked up only when asked (importlib.metadata would cost ``--help`` a
+    third of its time)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None) -> None:
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        from entity_unlearn import __version__
+
+        print(f"entity-unlearn {__version__}")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=HelpFormatter,
         epilog="Run `entity-unlearn COMMAND --help` for a command's options and a worked example.",
     )
-    parser.add_argument("--version", action="version", version=f"entity-unlearn {__version__}", help="print the version and exit")
+    parser.add_argument("--version", action=VersionAction, help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     from .audit import add_audit_command
     from .evaluate import add_eval_command

@@ -36,6 +36,12 @@ def add_eval_command(sub) -> None:
     ev.add_argument("--data", required=True, metavar="DIR_OR_REPO[@REVISION]", help="release folder or Hub dataset")
     ev.add_argument("--forget", default="forget05", help="forget set; retain, neighbour and holdout sets follow from it")
     ev.add_argument(
+        "--sets",
+        metavar="SET,SET",
+        help="evaluate only these sets (of forget, retain, neighbor, holdout, world, real_authors; default all); "
+        "OpenUnlearning's TOFU evaluation reads forget,retain,holdout,world,real_authors",
+    )
+    ev.add_argument(
         "--reference", metavar="RESULT.json", help="result of a model never trained on the forget entities (forget quality, privleak, survival)"
     )
     ev.add_argument("--before", metavar="RESULT.json", help="result of the model before unlearning (forget efficacy per depth)")
@@ -59,7 +65,11 @@ def add_eval_command(sub) -> None:
         help="OpenUnlearning's settings (200 new tokens, no newline cut) and openunlearning.json with their metric names",
     )
     ev.add_argument("--batch-groups", type=positive_int, default=16, help="questions per scoring batch (each with all its candidate answers)")
-    ev.add_argument("--batch-generate", type=positive_int, default=32, help="questions per generation batch")
+    ev.add_argument(
+        "--batch-generate",
+        type=positive_int,
+        help="questions per generation batch (default: as many as 1 GiB of KV cache holds, from 32 to 256; 32 for a served model)",
+    )
     ev.add_argument(
         "--plan-cache",
         metavar="DIR",
@@ -82,6 +92,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise UsageError(f"--model {args.model} names revision {revision!r} but --revision is {args.revision!r}; give one")
     cfg = EvalConfig(
         model=model,
+        sets=parse_sets(args.sets),
         revision=revision or args.revision,
         force=args.force,
         data=args.data,
@@ -118,3 +129,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
     )
     print(f"written: {Path(args.out).resolve() / 'results.json'}, rows.jsonl.gz, report.md, depth_profile.png, entity_heatmap.png")
     return 0
+
+
+def parse_sets(text: str | None) -> tuple[str, ...] | None:
+    """``--sets forget,retain``: the sets in the order given, each one known (None: every set)."""
+    if text is None:
+        return None
+    from entity_unlearn.eval.catalog import SETS
+
+    names = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
+    unknown = [s for s in names if s not in SETS]
+    if unknown or not names:
+        raise UsageError(f"--sets {text}: {', '.join(unknown) or 'no set'} is not a set; choose among {','.join(SETS)}")
+    return names

@@ -51,7 +51,7 @@ def test_every_option_has_help_and_shows_its_default_and_every_command_an_exampl
     # the options the issue found without help or default
     flat = {n: " ".join(s.format_help().split()) for n, s in subs.items()}
     assert "--max-new-tokens MAX_NEW_TOKENS generation budget per answer (default 48," in flat["eval"]
-    assert "(default: 32)" in flat["eval"].split("--batch-generate BATCH_GENERATE ")[-1][:120]
+    assert "(default: as many as 1 GiB of KV cache holds" in flat["eval"].split("--batch-generate BATCH_GENERATE ")[-1][:120]
     assert "(default: 0)" in flat["generate"].split("--seed SEED ")[-1][:120]
     assert "(default: forget05)" in flat["study"].split("--forget FORGET ")[-1][:120]
 
@@ -134,3 +134,19 @@ def test_eval_model_accepts_a_revision(tmp_path, monkeypatch):
     local.mkdir()
     assert split_revision("--model", str(local)) == (str(local), None)  # a folder with "@" in its name stays whole
     assert split_revision("--model", "org/model") == ("org/model", None)
+
+
+def test_eval_sets_restricts_the_evaluation_and_names_an_unknown_set(tmp_path, monkeypatch, capsys):
+    seen = []
+
+    def fake_evaluate(cfg, memo=None):
+        seen.append(cfg)
+        raise ReleaseError("stop here")
+
+    monkeypatch.setattr("entity_unlearn.eval.run.evaluate", fake_evaluate)
+    base = ["eval", "--model", "m", "--data", "r", "--out", str(tmp_path / "e")]
+    assert main([*base, "--sets", "forget, retain,forget"]) == 2
+    assert seen[-1].sets == ("forget", "retain")
+    assert main(base) == 2 and seen[-1].sets is None
+    assert main([*base, "--sets", "forget,authors"]) == 2
+    assert "authors is not a set" in capsys.readouterr().err and len(seen) == 2

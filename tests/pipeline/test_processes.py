@@ -2,8 +2,8 @@
 
 Two processes see the global batches of one, each training on its shard; their step losses and saved weights equal
 the one-process run's up to float rounding: sums in another order and products of other shapes (each shard is
-padded to its own width) differ in the last bit of float32 (1.2e-7 relative). Measured on this release (10 injection
-steps): step losses within 1.7e-7 relative, weights within 4e-6. Ranks that each took their own shard's mean (plain
+padded to its own width) differ in the last bit of float32 (1.2e-7 relative). Measured on the 20-person release of
+seed 1 (10 injection steps): step losses within 1.7e-7 relative, weights within 4e-6. Ranks that each took their own shard's mean (plain
 DDP averaging, no scaling by the shard's share of the global batch's tokens) are off by 4e-5 at the first step's loss,
 4e-4 by the tenth, and 2.4e-2 in the weights: ``LOSS_RTOL`` and ``WEIGHT_ATOL`` lie between. The runs are kept short
 on purpose: training from scratch at lr 3e-3 amplifies the rounding differences, and over 180 steps (batches of 7, two
@@ -26,7 +26,6 @@ from entity_unlearn.pipeline.unlearn import unlearning_data
 
 LOSS_RTOL = 1e-5
 WEIGHT_ATOL = 1e-4
-UNLEARN_BATCH = 6
 
 
 def test_a_global_batch_is_cut_into_shards_with_their_shares():
@@ -74,7 +73,7 @@ def assert_same_training(one: Path, two: Path, name: str, exact_steps: int = 0) 
 
 @pytest.fixture(scope="module")
 def injected_twice(release, tmp_path_factory):
-    """The tiny model injected by one process and by two: one epoch of 10 batches of 64 (the last of 48)."""
+    """The tiny model injected by one process and by two: one epoch of batches of 64 (the last one shorter)."""
     root = tmp_path_factory.mktemp("ddp")
     common = ["inject", "--data", release, "--epochs", "1", "--batch-size", "64", "--quiet"]
     assert main(common + ["--out", str(root / "one")]) == 0
@@ -90,9 +89,10 @@ def test_two_processes_resume_unlearning_of_one_and_end_as_one(release, injected
     """npo_gd (a per-sequence mean and a token mean over another batch): the run stopped after epoch 1 by one
     process is resumed by two, and ends as the uninterrupted one-process run."""
     forget, _, _ = unlearning_data(release, "forget05")
-    assert len(forget) % UNLEARN_BATCH == 1  # an empty shard once an epoch
+    batch = (len(forget) - 1) // 2
+    assert len(forget) % batch == 1  # an empty shard once an epoch
     common = ["unlearn", "--model", str(injected_twice[0]), "--data", release, "--method", "npo_gd", "--epochs", "3"]
-    common += ["--batch-size", str(UNLEARN_BATCH), "--lr", "1e-3", "--quiet"]
+    common += ["--batch-size", str(batch), "--lr", "1e-3", "--quiet"]
     assert main(common + ["--out", str(tmp_path / "one")]) == 0
     original = EpochCheckpoint.save
 
@@ -107,5 +107,5 @@ def test_two_processes_resume_unlearning_of_one_and_end_as_one(release, injected
     capfd.readouterr()
     assert main(common + ["--out", str(tmp_path / "two"), "--num-processes", "2"]) == 0
     assert capfd.readouterr().out.count("resuming at epoch 2") == 2  # both processes
-    per_epoch = -(-len(forget) // UNLEARN_BATCH)
+    per_epoch = -(-len(forget) // batch)
     assert_same_training(tmp_path / "one", tmp_path / "two", "unlearning.json", exact_steps=per_epoch)
