@@ -57,9 +57,9 @@ SKIPPED = {
     "runs --num-processes 2",
     "accelerate launch --multi_gpu --num_processes 8 -m entity_unlearn eval --model MODEL --data entity-unlearn --out eval-out": "eight GPUs",
     "entity-unlearn inject --data entity-unlearn --base tiny --out models/target --num-processes 2": "two training processes; "
-    "tests/pipeline/test_processes.py runs inject and unlearn with --num-processes 2 against one process",
+    "tests/pipeline/test_training_processes.py runs inject and unlearn with --num-processes 2 against one process",
     "accelerate launch --multi_gpu --num_processes 8 -m entity_unlearn unlearn --model MODEL --data entity-unlearn --method npo_gd "
-    "--out models/npo_gd": "eight GPUs; tests/pipeline/test_processes.py runs unlearn --method npo_gd with --num-processes 2",
+    "--out models/npo_gd": "eight GPUs; tests/pipeline/test_training_processes.py runs unlearn --method npo_gd with --num-processes 2",
     "entity-unlearn eval --backend vllm --model MODEL --data entity-unlearn --out eval-out": "vLLM's engine needs a GPU; tests/eval/test_vllm.py "
     "runs the adapter against a stand-in engine",
     f"entity-unlearn study {DEMO_STUDY_ARGS} {DEMO_STUDY_OPTIONS}": "`make demo` runs exactly this command (checked here); "
