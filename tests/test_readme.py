@@ -26,7 +26,7 @@ DEMO_STUDY_ARGS = "--data entity-unlearn --base tiny --out study"
 DEMO_STUDY_OPTIONS = "--methods ga,npo_gd --coverage-methods none --deep-method none --robustness-methods npo_gd"
 HUB_TESTS = "tests/eval/hub/test_queue.py runs submit, score-queue and leaderboard against the local Hub server"
 SKIPPED = {
-    "make demo": "about 20 minutes; it runs the demo study line below (checked against the Makefile here)",
+    "make demo": "about 15 minutes; it runs the demo study line below (checked against the Makefile here)",
     "make test": "runs this test suite; running it from here would recurse",
     "export OPENAI_API_KEY=...": "shell set-up of the two LLM lines below",
     "entity-unlearn generate --entities 200 --out world --llm gpt-4o-mini": "needs the network (OpenAI's API); tests/builders/llm drive the same "

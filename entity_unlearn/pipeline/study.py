@@ -61,7 +61,7 @@ class StudyConfig:
     coverage: tuple[int, ...] = (25, 50, 75)
     deep_method: str | None = "npo_gd"
     seeds: int = 1  # unlearning seeds of every method and coverage run (0..seeds-1)
-    robustness_methods: tuple[str, ...] = ("ga", "npo_gd")  # the methods attacked, of those run (make demo's budget: two)
+    robustness_methods: tuple[str, ...] = ("ga", "npo_gd")  # the methods attacked, of those run (make demo attacks npo_gd alone)
     attacks: tuple[str, ...] = ("relearn", "relearn_known", "retain_finetune", "quant8", "quant4", "in_context", "prefill")
     device: str | None = None
     dtype: str | None = None
