@@ -21,7 +21,7 @@ Second mode, ``--served``: scoring through a vLLM server that the script starts.
 After build and inject (or on the ``--model`` and ``--data`` given), the model is evaluated here
 (``eval``, ``--eval-dtype``), then served by vLLM's OpenAI-compatible server
 (``python -m vllm.entrypoints.openai.api_server --model DIR --served-model-name NAME --port PORT
---dtype DTYPE --max-model-len N``, on 127.0.0.1 and a free port unless ``--port``), which the
+--dtype DTYPE --max-model-len N``, N the model's context length up to 4096, on 127.0.0.1 and a free port unless ``--port``), which the
 script waits for (``GET /v1/models``, up to ``--server-timeout``; a server that dies is one error
 quoting its log's last lines) and evaluates through (``eval --backend openai --base-url ...``). It
 prints the server's start time, the served score and generation passes (sequences/s, answers/s) next
@@ -128,7 +128,11 @@ def parse() -> argparse.Namespace:
     )
     served.add_argument("--port", type=int, default=0, help="the server's port (default: a free one)")
     served.add_argument("--eval-dtype", default="float32", help="dtype of the local evaluation and of the server (default float32: parity)")
-    served.add_argument("--max-model-len", type=int, default=4096, help="the server's context length (vLLM --max-model-len; default 4096)")
+    served.add_argument(
+        "--max-model-len",
+        type=int,
+        help="the server's context length (vLLM --max-model-len; default: the model's max_position_embeddings, at most 4096)",
+    )
     served.add_argument("--server-timeout", type=float, default=900, help="seconds to wait for the server's /v1/models (default 900)")
     served.add_argument("--concurrency", type=int, default=64, help="requests in flight to the server (default 64)")
     served.add_argument("--sets", help="evaluate only these sets (eval --sets; default all)")
@@ -238,7 +242,7 @@ def served(args, release: str, model: str, answers: list[str], out: Path, timing
 
     name = "entity-unlearn-served"
     port = args.port or free_port()
-    values = {"model": model, "name": name, "port": port, "dtype": args.eval_dtype, "max_model_len": args.max_model_len}
+    values = {"model": model, "name": name, "port": port, "dtype": args.eval_dtype, "max_model_len": args.max_model_len or context_length(model)}
     try:
         command = fill(args.server_command, **values) if args.server_command else vllm_command(**values)
     except ServerError as exc:
@@ -276,7 +280,21 @@ def served(args, release: str, model: str, answers: list[str], out: Path, timing
         f"served vs local over {parity['items']} items: largest log-prob difference {parity['max_abs_logp_diff']:.2e}, "
         f"{parity['token_count_mismatches']} token-count mismatches, {parity['identical_generations']} identical answers"
     )
-    return {"server_command": command, "server_start_s": timings["server start"], "passes": passes, "parity": parity, "eval_dtype": args.eval_dtype}
+    return {
+        "server_command": command,
+        "server_start_s": timings["server start"],
+        "passes": passes,
+        "parity": parity,
+        "eval_dtype": args.eval_dtype,
+        "max_model_len": values["max_model_len"],
+    }
+
+
+def context_length(model: str, most: int = 4096) -> int:
+    """The model's own context length (vLLM refuses a --max-model-len above it), at most ``most``."""
+    from transformers import AutoConfig
+
+    return min(most, getattr(AutoConfig.from_pretrained(model), "max_position_embeddings", None) or most)
 
 
 def throughput(result: dict) -> dict:

@@ -61,6 +61,7 @@ def test_served_mode_scores_through_a_server_it_starts_and_stops(tiny_release, t
     printed = capsys.readouterr().out
     summary = json.loads((tmp_path / "run" / "gpu_timings.json").read_text())
     assert summary["mode"] == "served" and list(summary["timings_s"]) == ["eval local", "server start", "eval served"]
+    assert summary["max_model_len"] == 512  # the tiny model's context: vLLM refuses a longer one
     assert summary["server_command"][-1] == str(urlparse(printed.split("answering at ")[1].split()[0]).port)
     served, local = summary["passes"]["served"], summary["passes"]["local"]
     assert served["sequences"] == local["sequences"] > 0 and served["sequences_per_s"] > 0 and served["answers"] == local["answers"] > 0

@@ -301,6 +301,9 @@ def cmd_study(args: argparse.Namespace) -> int:
         command=" ".join(["entity-unlearn", *sys.argv[1:]]) if sys.argv[1:2] == ["study"] else None,
     )
     if relaunching(args):  # after the options are checked: a bad one is one message, not one per process
+        from entity_unlearn.pipeline.study import check
+
+        check(cfg)
         return launch(args.num_processes, args.argv)
     report = run_study(cfg)
     if report is None:  # a process other than rank 0 of many: rank 0 reports

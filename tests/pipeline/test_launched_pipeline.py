@@ -79,6 +79,8 @@ def test_bad_options_stop_before_the_processes_start(release, tmp_path, capsys):
     """One message, not one per process: the options are checked before the command starts its copies."""
     assert main(["study", "--data", release, "--out", str(tmp_path / "s"), "--coverage", "half", "--num-processes", "2"]) == 2
     assert capsys.readouterr().err.count("--coverage 'half'") == 1
+    assert main(["study", "--data", release, "--out", str(tmp_path / "s"), "--methods", "ga,gax", "--num-processes", "2"]) == 2
+    assert capsys.readouterr().err.count("gax") == 1
     assert main(["attack", "--model", "m", "--data", release, "--kind", "quant3", "--out", str(tmp_path / "a"), "--num-processes", "2"]) == 2
     assert capsys.readouterr().err.count("--kind quant3: not an attack") == 1
     assert not (tmp_path / "s").exists() and not (tmp_path / "a").exists()
