@@ -96,7 +96,7 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None, timings: dict[str, float
     """Run the whole evaluation; returns the result dict that is also written to ``results.json``.
 
     Started by a launcher as many processes (``ranks``), each computes its share of the passes and
-    rank 0 writes the result from everyone's answers; the other ranks return None.
+    rank 0 writes the result from everyone's answers; the other ranks return None once it is written.
 
     ``memo``: a dict the caller keeps across calls (a study evaluating many models of one release)
     to reuse the loaded items and the tokenised plan when the release and tokenizer are the same.
@@ -207,6 +207,7 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None, timings: dict[str, float
         everyone = ranks.gather({k: asdict(v) for k, v in stats.items()})
         ranks.barrier()  # every rank's answers are on disk
         if not ranks.main:
+            ranks.barrier()  # back once rank 0 has written the result: a caller may read it next (a study, an attack)
             return None
         cache = RequestCache(out / "cache", *namespaces)
         stats = {k: PassStats.merged([r[k] for r in everyone]) for k in stats}
@@ -232,6 +233,7 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None, timings: dict[str, float
             summary = {"format": "openunlearning-tofu-summary (entity-unlearn names mapped)", **openunlearning_summary(aggregates)}
             (tmp / "openunlearning.json").write_text(json.dumps(finite(summary), indent=1), encoding="utf-8")
     clock.stop()
+    ranks.barrier()  # the other ranks wait for the result on disk
     return result
 
 

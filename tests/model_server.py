@@ -9,31 +9,37 @@ consumed one per request), with a real model behind it:
   and character offsets (the first token's log-prob is null); ``max_tokens`` > 0 adds
   a greedy continuation;
 - ``POST /v1/chat/completions``: the tokenizer's chat template with the generation
-  prompt, then greedy decoding to the EOS token or ``max_tokens``.
+  prompt, then greedy decoding to the EOS token or ``max_tokens``;
+- ``GET /v1/models``: the served model's name (``name``, default the model folder's name).
 
 Server-wide modes: ``no_logprobs`` (echo ignored: ``logprobs`` null), ``truncate_to``
 (prompts cut to their last N tokens, silently: the echo covers less than the prompt). Behaviours in ``server.script``,
 one per request, then ``good``: ``429`` (``Retry-After: 0``) and ``drop`` (the
 connection closes without an answer). ``latency_s`` delays every answer.
+
+Run as a program it serves until stopped, as a vLLM server would (``bench/gpu_pipeline.py --served
+--server-command``): ``python tests/model_server.py --model DIR [--name NAME] [--port PORT]``.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 
 class ModelServer:
-    def __init__(self, model_dir: str, latency_s: float = 0.0, add_bos: bool = False) -> None:
+    def __init__(self, model_dir: str, latency_s: float = 0.0, add_bos: bool = False, port: int = 0, name: str | None = None) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.tok = AutoTokenizer.from_pretrained(model_dir)
         self.model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
-        self.latency_s, self.add_bos = latency_s, add_bos
+        self.latency_s, self.add_bos, self.name = latency_s, add_bos, name or Path(model_dir).name
         self.no_logprobs, self.truncate_to = False, None
         self.script: list[str] = []
         self.requests: list[dict[str, Any]] = []
@@ -53,6 +59,11 @@ class ModelServer:
                     self.send_header(k, v)
                 self.end_headers()
                 self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                if self.path != "/v1/models":
+                    return self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
+                return self._send(200, {"object": "list", "data": [{"id": server.name, "object": "model", "owned_by": "entity-unlearn-tests"}]})
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
@@ -74,7 +85,7 @@ class ModelServer:
         class Server(ThreadingHTTPServer):
             request_queue_size = 256
 
-        self.httpd = Server(("127.0.0.1", 0), Handler)
+        self.httpd = Server(("127.0.0.1", port), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
@@ -163,3 +174,23 @@ class ModelServer:
 
 def _usage(n_in: int, n_out: int) -> dict[str, int]:
     return {"prompt_tokens": n_in, "completion_tokens": n_out, "total_tokens": n_in + n_out}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="Serve a local causal LM folder over the OpenAI API on 127.0.0.1 until stopped.")
+    ap.add_argument("--model", required=True, help="model folder (weights and tokenizer)")
+    ap.add_argument("--name", help="the name /v1/models lists (default: the folder's name)")
+    ap.add_argument("--port", type=int, default=0, help="TCP port (default: one the OS picks)")
+    args = ap.parse_args()
+    server = ModelServer(args.model, port=args.port, name=args.name)
+    print(f"serving {args.model} as {server.name!r} at {server.url}", flush=True)
+    try:
+        server.httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.httpd.server_close()
+
+
+if __name__ == "__main__":
+    main()

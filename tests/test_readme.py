@@ -62,6 +62,12 @@ SKIPPED = {
     "--out models/npo_gd": "eight GPUs; tests/pipeline/test_training_processes.py runs unlearn --method npo_gd with --num-processes 2",
     "entity-unlearn eval --backend vllm --model MODEL --data entity-unlearn --out eval-out": "vLLM's engine needs a GPU; tests/eval/test_vllm.py "
     "runs the adapter against a stand-in engine",
+    "entity-unlearn study --data entity-unlearn --base tiny --out study --num-processes 2": "a dozen models trained by two processes; "
+    "tests/pipeline/test_launched_pipeline.py runs a scaled-down study on two processes against one",
+    "accelerate launch --multi_gpu --num_processes 8 -m entity_unlearn attack --model MODEL --data entity-unlearn --kind relearn,quant4 "
+    "--out attacks/model": "eight GPUs; tests/pipeline/test_launched_pipeline.py runs attack --kind relearn with --num-processes 2",
+    "python bench/gpu_pipeline.py --served --base Qwen/Qwen2.5-0.5B-Instruct": "a GPU, vllm and a Hub model; tests/test_bench.py runs "
+    "--served with tests/model_server.py in vLLM's place",
     f"entity-unlearn study {DEMO_STUDY_ARGS} {DEMO_STUDY_OPTIONS}": "`make demo` runs exactly this command (checked here); "
     "even on a tiny release it trains a dozen models; tests/pipeline/test_pipeline.py runs the study with fewer epochs",
     f"entity-unlearn study {DEMO_STUDY_ARGS} --seeds 3": "the README's study table: the demo's folder resumed with every method, "

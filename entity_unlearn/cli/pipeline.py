@@ -87,6 +87,7 @@ def add_pipeline_commands(sub) -> None:
     att.add_argument("--quant-backend", dest="backend", choices=("auto", "simulate", "bnb"), help="quantisation: auto (bnb on CUDA), simulate, bnb")
     att.add_argument("--no-checkpoint", dest="checkpoint", action="store_false", help="no epoch checkpoints while relearning")
     att.add_argument("--max-new-tokens", type=positive_int, help="generation budget per answer of every evaluation (default: eval's, 48)")
+    add_num_processes(att, "each computing a share of every evaluation and relearning run; the results are one process's")
     _model_options(att)
     att.set_defaults(func=cmd_attack)
 
@@ -106,6 +107,7 @@ def add_pipeline_commands(sub) -> None:
     )
     st.add_argument("--attacks", default="all", help="robustness attacks of the matrix (default all seven; none: skip)")
     st.add_argument("--max-new-tokens", type=positive_int, help="generation budget per answer of every evaluation (default: eval's, 48)")
+    add_num_processes(st, "each training on a share of every batch and computing a share of every evaluation")
     _model_options(st)
     st.set_defaults(
         func=cmd_study,
@@ -245,7 +247,11 @@ def cmd_attack(args: argparse.Namespace) -> int:
         checkpoint=args.checkpoint,
         max_new_tokens=args.max_new_tokens,
     )
+    if relaunching(args):  # after the options are checked: a bad one is one message, not one per process
+        return launch(args.num_processes, args.argv)
     report = run_attacks(cfg)
+    if report is None:  # a process other than rank 0 of many: rank 0 reports
+        return 0
     from entity_unlearn.pipeline.robustness import lookup
 
     print(f"{'attack':<16} {'recovery':>9} {'beyond ref':>11} {'surviving':>10}")
@@ -294,7 +300,14 @@ def cmd_study(args: argparse.Namespace) -> int:
         max_new_tokens=args.max_new_tokens,
         command=" ".join(["entity-unlearn", *sys.argv[1:]]) if sys.argv[1:2] == ["study"] else None,
     )
+    if relaunching(args):  # after the options are checked: a bad one is one message, not one per process
+        from entity_unlearn.pipeline.study import check
+
+        check(cfg)
+        return launch(args.num_processes, args.argv)
     report = run_study(cfg)
+    if report is None:  # a process other than rank 0 of many: rank 0 reports
+        return 0
     print(report["table_text"])
     print(
         f"study written to {Path(args.out).resolve()}: study.md, study.json, efficacy_vs_coverage.png, depth_profile.png"

@@ -11,7 +11,9 @@ as dataclass fields, in a registry like the unlearning methods.
 | prefill         | starts the assistant's turn with "Sure, here is the answer: " and the like          | prefilling attacks (Andriushchenko et al. 2024) |
 
 Relearning reuses the training loop of ``inject`` (seeded, resumable from epoch checkpoints) and is applied
-to the reference model too: a model that never saw the entities also learns relearned facts.
+to the reference model too: a model that never saw the entities also learns relearned facts. Under a launcher
+(``attack`` or ``study --num-processes N``, torchrun, accelerate launch) relearning trains on every process, each
+on its share of every batch as ``inject`` does (``processes``); a quantised model is made by process 0 alone.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class AttackError(EntityUnlearnError, ValueError):
 class Attack:
     name: ClassVar[str] = ""
     changes_weights: ClassVar[bool] = False
+    trains: ClassVar[bool] = False  # ``make`` trains: every process of many takes part in it
 
     def prompt(self):
         """The prompt-side attack for the evaluator (``eval.prompt_attacks``), or None."""
@@ -46,8 +49,9 @@ class Attack:
         """Which forget rows the attack is scored on (None: all)."""
         return None
 
-    def make(self, source: str, data: str, forget: str, out: Path, options: dict) -> dict:
-        """Write the attacked model of ``source`` to ``out``; returns what ``attack.json`` records beyond the recipe."""
+    def make(self, source: str, data: str, forget: str, out: Path, options: dict, ranks=None) -> dict:
+        """Write the attacked model of ``source`` to ``out``; returns what ``attack.json`` records beyond the recipe.
+        ``ranks`` (``eval.ranks.Ranks``): this process's place among many, for an attack that ``trains``."""
         raise NotImplementedError
 
 
@@ -69,14 +73,16 @@ class Relearn(Attack):
     seed: int = 0
     name: ClassVar[str] = "relearn"
     changes_weights: ClassVar[bool] = True
+    trains: ClassVar[bool] = True
 
     def pairs(self, data: str, forget: str) -> list[tuple[str, str]]:
         from .unlearn import unlearning_data
 
         return unlearning_data(data, forget)[0]
 
-    def make(self, source, data, forget, out, options):
+    def make(self, source, data, forget, out, options, ranks=None):
         from entity_unlearn.eval.model import CausalLM
+        from entity_unlearn.eval.ranks import Ranks
 
         from .finetune import EpochCheckpoint, TrainConfig, finetune, training_precision
         from .tiny import save
@@ -85,12 +91,17 @@ class Relearn(Attack):
         explicit = set(options.get("explicit", ()))  # recipe fields the user set: the tiny preset never overrides them
         recipe = replace(self, **{k: v for k, v in TINY_RELEARN.items() if k not in explicit}) if _is_tiny(source) else self
         pairs = self.pairs(data, forget)
-        lm = CausalLM(source, options.get("device"), "float32", options.get("allow_pickle", False), options.get("trust_remote_code", False))
+        ranks = ranks or Ranks()
+        device = ranks.device(options.get("device"))
+        lm = CausalLM(source, device, "float32", options.get("allow_pickle", False), options.get("trust_remote_code", False))
         amp = training_precision(lm.device, options.get("dtype"))
         train = TrainConfig(epochs=recipe.epochs, lr=recipe.lr, batch_size=recipe.batch_size, grad_accum=recipe.grad_accum, seed=recipe.seed)
         run = {"attack": self.name, "recipe": asdict(recipe), "source": lm.fingerprint(), "pairs": pairs, "autocast": amp}
         ckpt = EpochCheckpoint(out if options.get("checkpoint", True) else None, run)
-        history = finetune(lm.model, lm.tokenizer, pairs, train, progress=options.get("progress", False), amp=amp, checkpoint=ckpt).by_epoch
+        progress = options.get("progress", False)
+        history = finetune(lm.model, lm.tokenizer, pairs, train, progress=progress, amp=amp, checkpoint=ckpt, ranks=ranks).by_epoch
+        if not ranks.main:  # every rank holds the same model: rank 0 saves it
+            return {}
         if amp is not None:
             lm.model.to(getattr(__import__("torch"), amp))
         save(lm.model, lm.tokenizer, out)
@@ -99,6 +110,7 @@ class Relearn(Attack):
             "recipe_used": asdict(recipe),
             "preset": "tiny" if recipe is not self else "literature",
             "pairs": len(pairs),
+            "processes": ranks.world,
             "loss_by_epoch": history,
         }
 
@@ -140,7 +152,7 @@ class Quantise(Attack):
     mode: ClassVar[str] = "nf4"
     changes_weights: ClassVar[bool] = True
 
-    def make(self, source, data, forget, out, options):
+    def make(self, source, data, forget, out, options, ranks=None):
         import torch
 
         from entity_unlearn.eval.model import CausalLM
@@ -232,16 +244,24 @@ def _has_bitsandbytes() -> bool:
 
 
 def attacked_model(attack: Attack, source: str, data: str, forget: str, out: Path, options: dict) -> Path:
-    """Write ``attack`` applied to the model at ``source`` into ``out`` with ``attack.json``; a finished one is kept."""
+    """Write ``attack`` applied to the model at ``source`` into ``out`` with ``attack.json``; a finished one is kept.
+    On many processes every one returns ``out`` once the model is on disk: an attack that ``trains`` runs on all of
+    them, another one on process 0 alone, and process 0 writes it."""
+    from entity_unlearn.eval.ranks import ranks_from_env
+
     out = Path(out)
     record_path = out / "attack.json"
     if record_path.is_file():
         return out
+    ranks = ranks_from_env()
     start = time.perf_counter()
-    extra = attack.make(source, data, forget, out, options)
-    record = {"attack": attack.name, "recipe": asdict(attack), "source": source, "data": data, "forget": forget, **extra}
-    record["seconds"] = round(time.perf_counter() - start, 1)
-    tmp = record_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=1, sort_keys=True), encoding="utf-8")
-    tmp.replace(record_path)
+    if attack.trains or ranks.main:
+        extra = attack.make(source, data, forget, out, options, ranks)
+    if ranks.main:
+        record = {"attack": attack.name, "recipe": asdict(attack), "source": source, "data": data, "forget": forget, **extra}
+        record["seconds"] = round(time.perf_counter() - start, 1)
+        tmp = record_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record, indent=1, sort_keys=True), encoding="utf-8")
+        tmp.replace(record_path)
+    ranks.barrier()
     return out

@@ -5,6 +5,9 @@ each attacked model or prompt on the forget set with the evaluator, and summaris
 Output folder: ``models/<kind>`` and ``reference_models/<kind>`` (attacked weights, with ``attack.json``),
 ``evals/unlearned``, ``evals/reference``, ``evals/<kind>``, ``evals/reference_<kind>`` (evaluator outputs; each
 resumes from its request cache), and the summary. A rerun reuses every finished model and cached request.
+
+Under a launcher (``attack --num-processes N``, torchrun, accelerate launch) every process takes its share of each
+evaluation and of each relearning run; process 0 makes the quantised models and writes the summary.
 """
 
 from __future__ import annotations
@@ -107,8 +110,10 @@ def bin_crossing(before_model: str | None, model: str) -> dict | None:
     return {mode: quant.bin_crossing_share(a, b, mode) for mode in quant.MODES}
 
 
-def run_attacks(cfg: AttackRun) -> dict:
-    """``entity-unlearn attack``: every attack of ``cfg.kinds``; returns what robustness.json holds."""
+def run_attacks(cfg: AttackRun) -> dict | None:
+    """``entity-unlearn attack``: every attack of ``cfg.kinds``; returns what robustness.json holds (on many
+    processes, process 0 does; the others return None)."""
+    from entity_unlearn.eval.ranks import ranks_from_env
     from entity_unlearn.eval.run import read_result
 
     out = Path(cfg.out)
@@ -131,6 +136,8 @@ def run_attacks(cfg: AttackRun) -> dict:
         if reference:
             results[f"reference:{kind}"] = attack_eval(cfg, f"reference_{kind}", reference, attack, None, memo)
         results[f"attacked:{kind}"] = attack_eval(cfg, kind, model, attack, ref_path(f"reference_{kind}") if reference else None, memo)
+    if not ranks_from_env().main:  # every evaluation and model is on disk: process 0 summarises them
+        return None
     summary = summarise(cfg.kinds, attacks, results, cfg.data, cfg.forget)
     report = {
         "format": "entity-unlearn-robustness/1",

@@ -18,6 +18,11 @@ Steps, each finished step marked in ``<out>/steps/<name>.json`` and never rerun:
 A model step writes ``<name>.partial`` and renames it when complete; an evaluation
 resumes from its own request cache. Then ``study.json`` (every number, the command,
 versions and hashes), ``study.md`` (from ``cards/study.md.j2``) and two plots.
+
+Under a launcher (``study --num-processes N``, torchrun, accelerate launch) every process runs every step, each
+training on its share of every batch and computing its share of every evaluation; process 0 renames the
+models, marks the steps and writes the report, and all of them meet after each step, so that the next one
+reads what it wrote.
 """
 
 from __future__ import annotations
@@ -84,7 +89,10 @@ class Step:
 
 class Study:
     def __init__(self, cfg: StudyConfig) -> None:
+        from entity_unlearn.eval.ranks import ranks_from_env
+
         self.cfg = cfg
+        self.ranks = ranks_from_env()
         self.out = Path(cfg.out)
         self.ran: list[str] = []
         self.skipped: list[str] = []
@@ -100,28 +108,34 @@ class Study:
         """Run ``step`` unless its marker says it finished; a model step is written aside and renamed at the end
         (an interrupted one resumes from the epoch checkpoint in its ``.partial`` folder)."""
         marker = self.marker(step.name)
-        if marker.is_file():
+        if marker.is_file():  # every process sees the same markers: they were written before the last meeting
             self.skipped.append(step.name)
             return
-        print(f"[study] {step.name} ...", flush=True)
+        main = self.ranks.main
+        if main:
+            print(f"[study] {step.name} ...", flush=True)
         start = time.perf_counter()
         if step.kind == "model":
             final = self.model(step.name)
             partial = final.with_name(final.name + ".partial")
-            shutil.rmtree(final, ignore_errors=True)
+            if main:
+                shutil.rmtree(final, ignore_errors=True)
             step.run(partial)
-            os.replace(partial, final)
+            if main:
+                os.replace(partial, final)
         else:
             step.run(self.result(step.name))
         seconds = round(time.perf_counter() - start, 1)
-        marker.parent.mkdir(parents=True, exist_ok=True)
-        tmp = marker.with_suffix(".tmp")
-        tmp.write_text(
-            json.dumps({"step": step.name, "kind": step.kind, "seconds": seconds, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}), encoding="utf-8"
-        )
-        os.replace(tmp, marker)
+        if main:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            tmp = marker.with_suffix(".tmp")
+            record = {"step": step.name, "kind": step.kind, "seconds": seconds, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            tmp.write_text(json.dumps(record), encoding="utf-8")
+            os.replace(tmp, marker)
+        self.ranks.barrier()  # the next step reads this one's model or result
         self.ran.append(step.name)
-        print(f"[study] {step.name} done in {seconds:.0f} s", flush=True)
+        if main:
+            print(f"[study] {step.name} done in {seconds:.0f} s", flush=True)
 
     # -- step bodies ---------------------------------------------------------------------------
     def inject_step(self, name: str, **kw) -> Step:
@@ -239,8 +253,9 @@ def check(cfg: StudyConfig) -> None:
         unlearning_data(cfg.data, cfg.forget)
 
 
-def claim(cfg: StudyConfig) -> None:
+def claim(cfg: StudyConfig, main: bool = True) -> None:
     """Record what the study's models depend on in ``<out>/study_identity.json``; refuse to resume a different study there.
+    (Process 0 of many, ``main``, writes it; the others only compare.)
 
     Methods and coverage levels may change between runs (new steps run, finished ones are kept);
     the release, base, forget set and training settings may not.
@@ -266,18 +281,25 @@ def claim(cfg: StudyConfig) -> None:
                 "its models cannot be reused. Give a new --out, or delete the folder to start over"
             )
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(identity, indent=1, sort_keys=True), encoding="utf-8")
+    if main:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")  # whole or absent: another process may be reading it
+        tmp.write_text(json.dumps(identity, indent=1, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, path)
 
 
-def run_study(cfg: StudyConfig) -> dict:
-    """Run every unfinished step, then write the report; returns study.json's content plus this run's counts."""
+def run_study(cfg: StudyConfig) -> dict | None:
+    """Run every unfinished step, then write the report; returns study.json's content plus this run's counts
+    (on many processes, process 0 does; the others return None)."""
     check(cfg)
-    claim(cfg)
     start = time.perf_counter()
     study = Study(cfg)
+    claim(cfg, study.ranks.main)
+    study.ranks.barrier()  # the identity is on disk before any process reads it again
     for step in study.steps():
         study.do(step)
+    if not study.ranks.main:
+        return None
     report = write_report(study)
     report.update(seconds_this_run=time.perf_counter() - start, steps_run=len(study.ran), steps_skipped=len(study.skipped))
     return report
