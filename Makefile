@@ -10,6 +10,11 @@ STAMP := $(VENV)/.installed-stamp
 DS3 := .venv-ds3
 DS3_STAMP := $(DS3)/.installed-stamp
 
+# Python writes the bytecode of what it imports into .venv on first use (pip runs with --no-compile to keep the
+# install short). Where PYTHONDONTWRITEBYTECODE is set, every process compiles torch and transformers again:
+# a test that starts processes took 92 s with it set and 46 s without (tests/pipeline/test_launched_pipeline.py).
+unexport PYTHONDONTWRITEBYTECODE
+
 .PHONY: demo test clean browser
 
 $(STAMP): pyproject.toml

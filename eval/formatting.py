@@ -62,7 +62,9 @@ class Formatter:
             if tokenizer.eos_token is None:
                 raise FormatError("the tokenizer has no EOS token, so the end of an answer cannot be scored; set eos_token in tokenizer_config.json")
         self.template_sha256 = hashlib.sha256(source.encode("utf-8")).hexdigest()
-        self.special = sorted({t for t in tokenizer.all_special_tokens if t}, key=len, reverse=True)
+        # longest first, then by text: a set's order changes with each process's string hashing, and the order
+        # goes into the fingerprint that names the plan on disk (ties by length alone missed it in most runs)
+        self.special = sorted({t for t in tokenizer.all_special_tokens if t}, key=lambda t: (-len(t), t))
         self._ids: dict[str, tuple[int, ...]] = {}
 
     def fingerprint(self) -> str | None:

@@ -57,6 +57,8 @@ class EvalConfig:
     command: str | None = None  # recorded in the spec; default: this process's command line
     compat: str | None = None  # "openunlearning": their decoding, and openunlearning.json with their metric names
     sets: tuple[str, ...] | None = None  # evaluate only these sets (a robustness attack needs the forget set only)
+    depths: tuple[str, ...] | None = None  # only probes of these depths (d0-d4; TOFU's questions are d1)
+    attacks: tuple[str, ...] | None = None  # only probes of these attack kinds ("none": the plain questions)
     prompt_attack: object | None = None  # eval.prompt_attacks.InContext / Prefill: changes every item's prompt
     robustness_attack: str = "none"  # the robustness attack this model or prompt went through; every aggregate carries it
     plan_cache: str | None = None  # folder of tokenised plans; None: the default place, "none": off (plancache)
@@ -124,9 +126,14 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None, timings: dict[str, float
     selection = copy.deepcopy(selection)  # goes into this result's spec; the memo keeps its own
     if cfg.sets is not None:
         items = [i for i in items if i.set in cfg.sets]
+    if cfg.depths is not None or cfg.attacks is not None:
+        items = [i for i in items if (cfg.depths is None or i.depth in cfg.depths) and (cfg.attacks is None or i.attack in cfg.attacks)]
+    if not items:
+        asked = ", ".join(f"--{k} {','.join(v)}" for k, v in (("sets", cfg.sets), ("depths", cfg.depths), ("attacks", cfg.attacks)) if v)
+        raise DataError(f"{asked}: no probe of {release.path} ({cfg.forget}) is left to evaluate; widen the selection")
     if cfg.prompt_attack is not None:
         items = cfg.prompt_attack.apply(items, release)
-    items_key = (*items_key, cfg.sets, repr(cfg.prompt_attack))  # the plan memo below: these items, not the release's
+    items_key = (*items_key, cfg.sets, cfg.depths, cfg.attacks, repr(cfg.prompt_attack))  # the plan memo below: these items, not the release's
     clock("load model")
     lm = load_model(replace(cfg, device=ranks.device(cfg.device)), out)
     formatter = Formatter(lm.tokenizer, cfg.chat_template)
@@ -162,6 +169,8 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None, timings: dict[str, float
         },
         "seed": cfg.seed,
         "sets": list(cfg.sets) if cfg.sets is not None else None,
+        "depths": list(cfg.depths) if cfg.depths is not None else None,
+        "attacks": list(cfg.attacks) if cfg.attacks is not None else None,
         "robustness_attack": {"kind": cfg.robustness_attack, "prompt": describe(cfg.prompt_attack)},
     }
     if cfg.backend == "vllm":

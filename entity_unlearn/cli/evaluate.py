@@ -42,6 +42,16 @@ def add_eval_command(sub) -> None:
         "OpenUnlearning's TOFU evaluation reads forget,retain,holdout,world,real_authors",
     )
     ev.add_argument(
+        "--depths",
+        metavar="D,D",
+        help="evaluate only probes of these depths (of d0-d4; default all); TOFU's questions are d1 (the world and real-author sets are d1)",
+    )
+    ev.add_argument(
+        "--attacks",
+        metavar="ATTACK,ATTACK",
+        help="evaluate only probes of these attack kinds (none and the release's attacks; default all); TOFU's questions are none",
+    )
+    ev.add_argument(
         "--reference", metavar="RESULT.json", help="result of a model never trained on the forget entities (forget quality, privleak, survival)"
     )
     ev.add_argument("--before", metavar="RESULT.json", help="result of the model before unlearning (forget efficacy per depth)")
@@ -81,6 +91,8 @@ def add_eval_command(sub) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from entity_unlearn.builders.schema import DEPTHS
+    from entity_unlearn.builders.world.probes import ATTACKS
     from entity_unlearn.eval.report import summary_text
     from entity_unlearn.eval.run import EvalConfig, evaluate
 
@@ -93,6 +105,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     cfg = EvalConfig(
         model=model,
         sets=parse_sets(args.sets),
+        depths=parse_choices("--depths", args.depths, DEPTHS),
+        attacks=parse_choices("--attacks", args.attacks, ("none", *ATTACKS)) if args.attacks else None,
         revision=revision or args.revision,
         force=args.force,
         data=args.data,
@@ -133,12 +147,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def parse_sets(text: str | None) -> tuple[str, ...] | None:
     """``--sets forget,retain``: the sets in the order given, each one known (None: every set)."""
-    if text is None:
-        return None
     from entity_unlearn.eval.catalog import SETS
 
+    return parse_choices("--sets", text, SETS)
+
+
+def parse_choices(option: str, text: str | None, known: tuple[str, ...]) -> tuple[str, ...] | None:
+    """``--sets forget,retain``, ``--depths d1``: the names in the order given, each one of ``known`` (None: all)."""
+    if text is None:
+        return None
     names = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
-    unknown = [s for s in names if s not in SETS]
+    unknown = [s for s in names if s not in known]
     if unknown or not names:
-        raise UsageError(f"--sets {text}: {', '.join(unknown) or 'no set'} is not a set; choose among {','.join(SETS)}")
+        noun = option[2:].rstrip("s")
+        raise UsageError(
+            f"{option} {text}: {', '.join(unknown) or 'nothing'} is not {'an' if noun[0] in 'aeiou' else 'a'} {noun}; choose among {','.join(known)}; give a comma-separated list of them"
+        )
     return names

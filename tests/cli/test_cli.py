@@ -150,3 +150,10 @@ def test_eval_sets_restricts_the_evaluation_and_names_an_unknown_set(tmp_path, m
     assert main(base) == 2 and seen[-1].sets is None
     assert main([*base, "--sets", "forget,authors"]) == 2
     assert "authors is not a set" in capsys.readouterr().err and len(seen) == 2
+    assert main([*base, "--depths", "d1", "--attacks", "none,alias"]) == 2
+    assert (seen[-1].depths, seen[-1].attacks) == (("d1",), ("none", "alias"))
+    assert main([*base, "--depths", "1"]) == 2 and "--depths 1: 1 is not a depth; choose among d0,d1,d2,d3,d4" in capsys.readouterr().err
+    assert (
+        main([*base, "--attacks", "jailbreak"]) == 2
+        and "--attacks jailbreak: jailbreak is not an attack; choose among none,prefix_injection" in capsys.readouterr().err
+    )

@@ -275,3 +275,37 @@ def test_lean_generation_gives_the_answers_of_plain_generate(release, models, tm
     ids = tok("Kessmar\nWho else", add_special_tokens=False)["input_ids"]
     assert settled(tok, ids) and answer_text(tok, ids) == "Kessmar"
     assert not settled(tok, tok("\n Kess", add_special_tokens=False)["input_ids"])  # a leading newline does not end an answer
+
+
+def test_depths_and_attacks_restrict_the_items_and_move_no_number(results, release, models, tmp_path):
+    out = tmp_path / "d1"
+    shutil.copytree(results["dir"] / "target" / "cache", out / "cache")  # scores and answers of the full run
+    cfg = EvalConfig(
+        models["target"], release, "forget05", str(out), sets=("forget", "retain", "holdout"), depths=("d1",), attacks=("none",), progress=False
+    )
+    res = evaluate(cfg)
+    assert {(r["set"], r["depth"], r["attack"]) for r in res["rows"]} == {(s, "d1", "none") for s in ("forget", "retain", "holdout")}
+    assert res["spec"]["passes"]["score"]["computed"] == 0 and (res["spec"]["depths"], res["spec"]["attacks"]) == (["d1"], ["none"])
+    full = {(a["metric"], a["set"], a["depth"], a["attack"]): a["value"] for a in results["target"]["aggregates"]}
+    mine = {(a["metric"], a["set"], a["depth"], a["attack"]): a["value"] for a in res["aggregates"]}
+    same = [k for k in mine if k in full and k[2:] == ("d1", "none")]  # the "all" rows hold other depths in the full run
+    assert len(same) >= 10 and [(k, mine[k], full[k]) for k in same if mine[k] != full[k]] == []
+    with pytest.raises(DataError, match="--sets world, --depths d3: no probe of .* is left to evaluate; widen the selection"):
+        evaluate(replace(cfg, out=str(tmp_path / "none"), sets=("world",), depths=("d3",), attacks=None))
+
+
+def test_the_plan_cache_name_does_not_depend_on_string_hashing(models):
+    """The formatter's fingerprint names the plan on disk: another process (another hash seed) must find it."""
+    import os
+    import subprocess
+    import sys
+
+    from transformers import AutoTokenizer
+
+    code = "import sys; from transformers import AutoTokenizer; from entity_unlearn.eval import Formatter; "
+    code += "print(Formatter(AutoTokenizer.from_pretrained(sys.argv[1])).fingerprint())"
+    mine = Formatter(AutoTokenizer.from_pretrained(models["target"])).fingerprint()
+    for seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        run = subprocess.run([sys.executable, "-c", code, models["target"]], env=env, capture_output=True, text=True, check=True)
+        assert run.stdout.strip() == mine
