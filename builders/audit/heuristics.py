@@ -64,8 +64,9 @@ class Context:
         self.material = material
         self._tokens: dict[str, tuple[str, ...]] = {}
         self._content: dict[str, frozenset[str]] = {}
-        options = {self.tok(o) for p in material.probes for o in p.options}
-        self.familiar = PhraseFinder(options).count(material.training)
+        texts = {o for p in material.probes for o in p.options}
+        self.familiar = PhraseFinder(self.tok(o) for o in texts).count(material.training)
+        self.familiar_option = {o: self.familiar.get(self.tok(o), 0) > 0 for o in texts}  # looked up once per option text
         # (entity type, kind, field) -> answer -> entities with that true answer
         prior: dict[tuple[str, str, str], dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
         for p in material.probes:
@@ -125,7 +126,8 @@ def get_heuristic(name: str) -> Heuristic:
 @heuristic("familiarity")
 def familiarity(probe: ProbeRow, ctx: Context) -> set[int]:
     """Pick the options that occur verbatim in the training text (full QA and corpus)."""
-    return {i for i, o in enumerate(probe.options) if ctx.familiar.get(ctx.tok(o), 0) > 0}
+    known = ctx.familiar_option
+    return {i for i, o in enumerate(probe.options) if known.get(o, False)}
 
 
 @heuristic("median")
