@@ -88,16 +88,17 @@ def floor(material: Material, add_k: float, prior_weight: float) -> dict[str, An
     from entity_unlearn.eval.metrics import mc_accuracy, truth_ratio
 
     lm = BigramLM(material.training, add_k, prior_weight)
+    logp = lm.logp
     tally = Tally()
     rows = []
     prefers = n_pref = 0
     for p in material.probes:
-        opts = [lm.logp(o) for o in p.options]
-        if any(n == 0 for _, n in opts):
+        opts = list(map(logp, p.options))
+        if not all(n for _, n in opts):
             continue
         tally.add(p, pick_score(argmax_set([lp / n for lp, n in opts]), p))
-        para = lm.logp(p.paraphrased_answer)
-        wrong = [lm.logp(w) for w in p.perturbed_answer]
+        para = logp(p.paraphrased_answer)
+        wrong = list(map(logp, p.perturbed_answer))
         row = {"answer_index": p.answer_index, "logp_options": [lp for lp, _ in opts], "ntok_options": [n for _, n in opts], "set": "forget"}
         if para[1] and wrong and all(n for _, n in wrong):
             row.update(logp_paraphrase=para[0], ntok_paraphrase=para[1], logp_perturbed=[lp for lp, _ in wrong], ntok_perturbed=[n for _, n in wrong])

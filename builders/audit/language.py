@@ -33,10 +33,13 @@ class Context:
 
     def __init__(self, texts: list[str], names: tuple[str, ...] = ()) -> None:
         w = words()
-        self.vocab = frozenset(t for t in set(WORD.findall("\n".join(texts).lower())) if t.isalpha())  # one pass in C
+        # every lower-case word, found in the distinct whitespace-separated chunks (no word spans whitespace)
+        chunks = "\n".join(set("\n".join(texts).lower().split()))
+        self.vocab = frozenset(t for t in set(WORD.findall(chunks)) if t.isalpha())
         self.name_words = frozenset(t for n in names for t in tokens(n) if t.isalpha())  # "winters" of Danique Winters
         self.plurals = frozenset(w["plural_nouns"])
-        self.needs_the = re.compile(r"\b(?:" + "|".join(x.title() for x in w["needs_the"]) + r") of ")
+        # "\bUniversity of ", with the word boundary checked after the first letter so the search skips ahead in C
+        self.needs_the = re.compile(r"(?:" + "|".join(f"{x.title()[0]}(?<!\\w{x.title()[0]}){x.title()[1:]}" for x in w["needs_the"]) + r") of ")
         self.determiners = frozenset(w["determiners"])
         self.a_ok = tuple(w["a_before_vowel"])
         self.an_ok = tuple(w["an_before_consonant"])
@@ -108,7 +111,9 @@ def get_text_check(name: str) -> TextCheck:
 
 
 # -- the checks ----------------------------------------------------------------------------------
-NUMBER_WORD = re.compile(r"(?<![\w,.])(\d[\d,]*|one) ([a-z]+)\b(?: ([a-z]+)\b)?")
+# a number or "one" not inside a word or number, its noun, the next word: (?<![\w,.])(\d[\d,]*|one) ([a-z]+)\b(?: ([a-z]+)\b)?,
+# written to start with a character class (the look-behind checks the character before it) so the search skips ahead in C
+NUMBER_WORD = re.compile(r"([\do](?<![\w,.][\do])(?:(?<=\d)[\d,]*|(?<=o)ne)) ([a-z]+)\b(?: ([a-z]+)\b)?")
 
 
 @text_check("number_agreement")
@@ -154,7 +159,7 @@ def missing_article(text: str, subject: EntityRow | None, ctx: Context) -> list[
     return out
 
 
-A_AN = re.compile(r"\b([Aa]n?) ([A-Za-z][\w-]*)")
+A_AN = re.compile(r"([Aa](?<!\w[Aa])n?) ([A-Za-z][\w-]*)")  # \b([Aa]n?) ..., the boundary checked after the letter (faster)
 
 
 @text_check("a_an")
