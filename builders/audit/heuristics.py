@@ -86,6 +86,7 @@ class Context:
                 self.lent[(etype, kind, fld)][answer].update(whose)
         self.names = {e.entity_id: e.names for e in material.entities}
         self.stopwords = frozenset(words()["stopwords"])
+        self.option_content = {o: self.content(o) for o in texts}  # looked up once per option text
 
     def tok(self, text: str) -> tuple[str, ...]:
         t = self._tokens.get(text)
@@ -161,8 +162,8 @@ def longest(probe: ProbeRow, ctx: Context) -> set[int]:
 @heuristic("overlap")
 def overlap(probe: ProbeRow, ctx: Context) -> set[int]:
     """Pick the options sharing the most content words with the question."""
-    q = ctx.content(probe.question)
-    shared = [len(ctx.content(o) & q) for o in probe.options]
+    q, known = ctx.content(probe.question), ctx.option_content
+    shared = [len((known[o] if o in known else ctx.content(o)) & q) for o in probe.options]
     return argmax_set(shared) if max(shared) > 0 else set()
 
 
@@ -177,7 +178,10 @@ def answer_prior(probe: ProbeRow, ctx: Context) -> set[int]:
     key = (probe.entity_type, probe.kind, probe.field)
     seen, lent = ctx.prior.get(key, {}), ctx.lent.get(key, {})
     me = probe.entity_id
-    counts = [len(seen.get(o, ())) - (me in seen.get(o, ())) - (lent[o][me] if o in lent else 0) for o in probe.options]
+    counts = []
+    for o in probe.options:
+        ents = seen.get(o)
+        counts.append(len(ents) - (me in ents) - (lent[o][me] if o in lent else 0) if ents else 0)
     return argmax_set(counts) if max(counts) > 0 else set()
 
 
