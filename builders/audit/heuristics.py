@@ -22,7 +22,7 @@ from typing import Any
 
 from entity_unlearn.errors import UnknownNameError
 
-from .groups import Tally, argmax_set, pick_score
+from .groups import Tally, argmax_set
 from .load import Material, ProbeRow
 from .text import PhraseFinder, contains, tokens
 
@@ -197,9 +197,12 @@ def run_heuristics(material: Material, ctx: Context, names: Collection[str] | No
     """Heuristic name -> its description, applicable probes and accuracy/chance/gain by group."""
     chosen = [get_heuristic(n) for n in (names if names is not None else sorted(HEURISTICS))]
     tallies = {h.name: Tally() for h in chosen}
+    choosers = [(h.choose, tallies[h.name].add_to) for h in chosen]
     for p in material.probes:
-        for h in chosen:
-            pick = h.choose(p, ctx)
-            if pick is not None:
-                tallies[h.name].add(p, pick_score(pick, p))
+        cell, n, truth = p.cell, len(p.options), p.answer_index
+        chance = 1.0 / n
+        for choose, add in choosers:
+            pick = choose(p, ctx)
+            if pick is not None:  # groups.pick_score, inlined
+                add(cell, chance, chance if not pick or len(pick) >= n else (1.0 / len(pick) if truth in pick else 0.0))
     return {h.name: {"description": h.description, **tallies[h.name].result()} for h in chosen}

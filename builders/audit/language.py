@@ -25,6 +25,7 @@ from .text import sentences, tokens
 EXAMPLES = 5
 YEAR = re.compile(r"^(1\d{3}|20\d\d)$")
 WORD = re.compile(r"\w+")
+WORDLIKE = re.compile(r"\w")
 LAST_WORD = re.compile(r" [a-z]+$")
 
 
@@ -130,17 +131,33 @@ def number_agreement(text: str, subject: EntityRow | None, ctx: Context) -> list
     return out
 
 
-POSSESSIVE = re.compile(r"\b([A-Za-z]+s)['’]s\b")
+POSSESSIVE_S = re.compile(r"s['’]s\b")  # where "\b([A-Za-z]+s)['’]s\b" can end; the word is read backwards from it
+LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
+def possessives(text: str) -> list[tuple[str, str]]:
+    """(match, word) of every ``\b([A-Za-z]+s)['’]s\b`` in ``text``: "Industries's" gives ("Industries's", "Industries").
+
+    Found from the apostrophe back to the word's start, which is much faster than the pattern (it tries every word).
+    """
+    out = []
+    for m in POSSESSIVE_S.finditer(text):
+        start = m.start()
+        while start and text[start - 1] in LETTERS:
+            start -= 1
+        if start < m.start() and not (start and WORDLIKE.match(text, start - 1)):
+            out.append((text[start : m.end()], text[start : m.start() + 1]))
+    return out
 
 
 @text_check("plural_possessive")
 def plural_possessive(text: str, subject: EntityRow | None, ctx: Context) -> list[str]:
     """A plural noun takes "'s": "Industries's" (write "Industries'"); a name's word is plural only if listed ("Winters's" is right)."""
     out = []
-    for m in POSSESSIVE.finditer(text):
-        word = m.group(1).lower()
-        if ctx.plural(word) and (word in ctx.plurals or word not in ctx.name_words or m.group(1)[0].islower()):
-            out.append(m.group(0))
+    for match, found in possessives(text):
+        word = found.lower()
+        if ctx.plural(word) and (word in ctx.plurals or word not in ctx.name_words or found[0].islower()):
+            out.append(match)
     return out
 
 
