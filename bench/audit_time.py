@@ -126,8 +126,9 @@ def main() -> None:
                 w = (now["total"][0] + again["total"][0]) / 2
                 c = (now["total"][1] + again["total"][1]) / 2
                 print(
-                    f"baseline {args.baseline}: {old['total'][0]:.1f} s wall, {old['total'][1]:.1f} s CPU; this tree (mean of the runs "
-                    f"before and after it) {w:.1f} s wall, {c:.1f} s CPU; ratio {old['total'][0] / w:.1f}x wall, {old['total'][1] / c:.1f}x CPU"
+                    f"baseline {args.baseline}: {old['total'][0]:.1f} s wall, {old['total'][1]:.1f} s CPU; this tree, run before and after it: "
+                    f"{now['total'][0]:.1f} and {again['total'][0]:.1f} s wall, {now['total'][1]:.1f} and {again['total'][1]:.1f} s CPU; "
+                    f"ratio to their mean {old['total'][0] / w:.1f}x wall, {old['total'][1] / c:.1f}x CPU"
                 )
 
 
