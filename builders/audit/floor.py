@@ -23,7 +23,7 @@ from typing import Any
 
 from .groups import DIGITS, Tally, argmax_set, pick_score
 from .load import AuditError, Material
-from .text import tokens
+from .text import TOKEN, tokens
 
 START = "<s>"
 
@@ -38,17 +38,17 @@ class BigramLM:
         self.uni: Counter = Counter()
         self.bi: Counter = Counter()
         self.ctx: Counter = Counter()
-        for text in texts:
-            prev = START
-            for t in tokens(text):
-                self.uni[t] += 1
-                self.bi[(prev, t)] += 1
-                self.ctx[prev] += 1
-                prev = t
+        for text in texts:  # Counter.update counts an iterable in C
+            toks = tokens(text)
+            if not toks:
+                continue
+            self.uni.update(toks)
+            self.bi.update(zip((START, *toks), toks))
+            self.ctx.update((START, *toks[:-1]))
         self.total = sum(self.uni.values())
         self.vocab = len(self.uni) + 1
         self._cache: dict[str, tuple[float, int]] = {}
-        self._pairs: dict[tuple[str, str], float] = {}
+        self._pairs = _Pairs(self)
 
     def p_uni(self, w: str) -> float:
         return (self.uni.get(w, 0) + self.k) / (self.total + self.k * self.vocab)
@@ -62,16 +62,24 @@ class BigramLM:
         hit = self._cache.get(text)
         if hit is not None:
             return hit
-        toks = tokens(text)
-        pairs = self._pairs
+        toks = TOKEN.findall(text.lower())  # text.tokens without its cache: most scored texts occur once
         total = 0.0
-        for key in zip((START, *toks), toks):
-            lp = pairs.get(key)
-            if lp is None:
-                lp = pairs[key] = self.pair(*key)
+        for lp in map(self._pairs.__getitem__, zip((START, *toks), toks)):  # summed in order, as a loop would
             total += lp
-        self._cache[text] = (total, len(toks))
-        return total, len(toks)
+        hit = self._cache[text] = (total, len(toks))
+        return hit
+
+
+class _Pairs(dict):
+    """(previous word, word) -> log P(word | previous), computed on first look-up."""
+
+    def __init__(self, lm: BigramLM) -> None:
+        super().__init__()
+        self.lm = lm
+
+    def __missing__(self, key: tuple[str, str]) -> float:
+        lp = self[key] = self.lm.pair(*key)
+        return lp
 
 
 def floor(material: Material, add_k: float, prior_weight: float) -> dict[str, Any]:
@@ -80,16 +88,17 @@ def floor(material: Material, add_k: float, prior_weight: float) -> dict[str, An
     from entity_unlearn.eval.metrics import mc_accuracy, truth_ratio
 
     lm = BigramLM(material.training, add_k, prior_weight)
+    logp = lm.logp
     tally = Tally()
     rows = []
     prefers = n_pref = 0
     for p in material.probes:
-        opts = [lm.logp(o) for o in p.options]
-        if any(n == 0 for _, n in opts):
+        opts = list(map(logp, p.options))
+        if not all(n for _, n in opts):
             continue
         tally.add(p, pick_score(argmax_set([lp / n for lp, n in opts]), p))
-        para = lm.logp(p.paraphrased_answer)
-        wrong = [lm.logp(w) for w in p.perturbed_answer]
+        para = logp(p.paraphrased_answer)
+        wrong = list(map(logp, p.perturbed_answer))
         row = {"answer_index": p.answer_index, "logp_options": [lp for lp, _ in opts], "ntok_options": [n for _, n in opts], "set": "forget"}
         if para[1] and wrong and all(n for _, n in wrong):
             row.update(logp_paraphrase=para[0], ntok_paraphrase=para[1], logp_perturbed=[lp for lp, _ in wrong], ntok_perturbed=[n for _, n in wrong])

@@ -44,10 +44,13 @@ class Tally:
         self.sums: dict[tuple[str, ...], list[float]] = {}
 
     def add(self, probe: ProbeRow, score: float) -> None:
-        s = self.sums.get(probe.cell)
+        self.add_to(probe.cell, 1.0 / len(probe.options), score)
+
+    def add_to(self, cell: tuple[str, ...], chance: float, score: float) -> None:
+        """``add`` for a probe of ``cell`` whose chance score is ``chance`` (a loop over many choosers computes them once)."""
+        s = self.sums.get(cell)
         if s is None:
-            s = self.sums[probe.cell] = [0, 0.0, 0.0, 0.0]
-        chance = 1.0 / len(probe.options)
+            s = self.sums[cell] = [0, 0.0, 0.0, 0.0]
         s[0] += 1
         s[1] += score
         s[2] += chance

@@ -24,6 +24,9 @@ from .text import sentences, tokens
 
 EXAMPLES = 5
 YEAR = re.compile(r"^(1\d{3}|20\d\d)$")
+WORD = re.compile(r"\w+")
+WORDLIKE = re.compile(r"\w")
+LAST_WORD = re.compile(r" [a-z]+$")
 
 
 class Context:
@@ -31,33 +34,31 @@ class Context:
 
     def __init__(self, texts: list[str], names: tuple[str, ...] = ()) -> None:
         w = words()
-        self.vocab = frozenset(t for text in texts for t in tokens(text) if t.isalpha())
+        # every lower-case word, found in the distinct whitespace-separated chunks (no word spans whitespace)
+        chunks = "\n".join(set("\n".join(texts).lower().split()))
+        self.vocab = frozenset(t for t in set(WORD.findall(chunks)) if t.isalpha())
         self.name_words = frozenset(t for n in names for t in tokens(n) if t.isalpha())  # "winters" of Danique Winters
         self.plurals = frozenset(w["plural_nouns"])
-        self.needs_the = re.compile(r"\b(?:" + "|".join(x.title() for x in w["needs_the"]) + r") of ")
+        # "\bUniversity of ", with the word boundary checked after the first letter so the search skips ahead in C
+        self.needs_the = re.compile(r"(?:" + "|".join(f"{x.title()[0]}(?<!\\w{x.title()[0]}){x.title()[1:]}" for x in w["needs_the"]) + r") of ")
         self.determiners = frozenset(w["determiners"])
         self.a_ok = tuple(w["a_before_vowel"])
         self.an_ok = tuple(w["an_before_consonant"])
         self.doubled_ok = frozenset(w["doubled_ok"])
         self.gender_attribute = w["gender_attribute"]
         self.gender_nouns = {g: tuple(ns) for g, ns in w["gender_nouns"].items()}
-        self._gender: dict[str, re.Pattern | None] = {}
+        self._gender: dict[str | None, re.Pattern | None] = {}
 
-    def gender_pattern(self, subject: EntityRow) -> re.Pattern | None:
-        """The entity as a clause's subject, a copula or "as", then a noun of another gender than its own."""
-        if subject.entity_id not in self._gender:
-            gender = subject.attributes.get(self.gender_attribute)
+    def gender_predicate(self, gender: str | None) -> re.Pattern | None:
+        """A copula or "as", then a noun of another gender than ``gender`` (compiled once per gender)."""
+        if gender not in self._gender:
             wrong = [n for g, nouns in self.gender_nouns.items() if g != gender for n in nouns] if gender is not None else []
-            names = "|".join(re.escape(n) for n in sorted(subject.names, key=len, reverse=True))
-            self._gender[subject.entity_id] = (
-                re.compile(
-                    r"(?m)(?:^|(?<=[.!?] )|(?<=, ))(?:" + names + r")(?!['’]s)(?: [a-z]+){0,2}? (?:was|is|were|are|became|remained|as)"
-                    r"(?: (?:a|an|the))?(?: [a-z-]+)? (?:" + "|".join(wrong) + r")\b"
-                )
+            self._gender[gender] = (
+                re.compile(r" (?:was|is|were|are|became|remained|as)(?: (?:a|an|the))?(?: [a-z-]+)? (?:" + "|".join(wrong) + r")\b")
                 if wrong
                 else None
             )
-        return self._gender[subject.entity_id]
+        return self._gender[gender]
 
     def singular(self, word: str) -> bool:
         """``word`` (lower case, no final s) is a noun whose plural occurs in the audited text."""
@@ -111,7 +112,9 @@ def get_text_check(name: str) -> TextCheck:
 
 
 # -- the checks ----------------------------------------------------------------------------------
-NUMBER_WORD = re.compile(r"(?<![\w,.])(\d[\d,]*|one) ([a-z]+)\b(?: ([a-z]+)\b)?")
+# a number or "one" not inside a word or number, its noun, the next word: (?<![\w,.])(\d[\d,]*|one) ([a-z]+)\b(?: ([a-z]+)\b)?,
+# written to start with a character class (the look-behind checks the character before it) so the search skips ahead in C
+NUMBER_WORD = re.compile(r"([\do](?<![\w,.][\do])(?:(?<=\d)[\d,]*|(?<=o)ne)) ([a-z]+)\b(?: ([a-z]+)\b)?")
 
 
 @text_check("number_agreement")
@@ -128,17 +131,33 @@ def number_agreement(text: str, subject: EntityRow | None, ctx: Context) -> list
     return out
 
 
-POSSESSIVE = re.compile(r"\b([A-Za-z]+s)['’]s\b")
+POSSESSIVE_S = re.compile(r"s['’]s\b")  # where "\b([A-Za-z]+s)['’]s\b" can end; the word is read backwards from it
+LETTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+
+
+def possessives(text: str) -> list[tuple[str, str]]:
+    """(match, word) of every ``\b([A-Za-z]+s)['’]s\b`` in ``text``: "Industries's" gives ("Industries's", "Industries").
+
+    Found from the apostrophe back to the word's start, which is much faster than the pattern (it tries every word).
+    """
+    out = []
+    for m in POSSESSIVE_S.finditer(text):
+        start = m.start()
+        while start and text[start - 1] in LETTERS:
+            start -= 1
+        if start < m.start() and not (start and WORDLIKE.match(text, start - 1)):
+            out.append((text[start : m.end()], text[start : m.start() + 1]))
+    return out
 
 
 @text_check("plural_possessive")
 def plural_possessive(text: str, subject: EntityRow | None, ctx: Context) -> list[str]:
     """A plural noun takes "'s": "Industries's" (write "Industries'"); a name's word is plural only if listed ("Winters's" is right)."""
     out = []
-    for m in POSSESSIVE.finditer(text):
-        word = m.group(1).lower()
-        if ctx.plural(word) and (word in ctx.plurals or word not in ctx.name_words or m.group(1)[0].islower()):
-            out.append(m.group(0))
+    for match, found in possessives(text):
+        word = found.lower()
+        if ctx.plural(word) and (word in ctx.plurals or word not in ctx.name_words or found[0].islower()):
+            out.append(match)
     return out
 
 
@@ -157,7 +176,7 @@ def missing_article(text: str, subject: EntityRow | None, ctx: Context) -> list[
     return out
 
 
-A_AN = re.compile(r"\b([Aa]n?) ([A-Za-z][\w-]*)")
+A_AN = re.compile(r"([Aa](?<!\w[Aa])n?) ([A-Za-z][\w-]*)")  # \b([Aa]n?) ..., the boundary checked after the letter (faster)
 
 
 @text_check("a_an")
@@ -176,11 +195,34 @@ def a_an(text: str, subject: EntityRow | None, ctx: Context) -> list[str]:
 
 @text_check("gendered_noun")
 def gendered_noun(text: str, subject: EntityRow | None, ctx: Context) -> list[str]:
-    """A noun of another gender said of the entity: "<he> worked as an actress", "<she> was the son of"."""
-    pattern = ctx.gender_pattern(subject) if subject is not None else None
-    return [m.group(0) for m in pattern.finditer(text)] if pattern is not None else []
+    """A noun of another gender said of the entity: "<he> worked as an actress", "<she> was the son of".
+
+    The entity, by a name or alias, opens a clause (a line, or after ". ", "! ", "? ", ", "), up to two lower-case
+    words follow, then a copula or "as" and the noun; the predicate is found first with one pattern per gender."""
+    predicate = ctx.gender_predicate(subject.attributes.get(ctx.gender_attribute)) if subject is not None else None
+    if predicate is None:
+        return []
+    names = sorted(subject.names, key=len, reverse=True)  # type: ignore[union-attr]
+    out = []
+    for m in predicate.finditer(text):
+        head = text[: m.start()]
+        for _ in range(3):  # the name right before the predicate, or one or two lower-case words before it
+            name = next((n for n in names if head.endswith(n) and _opens_clause(head[: -len(n)])), None)
+            if name is not None:
+                out.append(text[len(head) - len(name) : m.end()])
+                break
+            cut = LAST_WORD.search(head)
+            if cut is None:
+                break
+            head = head[: cut.start()]
+    return out
 
 
+def _opens_clause(before: str) -> bool:
+    return before == "" or before.endswith(("\n", ". ", "! ", "? ", ", "))
+
+
+BOUNDARY = re.compile(r"[.!?][^\S\n]+[A-Z\"'(]")  # where text.sentences cuts a line (whitespace other than a line break)
 DOUBLED = re.compile(r"\b([A-Za-z]+) (?i:\1)\b")  # "The the" too; a doubled capitalised name ("Bora Bora") is not counted
 
 
@@ -194,9 +236,14 @@ def repeated(text: str, subject: EntityRow | None, ctx: Context) -> list[str]:
         # a capitalised first word inside a sentence ends a name ("Krostand Works works"): not a doubled word
         if first.lower() not in ctx.doubled_ok and not second[0].isupper() and (first[0].islower() or opens):
             out.append(m.group(0))
-    for line in text.split("\n"):
+    done = -1
+    for m in BOUNDARY.finditer(text):  # only a line of two sentences or more can say one twice
+        if m.start() < done:
+            continue
+        done = text.find("\n", m.start())
+        done = len(text) if done < 0 else done
         seen: set[str] = set()
-        for s in sentences(line):
+        for s in sentences(text[text.rfind("\n", 0, m.start()) + 1 : done]):
             key = s.lower()
             if key in seen and len(key.split()) > 2:
                 out.append(s)

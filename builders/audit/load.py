@@ -10,7 +10,10 @@ every biography (a world has no holdout yet).
 
 from __future__ import annotations
 
+import gc
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -142,6 +145,23 @@ class Material:
         }
 
 
+@contextmanager
+def collection_paused() -> Iterator[None]:
+    """CPython's cyclic garbage collector off for the block (and back on after, if it was on).
+
+    Reading and auditing a release make millions of small tuples, dicts and records that form no reference
+    cycles; each full collection walks all of them again as the heap grows, which took a third of the CPU
+    time of a 2,000-person audit. Reference counting still frees everything as usual.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 # -- readers -------------------------------------------------------------------------------------
 def _probe(row: dict[str, Any]) -> ProbeRow:
     try:
@@ -196,13 +216,18 @@ def load_material(folder: str | Path, manifest: dict[str, Any] | None = None) ->
     manifest = manifest if manifest is not None else read_manifest(folder)
     fmt = manifest.get("format")
     if fmt == RELEASE_FORMAT:
-        return load_release(folder, manifest)
+        with collection_paused():
+            return load_release(folder, manifest)
     if fmt == WORLD_FORMAT:
-        return load_world(folder, manifest)
+        with collection_paused():
+            return load_world(folder, manifest)
     raise AuditError(f"{folder / 'manifest.json'}: format {fmt!r} is neither {RELEASE_FORMAT!r} nor {WORLD_FORMAT!r}; rebuild it with this version")
 
 
-def _read_config(folder: Path, manifest: dict[str, Any], name: str, columns: tuple[str, ...], optional: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+def _read_columns(folder: Path, manifest: dict[str, Any], name: str, columns: tuple[str, ...], optional: tuple[str, ...] = ()) -> dict[str, list]:
+    """Column name -> values of config ``name``: ``columns`` (all required) and those of ``optional`` it has.
+
+    Only these columns are read from the parquet file."""
     import pyarrow.parquet as pq
 
     info = manifest.get("configs", {}).get(name)
@@ -211,13 +236,29 @@ def _read_config(folder: Path, manifest: dict[str, Any], name: str, columns: tup
     path = folder / info["path"]
     if not path.is_file():
         raise AuditError(f"{path}: missing (listed in manifest.json); rebuild the release")
-    table = pq.read_table(path)
-    missing = [c for c in columns if c not in table.column_names]
+    have = set(pq.read_schema(path).names)
+    missing = [c for c in columns if c not in have]
     if missing:
         raise AuditError(f"{path}: columns {missing} are missing; rebuild the release with this version")
-    columns = columns + tuple(c for c in optional if c in table.column_names)
-    data = table.select(list(columns)).to_pydict()
-    return [dict(zip(columns, values)) for values in zip(*(data[c] for c in columns))]
+    columns = columns + tuple(c for c in optional if c in have)
+    table = pq.read_table(path, columns=list(columns))
+    return {c: _values(table.column(c)) for c in columns}
+
+
+def _values(column) -> list:
+    """A parquet column as Python values; a list column without nulls as tuples, cut from its flat values (3x faster)."""
+    import pyarrow as pa
+
+    if pa.types.is_list(column.type) and column.null_count == 0:
+        array = column.combine_chunks()
+        flat, offsets = array.values.to_pylist(), array.offsets.to_pylist()
+        return [tuple(flat[a:b]) for a, b in zip(offsets, offsets[1:])]
+    return column.to_pylist()
+
+
+def _read_config(folder: Path, manifest: dict[str, Any], name: str, columns: tuple[str, ...], optional: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    data = _read_columns(folder, manifest, name, columns, optional)
+    return [dict(zip(data, values)) for values in zip(*data.values())]
 
 
 PROBE_COLUMNS = (

@@ -11,6 +11,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
+from itertools import compress, count
 
 TOKEN = re.compile(r"\w+|[^\w\s]")
 DIGITS = re.compile(r"\d[\d,.]*\d|\d")
@@ -28,8 +29,15 @@ def contains(haystack: tuple[str, ...], needle: tuple[str, ...]) -> bool:
     n = len(needle)
     if n == 0 or n > len(haystack):
         return False
-    first = needle[0]
-    return any(haystack[i] == first and haystack[i : i + n] == needle for i in range(len(haystack) - n + 1))
+    first, last = needle[0], len(haystack) - n + 1
+    i = -1
+    while True:  # each occurrence of the first token, found by tuple.index in C
+        try:
+            i = haystack.index(first, i + 1, last)
+        except ValueError:
+            return False
+        if haystack[i : i + n] == needle:
+            return True
 
 
 class PhraseFinder:
@@ -50,8 +58,8 @@ class PhraseFinder:
     def scan(self, toks: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
         """Every occurrence (with repeats) of a phrase in ``toks``."""
         lengths, phrases = self.lengths, self.phrases
-        for i, t in enumerate(toks):
-            for n in lengths.get(t, ()):
+        for i in compress(count(), map(lengths.__contains__, toks)):  # positions where a phrase may start, found in C
+            for n in lengths[toks[i]]:
                 cand = toks[i : i + n]
                 if cand in phrases:
                     yield cand

@@ -43,7 +43,14 @@ def probe(i: int, question: str, options: list[str], truth: int, field: str = "c
     }
 
 
-def write_world(folder: Path, probes: list[dict], bios: dict[int, str] | None = None, n: int = N, entities: list[dict] | None = None) -> Path:
+def write_world(
+    folder: Path,
+    probes: list[dict],
+    bios: dict[int, str] | None = None,
+    n: int = N,
+    entities: list[dict] | None = None,
+    facts: list[dict] | None = None,
+) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     bios = bios or {}
     if entities is None:
@@ -52,7 +59,7 @@ def write_world(folder: Path, probes: list[dict], bios: dict[int, str] | None = 
         ]
     files = {
         "entities": entities,
-        "facts": [],
+        "facts": facts or [],
         "biographies": [{"entity_id": e["entity_id"], "text": bios.get(i, ""), "sentences": []} for i, e in enumerate(entities)],
         "probes": probes,
     }

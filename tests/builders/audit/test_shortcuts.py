@@ -100,6 +100,32 @@ def test_no_heuristic_fires_on_a_fair_world(tmp_path):
     assert not [f for f in report["failures"] if f["check"] == "shortcuts"]
 
 
+def test_answer_prior_does_not_count_the_asked_entitys_own_fact_seen_from_another(tmp_path):
+    """Twins 2j and 2j + 1 share one answer, "how many years apart were X and its twin made?", computed from both
+    twins' facts: the twin's answer is not a prior (it cites X's own fact). The same answers given by facts of
+    the answering entity alone are a prior, and the heuristic picks them."""
+    facts = [
+        {"fact_id": f"G{i:05d}/made/1", "entity_id": f"G{i:05d}", "relation": "made", "value": str(1800 + 7 * i), "text": str(1800 + 7 * i)}
+        for i in range(N)
+    ]
+
+    def world(cite_twin: bool) -> list[dict]:
+        probes = []
+        for i in range(N):
+            twin = i ^ 1
+            opts = [unique(i, k) for k in range(6)]
+            opts[i % 6] = f"span{i // 2:02d}"  # the twins' common answer; the wrong options are no one's answer
+            p = probe(i, f"How many years apart were item {i} and its twin made?", opts, i % 6, field="years_apart", depth="d4", kind="inference")
+            p["fact_ids"] = [f"G{i:05d}/made/1"] + ([f"G{twin:05d}/made/1"] if cite_twin else [])
+            probes.append(p)
+        return probes
+
+    twins = audit_folder(write_world(tmp_path / "twins", world(True), facts=facts))
+    assert twins["shortcuts"]["answer_prior"]["by_relation"]["gadget/years_apart"]["gain"] == 0.0
+    apart = audit_folder(write_world(tmp_path / "apart", world(False), facts=facts))
+    assert apart["shortcuts"]["answer_prior"]["by_relation"]["gadget/years_apart"]["gain"] == pytest.approx(5 / 6, abs=1e-3)
+
+
 def test_heuristics_are_a_registry_with_did_you_mean():
     assert set(WORLDS) <= set(HEURISTICS)
     with pytest.raises(KeyError, match="did you mean 'median'"):
