@@ -17,7 +17,8 @@ DEFAULT_MIX = {"person": 0.75, "organisation": 0.15, "place": 0.10}
 # The version of what a seed generates (records, wording, rules); it changes when the same seed gives other worlds.
 # 2.0.0: coherent attributes (conditional vocabularies), realistic names per culture, inflect, varied wording,
 # inverse probes, uniform-rank distractors (the card's changelog has the details).
-GENERATOR_VERSION = "2.0.0"
+# 2.0.1: "1 year", not "1 years", in the inference answers (worlds without a count of one are unchanged).
+GENERATOR_VERSION = "2.0.1"
 
 
 def split_counts(n: int, mix: dict[str, float] | None = None) -> dict[str, int]:
