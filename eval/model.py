@@ -197,9 +197,12 @@ class CausalLM:
                 **{self._cache_arg: rows_cache},
             )
             logits = torch.cat([last_logits[owner].unsqueeze(1).to(second.logits.device), second.logits[:, :-1].float()], 1)
-            lp, z = _token_scores(logits, cont.to(logits.device))
-            for j, (g, k, x) in enumerate(chunk):
-                result[g][k] = TokenScores(tuple(lp[j, : len(x)].tolist()), tuple(z[j, : len(x)].tolist()))
+            real = cont_mask.bool().to(logits.device)  # the padding's positions are not scored (a third of the slots)
+            lp, z = _token_scores(logits[real], cont.to(logits.device)[real])
+            lp, z, at = lp.tolist(), z.tolist(), 0
+            for g, k, x in chunk:  # each row's tokens lead its padding, so the rows follow each other in order
+                result[g][k] = TokenScores(tuple(lp[at : at + len(x)]), tuple(z[at : at + len(x)]))
+                at += len(x)
         return result  # type: ignore[return-value]
 
     def _count(self, mask) -> None:
