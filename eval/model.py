@@ -135,12 +135,19 @@ class CausalLM:
 
     # -- score --------------------------------------------------------------------------------
     def score(
-        self, groups: Sequence[tuple[tuple[int, ...], Sequence[tuple[int, ...]]]], batch_groups: int = 16, progress: bool = False, bar=None
+        self,
+        groups: Sequence[tuple[tuple[int, ...], Sequence[tuple[int, ...]]]],
+        batch_groups: int = 16,
+        progress: bool = False,
+        bar=None,
+        minkpp: Sequence[Sequence[bool]] | None = None,
     ) -> list[list[TokenScores]]:
         """Scores of every continuation of every (context, continuations) group, in input order.
 
         Groups are run longest first in batches; each context is forwarded once and
-        its cache is indexed out to its continuations.
+        its cache is indexed out to its continuations. ``minkpp``: per group, per continuation, whether its
+        Min-K%++ z-scores are wanted (None: all); the others get ``minkpp=()`` and cost one pass over the
+        vocabulary instead of six (only an item's answer is read for membership inference).
         """
         import torch
 
@@ -151,14 +158,15 @@ class CausalLM:
         with torch.inference_mode():
             for start in range(0, len(order), batch_groups):
                 batch = order[start : start + batch_groups]
-                for i, scores in zip(batch, self._score_batch([groups[i] for i in batch])):
+                wants = [minkpp[i] for i in batch] if minkpp is not None else [[True] * len(groups[i][1]) for i in batch]
+                for i, scores in zip(batch, self._score_batch([groups[i] for i in batch], wants)):
                     out[i] = scores
                 bar.update(sum(len(groups[i][1]) for i in batch))
         if own:
             bar.close()
         return out
 
-    def _score_batch(self, groups) -> list[list[TokenScores]]:
+    def _score_batch(self, groups, wants) -> list[list[TokenScores]]:
         import torch
 
         pad = self.tokenizer.pad_token_id
@@ -197,9 +205,20 @@ class CausalLM:
                 **{self._cache_arg: rows_cache},
             )
             logits = torch.cat([last_logits[owner].unsqueeze(1).to(second.logits.device), second.logits[:, :-1].float()], 1)
-            lp, z = _token_scores(logits, cont.to(logits.device))
-            for j, (g, k, x) in enumerate(chunk):
-                result[g][k] = TokenScores(tuple(lp[j, : len(x)].tolist()), tuple(z[j, : len(x)].tolist()))
+            real = cont_mask.bool().to(logits.device)  # the padding's positions are not scored (a third of the slots)
+            logprobs = torch.log_softmax(logits[real], dim=-1)
+            lp = logprobs.gather(-1, cont.to(logits.device)[real].unsqueeze(-1)).squeeze(-1)
+            spans, at = [], 0
+            for g, k, x in chunk:  # each row's tokens lead its padding, so the rows follow each other in order
+                spans.append((at, at + len(x), wants[g][k]))
+                at += len(x)
+            needed = torch.tensor([w for a, b, w in spans for _ in range(b - a)], dtype=torch.bool, device=logits.device)
+            z = torch.full_like(lp, float("nan"))
+            if bool(needed.any()):
+                z[needed] = _minkpp(logprobs[needed], lp[needed])
+            lp_list, z_list = lp.tolist(), z.tolist()
+            for (g, k, _), (a, b, w) in zip(chunk, spans):
+                result[g][k] = TokenScores(tuple(lp_list[a:b]), tuple(z_list[a:b]) if w else ())
         return result  # type: ignore[return-value]
 
     def _count(self, mask) -> None:
@@ -324,7 +343,12 @@ def _token_scores(logits, targets):
 
     logprobs = torch.log_softmax(logits, dim=-1)
     lp = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+    return lp, _minkpp(logprobs, lp)
+
+
+def _minkpp(logprobs, lp):
+    """Min-K%++ z-scores of tokens whose log-probability is ``lp``, from their rows' full log-distributions."""
     probs = logprobs.exp()
     mu = (probs * logprobs).sum(-1)
     variance = (probs * (logprobs - mu.unsqueeze(-1)).pow(2)).sum(-1)  # centred: no cancellation when peaked
-    return lp, (lp - mu) / variance.clamp_min(MIN_VARIANCE).sqrt()
+    return (lp - mu) / variance.clamp_min(MIN_VARIANCE).sqrt()

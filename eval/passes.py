@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import json
 import os
 import time
@@ -188,9 +189,15 @@ def run_passes(
     sends_text = getattr(lm, "sends_text", False)  # a served model gets the texts behind the ids (served.ServedLM)
     labels = {ck: f"item {item_id}" for item_id, (ck, _) in reversed(p.item_keys.items())} if sends_text else {}
     start = time.perf_counter()
+    # Min-K%++ is read on an item's answer only (rows.py): the model computes its z-scores there alone, and a
+    # cached score kept without them is computed again where it has become an answer
+    answers = {keys[0] for _, keys in p.item_keys.values()}
+    selective = "minkpp" in inspect.signature(lm.score).parameters
     todo = []
     for ck, conts in p.continuations.items():
-        missing = {k: v for k, v in conts.items() if k not in cache.score}
+        missing = {
+            k: v for k, v in conts.items() if k not in cache.score or (k in answers and len(cache.score[k].minkpp) != len(cache.score[k].logp))
+        }
         if missing:
             todo.append((ck, missing))
     stats["score"].cached = stats["score"].requests - sum(len(m) for _, m in todo)
@@ -202,6 +209,8 @@ def run_passes(
         chunk = todo[i : i + CHUNK_GROUPS]
         groups = [(p.contexts[ck], list(m.values())) for ck, m in chunk]
         extra = {"texts": [(labels.get(ck, ck), p.texts[ck], [p.texts[k] for k in m]) for ck, m in chunk]} if sends_text else {}
+        if selective:
+            extra["minkpp"] = [[k in answers for k in m] for _, m in chunk]
         results = lm.score(groups, batch_groups=batch_groups, bar=bar, **extra)
         recs = []
         for (ck, m), scores in zip(chunk, results):

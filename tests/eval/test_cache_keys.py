@@ -108,3 +108,26 @@ def test_no_library_deprecation_message_while_scoring(tiny_model, items, tmp_pat
     finally:
         logger.removeHandler(handler)
     assert not [r.getMessage() for r in records if "deprecat" in r.getMessage().lower()]
+
+
+def test_min_k_plus_plus_is_computed_for_answers_only_and_recomputed_where_a_cached_score_lacks_it(tiny_model, items, tmp_path):
+    import json
+
+    from entity_unlearn.eval import RequestCache
+
+    lm = CausalLM(str(tiny_model), "cpu")
+    formatter = Formatter(lm.tokenizer)
+    p = plan(items, formatter)
+    answers = {keys[0] for _, keys in p.item_keys.values()}
+    namespaces = cache_namespaces(lm, formatter, {"greedy": True, "max_new_tokens": 1})
+    run_passes(p, lm, formatter, RequestCache(tmp_path, *namespaces), 1, progress=False, generate=False)
+    cache = RequestCache(tmp_path, *namespaces)
+    assert all(len(s.minkpp) == len(s.logp) if k in answers else s.minkpp == () for k, s in cache.score.items())
+    (answer,) = [next(iter(sorted(answers)))]
+    whole = cache.score[answer]
+    lines = [json.loads(line) for line in (tmp_path / "score.jsonl").read_text().splitlines()]
+    (tmp_path / "score.jsonl").write_text("".join(json.dumps({**r, "z": []} if r["k"] == answer else r) + "\n" for r in lines))
+    stats = run_passes(p, lm, formatter, RequestCache(tmp_path, *namespaces), 1, progress=False, generate=False)
+    again = RequestCache(tmp_path, *namespaces).score[answer]
+    assert stats["score"].computed == 1 and len(again.minkpp) == len(whole.minkpp)
+    assert max(abs(a - b) for a, b in zip(again.minkpp + again.logp, whole.minkpp + whole.logp)) < 1e-4  # alone in its batch: float32 rounding
