@@ -230,13 +230,16 @@ def test_language_filters():
 
 
 def test_a_count_of_one_year_takes_the_singular():
-    """"lie 1 years apart" was a wrong option of a 2,000-person release (the audit's number_agreement found it)."""
+    """ "lie 1 years apart" was a wrong option of a 2,000-person release (the audit's number_agreement found it)."""
     from types import SimpleNamespace
 
     from entity_unlearn.builders import Templates
 
     templates = Templates()
     e = SimpleNamespace(name="Vessa", gender="female")
-    for path, block in (("place/infer.j2", "years_between_link__sister_city__pa__1"), ("organisation/infer.j2", "years_between_link__headquarters__a__1")):
+    for path, block in (
+        ("place/infer.j2", "years_between_link__sister_city__pa__1"),
+        ("organisation/infer.j2", "years_between_link__headquarters__a__1"),
+    ):
         one, five = (templates.render(path, block, e=e, answer=n) for n in (1, 5))
         assert " 1 year " in one and " 5 years " in five, (one, five)
