@@ -53,12 +53,12 @@ OLD_CLI = [
 PACKAGE_DIRS = {"entity_unlearn": "entity_unlearn", "entity_unlearn/builders": "builders", "entity_unlearn/eval": "eval"}
 
 
-def wall(cmd: list[str], env: dict | None = None, repeat: int = 1) -> float:
-    """Best wall time of ``repeat`` runs of ``cmd`` (which must succeed)."""
+def wall(cmd: list[str], env: dict | None = None, repeat: int = 1, cwd: Path | None = None) -> float:
+    """Best wall time of ``repeat`` runs of ``cmd`` (which must succeed), run in ``cwd``."""
     best = float("inf")
     for _ in range(repeat):
         start = time.perf_counter()
-        run = subprocess.run(cmd, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        run = subprocess.run(cmd, cwd=cwd, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         if run.returncode:
             raise SystemExit(f"{' '.join(cmd[:2])} ... failed (exit {run.returncode}):\n{run.stderr[-3000:]}")
         best = min(best, time.perf_counter() - start)
@@ -162,14 +162,11 @@ def versus_openunlearning(args, model: str, work: Path) -> None:
             shutil.rmtree(work / folder, ignore_errors=True)  # no request cache carried over: every run computes
         ours = wall(ours_cmd, env)
         full = wall(full_cmd, env)
-        start = time.perf_counter()
-        run = subprocess.run(theirs_cmd, cwd=ou, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        if run.returncode:
-            raise SystemExit(f"OpenUnlearning's evaluation failed (exit {run.returncode}):\n{run.stderr[-3000:]}")
+        theirs = wall(theirs_cmd, env, cwd=ou)
         if n:
             times["ours"].append(ours)
             times["full"].append(full)
-            times["theirs"].append(time.perf_counter() - start)
+            times["theirs"].append(theirs)
     fmt = lambda xs: ", ".join(f"{x:.1f}" for x in xs)  # noqa: E731
     best = {k: min(v) for k, v in times.items()}
     print(

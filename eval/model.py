@@ -86,6 +86,8 @@ def looks_like_hub_id(path: str) -> bool:
 
 
 class CausalLM:
+    selective_minkpp = True  # run_passes tells score() which continuations need Min-K%++ z-scores
+
     def __init__(
         self,
         path: str,
@@ -208,17 +210,17 @@ class CausalLM:
             real = cont_mask.bool().to(logits.device)  # the padding's positions are not scored (a third of the slots)
             logprobs = torch.log_softmax(logits[real], dim=-1)
             lp = logprobs.gather(-1, cont.to(logits.device)[real].unsqueeze(-1)).squeeze(-1)
-            spans, at = [], 0
-            for g, k, x in chunk:  # each row's tokens lead its padding, so the rows follow each other in order
-                spans.append((at, at + len(x), wants[g][k]))
-                at += len(x)
-            needed = torch.tensor([w for a, b, w in spans for _ in range(b - a)], dtype=torch.bool, device=logits.device)
+            # each row's tokens lead its padding, so the real tokens are the rows one after another
+            lengths = [len(x) for _, _, x in chunk]
+            want = [wants[g][k] for g, k, _ in chunk]
+            needed = torch.repeat_interleave(torch.tensor(want), torch.tensor(lengths)).to(logits.device)
             z = torch.full_like(lp, float("nan"))
-            if bool(needed.any()):
+            if any(want):
                 z[needed] = _minkpp(logprobs[needed], lp[needed])
-            lp_list, z_list = lp.tolist(), z.tolist()
-            for (g, k, _), (a, b, w) in zip(chunk, spans):
-                result[g][k] = TokenScores(tuple(lp_list[a:b]), tuple(z_list[a:b]) if w else ())
+            lp_list, z_list, at = lp.tolist(), z.tolist(), 0
+            for (g, k, _), n, w in zip(chunk, lengths, want):
+                result[g][k] = TokenScores(tuple(lp_list[at : at + n]), tuple(z_list[at : at + n]) if w else ())
+                at += n
         return result  # type: ignore[return-value]
 
     def _count(self, mask) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import inspect
 import json
 import os
 import time
@@ -192,7 +191,7 @@ def run_passes(
     # Min-K%++ is read on an item's answer only (rows.py): the model computes its z-scores there alone, and a
     # cached score kept without them is computed again where it has become an answer
     answers = {keys[0] for _, keys in p.item_keys.values()}
-    selective = "minkpp" in inspect.signature(lm.score).parameters
+    selective = getattr(lm, "selective_minkpp", False)  # a served model or vLLM has no z-scores to spare
     todo = []
     for ck, conts in p.continuations.items():
         missing = {

@@ -106,7 +106,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         model=model,
         sets=parse_sets(args.sets),
         depths=parse_choices("--depths", args.depths, DEPTHS),
-        attacks=parse_choices("--attacks", args.attacks, ("none", *ATTACKS)) if args.attacks else None,
+        attacks=parse_choices("--attacks", args.attacks, ("none", *ATTACKS)),
         revision=revision or args.revision,
         force=args.force,
         data=args.data,
