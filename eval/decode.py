@@ -9,17 +9,26 @@ whitespace and newlines are stripped first). Both cuts are decided while decodin
   leading whitespace removed, holds one (only then is the row decoded; the
   newline-bearing token ids are found once per tokenizer, ``newline_ids``).
 
-A row that has ended is removed from the batch (its KV-cache rows are dropped), so a
-batch costs what its longest answer costs, in rows still running. The tokens of
-every row are the ones ``model.generate(do_sample=False)`` picks on the raw logits:
-the same left-padded prompts, position ids and attention mask, one step at a time.
+Rows that have ended leave the batch (their KV-cache rows are dropped) once a quarter of
+the batch has ended (``COMPACT``): dropping copies the whole cache, so it is done a few times
+per batch, not at every step, and a batch costs about what its longest answer costs, in rows
+still running. The tokens of every row are the ones ``model.generate(do_sample=False)`` picks
+on the raw logits: the same left-padded prompts, position ids and attention mask, one step at
+a time.
+
+Where this transformers offers it (5.x, a model of full-attention layers), the KV cache is
+allocated once for the prompt and every new token (``StaticCache``) and each step writes its
+keys in place: a growing cache copies itself at every step, which cost a tiny model as much
+as its layers' compute. Only the last position is projected on the vocabulary (``logits_to_keep``).
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 
 _NEWLINES: dict[int, frozenset[int]] = {}
+COMPACT = 0.75  # finished rows leave the batch when the running ones are this share of it or fewer
 
 
 def first_line(text: str) -> str:
@@ -58,49 +67,90 @@ def greedy_batch(
     device,
     counters: dict | None = None,
     cut_at_newline: bool = True,
+    static: bool = True,
 ) -> list[list[int]]:
     """Generated tokens of each prompt (one batch), up to and excluding its stop token. ``counters["decode_rows"]``
     grows by the rows forwarded at each decoding step (what dropping finished rows saves). Without
-    ``cut_at_newline`` a row ends at its stop token or ``max_new_tokens`` only."""
+    ``cut_at_newline`` a row ends at its stop token or ``max_new_tokens`` only. ``static=False``: a growing
+    cache even where a static one is offered (the path of other transformers versions and models)."""
     import torch
 
     pad = tokenizer.pad_token_id
     stops, newlines = set(stop_ids), newline_ids(tokenizer)
     width = max(len(p) for p in prompts)
+    cache = static_cache(model, width + max_new_tokens) if static else None
     ids = torch.full((len(prompts), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(prompts), width), dtype=torch.long)
+    mask = torch.zeros((len(prompts), width + max_new_tokens if cache is not None else width), dtype=torch.long)
     for row, p in enumerate(prompts):  # left padding keeps every prompt's end aligned
         ids[row, width - len(p) :] = torch.tensor(list(p))
-        mask[row, width - len(p) :] = 1
-    position = (mask.cumsum(-1) - 1).masked_fill(mask == 0, 0)
+        mask[row, width - len(p) : width] = 1
+    position = (mask[:, :width].cumsum(-1) - 1).masked_fill(mask[:, :width] == 0, 0)
     ids, mask, position = ids.to(device), mask.to(device), position.to(device)
+    keep = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
     out: list[list[int]] = [[] for _ in prompts]
-    alive = list(range(len(prompts)))  # original row of each batch row still decoding
+    alive = list(range(len(prompts)))  # original row of each batch row
+    running = list(range(len(prompts)))  # batch rows whose answer is still open
     with torch.inference_mode():
-        step = model(input_ids=ids, attention_mask=mask, position_ids=position, use_cache=True)
+        step = model(
+            input_ids=ids, attention_mask=mask, position_ids=position, use_cache=True, **keep, **({cache_arg: cache} if cache is not None else {})
+        )
         cache = getattr(step, cache_arg)  # the name this version uses: the old one logs a deprecation on 5.x
         position = position[:, -1:]
         for n in range(max_new_tokens):
-            picked = step.logits[:, -1].float().argmax(-1)
-            keep = []
-            for row, token in enumerate(picked.tolist()):
-                owner = out[alive[row]]
+            tokens = step.logits[:, -1].float().argmax(-1)
+            picked, still = tokens.tolist(), []
+            for row in running:
+                token, owner = picked[row], out[alive[row]]
                 if token in stops:
                     continue
                 owner.append(token)
                 if cut_at_newline and token in newlines and settled(tokenizer, owner):
                     continue
-                keep.append(row)
-            if not keep or n + 1 == max_new_tokens:
+                still.append(row)
+            running = still
+            if not running or n + 1 == max_new_tokens:
                 break
-            if len(keep) < len(alive):
-                index = torch.tensor(keep, device=device)
-                cache.batch_select_indices(index)
-                mask, position, picked = mask[index], position[index], picked[index]
-                alive = [alive[row] for row in keep]
-            mask = torch.cat([mask, mask.new_ones((len(alive), 1))], 1)
+            if len(running) <= COMPACT * len(alive):
+                index = torch.tensor(running, device=device)
+                select_rows(cache, index)
+                mask, position, tokens = mask[index], position[index], tokens[index]
+                alive = [alive[row] for row in running]
+                running = list(range(len(alive)))
+            if mask.shape[1] > width + n:  # a static cache: its slot for this token is already in the mask
+                mask[:, width + n] = 1
+            else:
+                mask = torch.cat([mask, mask.new_ones((len(alive), 1))], 1)
             position = position + 1
             if counters is not None:
                 counters["decode_rows"] = counters.get("decode_rows", 0) + len(alive)
-            step = model(input_ids=picked.unsqueeze(1), attention_mask=mask, position_ids=position, use_cache=True, **{cache_arg: cache})
+            step = model(input_ids=tokens.unsqueeze(1), attention_mask=mask, position_ids=position, use_cache=True, **keep, **{cache_arg: cache})
     return out
+
+
+def static_cache(model, length: int):
+    """A KV cache of ``length`` positions allocated up front, or None where this transformers or this model has
+    none that ``select_rows`` can shrink (transformers 4.x; sliding-window or hybrid layers)."""
+    try:
+        from transformers.cache_utils import StaticCache, StaticLayer
+    except ImportError:
+        return None
+    try:
+        cache = StaticCache(config=model.config, max_cache_len=length)
+    except (TypeError, ValueError):
+        return None
+    layers = getattr(cache, "layers", None)
+    return cache if layers and all(type(layer) is StaticLayer for layer in layers) else None
+
+
+def select_rows(cache, index) -> None:
+    """Keep the batch rows ``index`` of a KV cache: a growing cache selects them itself; a static one (whose
+    layers have no such method) has its key and value tensors cut to those rows."""
+    from transformers.cache_utils import DynamicCache
+
+    if isinstance(cache, DynamicCache) or not hasattr(cache, "layers"):
+        cache.batch_select_indices(index)
+        return
+    for layer in cache.layers:
+        if getattr(layer, "is_initialized", True):
+            layer.keys, layer.values = layer.keys.index_select(0, index), layer.values.index_select(0, index)
+            layer.batch_size = len(index)

@@ -128,6 +128,22 @@ class CausalLM:
         self.counters = {"forward_rows": 0, "tokens": 0, "padded_tokens": 0, "decode_rows": 0}
         # transformers 5.x renamed past_key_values to cache; 4.x knows only the old name
         self._cache_arg = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        self._body, self._head = self.model.base_model, self.model.get_output_embeddings()
+        self._split_head = self._head_is_last()
+
+    def _head_is_last(self) -> bool:
+        """Whether the model's logits are its output embedding applied to its body's last hidden states (true of
+        Llama-style models; not of one that scales or soft-caps them). Then scoring projects only the positions it
+        reads onto the vocabulary: checked on a short input, both ways, at load."""
+        import torch
+
+        if self._body is self.model or self._head is None:
+            return False
+        ids = torch.arange(min(8, self.model.config.vocab_size), device=self.device).unsqueeze(0)
+        with torch.inference_mode():
+            whole = self.model(input_ids=ids).logits
+            split = self._head(self._body(input_ids=ids).last_hidden_state)
+        return whole.shape == split.shape and bool(torch.allclose(whole, split, rtol=1e-4, atol=1e-5))
 
     def fingerprint(self) -> str:
         """What determines scores: the files' SHA-256 (weights, configs, tokenizer), the Hub commit and the dtype.
@@ -174,14 +190,11 @@ class CausalLM:
         pad = self.tokenizer.pad_token_id
         ctx_len = torch.tensor([len(c) for c, _ in groups])
         width = int(ctx_len.max())
-        ctx = torch.full((len(groups), width), pad, dtype=torch.long)
-        ctx_mask = torch.zeros((len(groups), width), dtype=torch.long)
-        for i, (c, _) in enumerate(groups):
-            ctx[i, : len(c)] = torch.tensor(c)
-            ctx_mask[i, : len(c)] = 1
+        ctx = torch.tensor([list(c) + [pad] * (width - len(c)) for c, _ in groups])
+        ctx_mask = (torch.arange(width).unsqueeze(0) < ctx_len.unsqueeze(1)).long()
         self._count(ctx_mask)
-        first = self.model(input_ids=ctx.to(self.device), attention_mask=ctx_mask.to(self.device), use_cache=True)
-        last_logits = first.logits[torch.arange(len(groups)), ctx_len - 1].float()  # predicts each continuation's first token
+        first = self._forward(input_ids=ctx.to(self.device), attention_mask=ctx_mask.to(self.device), use_cache=True)
+        last_logits = self._logits(first, (torch.arange(len(groups)), ctx_len - 1))  # predicts each continuation's first token
         cache = getattr(first, self._cache_arg)  # the name this version uses: the old one logs a deprecation on 5.x
         rows = [(g, k, list(x)) for g, (_, cs) in enumerate(groups) for k, x in enumerate(cs)]
         rows.sort(key=lambda r: -len(r[2]))  # similar lengths together: little padding
@@ -189,39 +202,48 @@ class CausalLM:
         for start in range(0, len(rows), CONT_ROWS):
             chunk = rows[start : start + CONT_ROWS]
             owner = torch.tensor([g for g, _, _ in chunk])
+            lengths = torch.tensor([len(x) for _, _, x in chunk])
             cwidth = len(chunk[0][2])
-            cont = torch.full((len(chunk), cwidth), pad, dtype=torch.long)
-            cont_mask = torch.zeros((len(chunk), cwidth), dtype=torch.long)
-            for j, (_, _, x) in enumerate(chunk):
-                cont[j, : len(x)] = torch.tensor(x)
-                cont_mask[j, : len(x)] = 1
+            cont = torch.tensor([x + [pad] * (cwidth - len(x)) for _, _, x in chunk])
+            cont_mask = (torch.arange(cwidth).unsqueeze(0) < lengths.unsqueeze(1)).long()
             self._count(cont_mask)
             rows_cache = copy.deepcopy(cache) if start + CONT_ROWS < len(rows) else cache  # the last chunk may consume it
             rows_cache.batch_select_indices(owner.to(self.device))
             positions = ctx_len[owner].unsqueeze(1) + torch.arange(cwidth).unsqueeze(0)
-            second = self.model(
+            second = self._forward(
                 input_ids=cont.to(self.device),
                 attention_mask=torch.cat([ctx_mask[owner], cont_mask], 1).to(self.device),
                 position_ids=positions.to(self.device),
                 use_cache=True,
                 **{self._cache_arg: rows_cache},
             )
-            logits = torch.cat([last_logits[owner].unsqueeze(1).to(second.logits.device), second.logits[:, :-1].float()], 1)
-            real = cont_mask.bool().to(logits.device)  # the padding's positions are not scored (a third of the slots)
-            logprobs = torch.log_softmax(logits[real], dim=-1)
-            lp = logprobs.gather(-1, cont.to(logits.device)[real].unsqueeze(-1)).squeeze(-1)
-            # each row's tokens lead its padding, so the real tokens are the rows one after another
-            lengths = [len(x) for _, _, x in chunk]
-            want = [wants[g][k] for g, k, _ in chunk]
-            needed = torch.repeat_interleave(torch.tensor(want), torch.tensor(lengths)).to(logits.device)
-            z = torch.full_like(lp, float("nan"))
-            if any(want):
-                z[needed] = _minkpp(logprobs[needed], lp[needed])
-            lp_list, z_list, at = lp.tolist(), z.tolist(), 0
-            for (g, k, _), n, w in zip(chunk, lengths, want):
-                result[g][k] = TokenScores(tuple(lp_list[at : at + n]), tuple(z_list[at : at + n]) if w else ())
-                at += n
+            # a row's first token is predicted by its context's last logits, token t+1 by position t: the padding's
+            # positions and each row's last are not projected on the vocabulary (a third of the slots)
+            inner = cont_mask[:, 1:].bool()
+            want = torch.tensor([wants[g][k] for g, k, _ in chunk])
+            lp = torch.full((len(chunk), cwidth), float("nan"))
+            z = torch.full((len(chunk), cwidth), float("nan"))
+            lp[:, 0], z[:, 0] = _scored(last_logits[owner.to(self.device)], cont[:, 0], want)
+            rest = self._logits(second, (slice(None), slice(0, -1)), inner.to(self.device))
+            lp[:, 1:][inner], z[:, 1:][inner] = _scored(rest, cont[:, 1:][inner], want.unsqueeze(1).expand_as(inner)[inner])
+            lp_rows, z_rows = lp.tolist(), z.tolist()
+            for (g, k, x), lps, zs_row, w in zip(chunk, lp_rows, z_rows, want.tolist()):
+                n = len(x)
+                result[g][k] = TokenScores(tuple(lps[:n]), tuple(zs_row[:n]) if w else ())
         return result  # type: ignore[return-value]
+
+    def _forward(self, **kwargs):
+        """The model's forward pass, or its body's alone when ``_logits`` projects only the positions it is asked for."""
+        return (self._body if self._split_head else self.model)(**kwargs)
+
+    def _logits(self, out, where, select=None):
+        """Float logits at ``out``'s positions ``where`` (an index of its (rows, positions) axes), then ``select``
+        (a mask over those): the vocabulary projection of these positions alone where the model allows it."""
+        if self._split_head:
+            hidden = out.last_hidden_state[where]
+            return self._head(hidden if select is None else hidden[select]).float()
+        logits = out.logits[where]
+        return (logits if select is None else logits[select]).float()
 
     def _count(self, mask) -> None:
         """Rows and token slots forwarded, and how many of the slots were padding."""
@@ -339,13 +361,25 @@ class CausalLM:
         return out
 
 
-def _token_scores(logits, targets):
-    """log p of each target token and its Min-K%++ z-score under the full next-token distribution."""
+def _scored(logits, targets, needed):
+    """On the CPU: log p of each target token under its row of ``logits``, and its Min-K%++ z-score where
+    ``needed`` (NaN elsewhere: those rows cost one pass over the vocabulary instead of six)."""
     import torch
 
     logprobs = torch.log_softmax(logits, dim=-1)
-    lp = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-    return lp, _minkpp(logprobs, lp)
+    lp = logprobs.gather(-1, targets.to(logits.device).unsqueeze(-1)).squeeze(-1)
+    z = torch.full_like(lp, float("nan"))
+    if bool(needed.any()):
+        needed = needed.to(logits.device)
+        z[needed] = _minkpp(logprobs[needed], lp[needed])
+    return lp.cpu(), z.cpu()
+
+
+def _token_scores(logits, targets):
+    """log p of each target token and its Min-K%++ z-score under the full next-token distribution (the reference paths)."""
+    import torch
+
+    return _scored(logits, targets, torch.ones_like(targets, dtype=torch.bool))
 
 
 def _minkpp(logprobs, lp):

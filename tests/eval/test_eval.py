@@ -141,6 +141,44 @@ def test_shared_context_batches_match_one_sequence_at_a_time(release, models):
             assert max(abs(a - b) / max(1.0, abs(b)) for a, b in zip(s.minkpp, one.minkpp)) < 1e-5
 
 
+def test_projecting_only_the_scored_positions_gives_the_full_logits_scores(release, models):
+    """Scoring projects only the positions it reads onto the vocabulary where the model's logits are its output
+    embedding of the last hidden states (checked at load); a model that changes its logits after the head (here
+    doubled by a hook, as a soft-capped or scaled model would) is scored from its whole logits."""
+    lm = CausalLM(models["target"])
+    assert lm._split_head
+    fmt = Formatter(lm.tokenizer)
+    items, _ = load_items(open_release(release), "forget05")
+    p = plan(random.Random(1).sample(items, 30), fmt)
+    groups = [(p.contexts[k], list(c.values())) for k, c in p.continuations.items()]
+    split = lm.score(groups, batch_groups=5)
+    lm._split_head = False
+    whole = lm.score(groups, batch_groups=5)
+    pairs = [(a, b) for sa, sb in zip(split, whole) for x, y in zip(sa, sb) for a, b in zip(x.logp + x.minkpp, y.logp + y.minkpp)]
+    assert len(pairs) > 1000 and max(abs(a - b) / max(1.0, abs(b)) for a, b in pairs) < 1e-5
+    lm.model.register_forward_hook(lambda module, args, out: out.__setitem__("logits", out.logits * 2) or out)
+    assert not lm._head_is_last()
+
+
+def test_static_and_growing_kv_caches_decode_the_same_tokens(release, models):
+    """This transformers offers a static cache, so the generation tests run the static path; the growing cache
+    (other versions and models) must decode the same tokens, dropping rows alike."""
+    from entity_unlearn.eval.decode import greedy_batch, static_cache
+
+    lm = CausalLM(models["target"])
+    fmt = Formatter(lm.tokenizer)
+    assert static_cache(lm.model, 64) is not None
+    items, _ = load_items(open_release(release), "forget05")
+    contexts = list(plan(random.Random(2).sample(items, 40), fmt).contexts.values())
+    runs = {}
+    for static in (True, False):
+        counters: dict = {}
+        tokens = greedy_batch(lm.model, lm.tokenizer, contexts, fmt.stop_ids(), 40, lm._cache_arg, lm.device, counters, static=static)
+        runs[static] = (tokens, counters["decode_rows"])
+    assert runs[True] == runs[False]
+    assert sum(map(len, runs[True][0])) > 100 and runs[True][1] < len(contexts) * 39  # rows left the batch
+
+
 def test_scored_span_ends_at_the_end_of_turn_token(models):
     lm = CausalLM(models["target"])
     fmt = Formatter(lm.tokenizer)
