@@ -132,10 +132,36 @@ def test_two_processes_inject_as_one(injected_twice):
     assert_same_training(*injected_twice, "injection.json")
 
 
-def test_two_fsdp_processes_inject_as_one(release, injected_twice, tmp_path, capfd):
-    common = ["inject", "--data", release, "--epochs", "1", "--batch-size", "64", "--quiet"]
-    assert main(common + ["--out", str(tmp_path / "fsdp"), "--num-processes", "2", "--fsdp"]) == 0
-    held, total = (int(n.replace(",", "")) for n in re.search(r"process 0 holds ([\d,]+) of ([\d,]+) weights", capfd.readouterr().out).groups())
+ACCELERATE_FSDP2 = """\
+compute_environment: LOCAL_MACHINE
+distributed_type: FSDP
+num_machines: 1
+num_processes: 2
+use_cpu: true
+mixed_precision: "no"
+fsdp_config:
+  fsdp_version: 2
+  fsdp_cpu_ram_efficient_loading: false
+  fsdp_auto_wrap_policy: TRANSFORMER_BASED_WRAP
+  fsdp_state_dict_type: FULL_STATE_DICT
+  fsdp_reshard_after_forward: true
+"""
+
+
+def test_accelerate_launch_with_an_fsdp2_config_injects_as_one(release, injected_twice, tmp_path):
+    """``accelerate launch --config_file`` sets the variables the processes read (the tests below use ``--fsdp``)."""
+    pytest.importorskip("accelerate")
+    (tmp_path / "fsdp2.yaml").write_text(ACCELERATE_FSDP2, encoding="utf-8")
+    command = ["inject", "--data", release, "--epochs", "1", "--batch-size", "64", "--quiet", "--out", str(tmp_path / "fsdp")]
+    launched = subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(tmp_path / "fsdp2.yaml"), "-m", "entity_unlearn", *command],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert launched.returncode == 0, launched.stderr[-3000:]
+    held, total = (int(n.replace(",", "")) for n in re.search(r"process 0 holds ([\d,]+) of ([\d,]+) weights", launched.stdout).groups())
     assert total / 2 <= held < total / 2 * 1.01  # half of every weight (a row more where a weight's rows are odd)
     assert_same_training(injected_twice[0], tmp_path / "fsdp", "injection.json")
     assert record(tmp_path / "fsdp", "injection.json")["sharding"] == "fsdp"
@@ -143,14 +169,15 @@ def test_two_fsdp_processes_inject_as_one(release, injected_twice, tmp_path, cap
 
 @pytest.fixture(scope="module")
 def npo_gd(release, injected_twice, tmp_path_factory):
-    """npo_gd (a per-sequence mean and a token mean over another batch) run by one process, and the same run stopped
-    after its first epoch: (command, uninterrupted run, stopped run's folder, steps per epoch)."""
+    """npo_gd (a per-sequence mean and a token mean over another batch; gradients accumulated over two batches) run by
+    one process, and the same run stopped after its first epoch: (command, uninterrupted run, stopped run's folder,
+    batches per epoch)."""
     root = tmp_path_factory.mktemp("npo_gd")
     forget, _, _ = unlearning_data(release, "forget05")
     batch = (len(forget) - 1) // 2
     assert len(forget) % batch == 1  # an empty shard once an epoch
     common = ["unlearn", "--model", str(injected_twice[0]), "--data", release, "--method", "npo_gd", "--epochs", "3"]
-    common += ["--batch-size", str(batch), "--lr", "1e-3", "--quiet"]
+    common += ["--batch-size", str(batch), "--grad-accum", "2", "--lr", "1e-3", "--quiet"]  # a step after batches 2 and 3
     assert main(common + ["--out", str(root / "one")]) == 0
     original = EpochCheckpoint.save
 
