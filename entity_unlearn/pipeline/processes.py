@@ -1,10 +1,10 @@
-"""Training on many processes (DDP): N processes take the steps of one process, each on a shard of every batch.
+"""Training on many processes (DDP or FSDP): N processes take the steps of one process, each on a shard of every batch.
 
 A launcher (``inject --num-processes N``, ``torchrun``, ``accelerate launch``; see ``eval.ranks``)
 starts N copies of the command. Every copy draws the same seeded epoch of global batches one
 process would draw; rank r trains on examples r, r+N, r+2N, ... of each global batch (its shard;
 the length buckets make the shards alike). The model is wrapped in torch's
-``DistributedDataParallel``, which averages the ranks' gradients. So that this average is the
+``DistributedDataParallel``, or sharded with FSDP2 (``fsdp``), and either averages the ranks' gradients. So that this average is the
 one-process gradient, a loss's mean over a batch is taken over the *global* batch: each rank's
 mean times its shard's share of the global batch's answer tokens (a token mean) or sequences (a
 sequence mean), and the rank's loss is multiplied by N before its backward pass. Shard means
@@ -18,9 +18,18 @@ In one process every share is 1, nothing is wrapped and nothing is communicated:
 are those of a run before this module existed (bitwise: the same weights after inject, npo_gd
 and kl, compared with the code before it).
 
-Every rank holds the whole model and its optimiser state, and they stay equal; rank 0 alone
-writes the epoch checkpoints and the model. FSDP or DeepSpeed asked for by an accelerate config
-is refused (``wrap``): it would need the sharded model's own checkpointing.
+Under DDP every rank holds the whole model and its optimiser state, and they stay equal; rank 0
+alone writes the epoch checkpoints and the model. Under FSDP (an accelerate config with
+``fsdp_version: 2``, or ``--fsdp``; ``fsdp``) each rank trains a copy of the model sharded per
+decoder layer, holding 1/N of every weight, gradient and AdamW moment; KL's and NPO's reference
+model is sharded the same way. The shards and loss scaling above are unchanged. Each epoch the
+weights and moments are gathered whole and rank 0 writes the checkpoint file one process writes
+(so a run resumes on any number of processes, sharded or not), and after training the caller's
+model holds the trained weights whole on every rank. Gradient accumulation keeps gradients on
+each rank until the batch before a step (``syncing``); clipping takes the norm of the whole
+gradient (``clip_grad_norm_`` reduces over the DTensor shards). DeepSpeed is refused (``check``):
+FSDP is the sharded path. ``check`` also refuses, before any model is loaded, the FSDP options
+these commands do not honour (``fsdp.options``).
 """
 
 from __future__ import annotations

@@ -9,11 +9,12 @@ DDP averaging, no scaling by the shard's share of the global batch's tokens) are
 on purpose: training from scratch at lr 3e-3 amplifies the rounding differences, and over 180 steps (batches of 7, two
 epochs) the two runs drifted apart to 2e-2 (measured).
 
-Under FSDP (``--fsdp``: torch's FSDP2, each process holding half of every weight, its gradient and its AdamW moments)
-the processes take the same steps: measured on the lab release (10 injection steps), the step losses and weights
-were those of DDP bit for bit, within 8e-8 relative and 2.1e-5 of one process's; npo_gd (3 epochs of 3 steps, with
-a sharded reference model) within 1.2e-7 and 9.4e-7. An epoch checkpoint written by FSDP's two processes is the
-file one process writes (the same tensors, within float rounding), and each resumes the other's.
+Under FSDP (torch's FSDP2: each process holds half of every weight, its gradient and its AdamW moments) the processes
+take the same steps. Measured on the lab release: injection (10 steps) gave DDP's step losses and weights bit for
+bit, within 8e-8 relative and 2.1e-5 of one process's; npo_gd (3 epochs of 3 batches, gradients accumulated over 2,
+a sharded reference model) within 3.7e-7 and 1.9e-6 (DDP: 1.7e-7 and 2.0e-6). An epoch checkpoint written by two
+FSDP processes is the file one process writes (weights within 1.9e-6, AdamW moments within 6.6e-8, generator states
+identical), and each resumes the other's.
 """
 
 from __future__ import annotations
