@@ -15,6 +15,9 @@ its forward and backward passes and frees them after (``fsdp_reshard_after_forwa
 backward). FSDP2 averages the gradients over the processes as DDP does, so the loss scaling of ``processes``
 holds unchanged. The caller's model waits whole in CPU memory while its copy trains and gets the trained weights
 back at the end (``restore``): after training it is the plain model one process would have, on its device.
+Nothing is broadcast: every process loads the same weights (the same files, or the tiny model from the same seed),
+so the shards are those of one model. Between accumulated batches (``--grad-accum``) FSDP2 keeps each process's
+gradients whole and reduce-scatters them on the batch before a step.
 
 Weights and optimiser moments of the sharded copy are DTensors. ``full_state`` gathers them (a collective: every
 process calls it) into the tensors one process would hold, named and numbered as one process names them, so

@@ -95,7 +95,7 @@ def _refuse_deepspeed(env) -> None:
         )
 
 
-FSDP2 = {"ACCELERATE_USE_FSDP": "true", "FSDP_VERSION": "2"}  # what ``--fsdp`` sets: an accelerate FSDP2 config's defaults
+FSDP2 = {"ACCELERATE_USE_FSDP": "true", "FSDP_VERSION": "2"}  # what ``--fsdp`` sets: the two variables of an FSDP2 config these commands need
 
 
 def check(ranks: Ranks, lora: bool = False, env=None) -> None:

@@ -206,7 +206,7 @@ def test_two_processes_resume_unlearning_of_one_and_end_as_one(npo_gd, sharding,
     assert record(tmp_path / "two", "unlearning.json")["sharding"] == sharding
 
 
-def test_an_fsdp_checkpoint_is_one_process_s_and_one_process_resumes_it(npo_gd, tmp_path):
+def test_two_fsdp_processes_write_the_checkpoint_of_one_and_one_process_resumes_it(npo_gd, tmp_path):
     """Two FSDP processes stopped after epoch 1 write the checkpoint one process writes; one process resumes it and
     ends as the uninterrupted run."""
     import torch
