@@ -62,6 +62,10 @@ SKIPPED = {
     "--out models/npo_gd": "eight GPUs; tests/pipeline/test_training_processes.py runs unlearn --method npo_gd with --num-processes 2",
     "entity-unlearn eval --backend vllm --model MODEL --data entity-unlearn --out eval-out": "vLLM's engine needs a GPU; tests/eval/test_vllm.py "
     "runs the adapter against a stand-in engine",
+    "entity-unlearn unlearn --model MODEL --data entity-unlearn --method npo_gd --out models/npo_gd --num-processes 2 --fsdp": "two training "
+    "processes; tests/pipeline/test_training_processes.py runs unlearn --method npo_gd with --num-processes 2 --fsdp against one process",
+    "accelerate launch --config_file fsdp2.yaml -m entity_unlearn unlearn --model MODEL --data entity-unlearn --method npo_gd "
+    "--out models/npo_gd": "a config file; tests/pipeline/test_training_processes.py runs inject under accelerate launch with an FSDP2 config",
     "entity-unlearn study --data entity-unlearn --base tiny --out study --num-processes 2": "a dozen models trained by two processes; "
     "tests/pipeline/test_launched_pipeline.py runs a scaled-down study on two processes against one",
     "accelerate launch --multi_gpu --num_processes 8 -m entity_unlearn attack --model MODEL --data entity-unlearn --kind relearn,quant4 "

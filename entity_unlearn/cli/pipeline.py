@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -143,7 +144,13 @@ def _training_options(p: argparse.ArgumentParser) -> None:
         action="store_false",
         help="do not keep the training state in --out after each epoch (it lets a rerun resume; 12 bytes per trained parameter)",
     )
-    add_num_processes(p, "each training on a share of every batch (DDP); the losses and weights are one process's")
+    add_num_processes(p, "each training on a share of every batch (DDP, or FSDP with --fsdp); the losses and weights are one process's")
+    p.add_argument(
+        "--fsdp",
+        action="store_true",
+        help="shard the weights, gradients and optimiser state over the processes (torch's FSDP2), as accelerate launch with an FSDP "
+        "config asks; needs --num-processes N or a launcher",
+    )
 
 
 def _model_options(p: argparse.ArgumentParser) -> None:
@@ -152,6 +159,25 @@ def _model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-pickle", action="store_true", help="accept pickle (.bin) weights; they can run code when loaded")
     p.add_argument("--trust-remote-code", action="store_true", help="run the checkpoint's own modelling code")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _processes(args: argparse.Namespace) -> int | None:
+    """Start the processes when this command is to run as many (None when this process trains). A launcher config
+    the training cannot honour is refused here, in one message rather than one per process. ``--fsdp`` sets, in
+    each process it starts, the variables an accelerate FSDP2 config sets."""
+    from entity_unlearn.eval.ranks import Ranks
+    from entity_unlearn.pipeline.processes import FSDP2, check
+
+    if "WORLD_SIZE" in os.environ:  # one of the processes
+        if args.fsdp:
+            os.environ.update(FSDP2)
+        return None
+    if args.fsdp and args.num_processes == 1:
+        raise UsageError("--fsdp shards the model over processes: give --num-processes N (2 or more), or start the command under a launcher")
+    if not relaunching(args):
+        return None
+    check(Ranks(0, args.num_processes), lora=args.lora_rank > 0, env={**os.environ, **(FSDP2 if args.fsdp else {})})
+    return launch(args.num_processes, args.argv)  # the processes see --fsdp too
 
 
 def _overrides(args: argparse.Namespace, *names: str) -> dict:
@@ -163,8 +189,8 @@ def cmd_inject(args: argparse.Namespace) -> int:
 
     from entity_unlearn.pipeline.inject import InjectConfig, inject, preset
 
-    if relaunching(args):
-        return launch(args.num_processes, args.argv)
+    if (code := _processes(args)) is not None:
+        return code
     train = replace(preset(args.base, args.deep), **_overrides(args, "epochs", "lr", "batch_size", "grad_accum", "seed"))
     cfg = InjectConfig(
         base=args.base,
@@ -193,8 +219,8 @@ def cmd_inject(args: argparse.Namespace) -> int:
 def cmd_unlearn(args: argparse.Namespace) -> int:
     from entity_unlearn.pipeline.unlearn import run_unlearning
 
-    if relaunching(args):
-        return launch(args.num_processes, args.argv)
+    if (code := _processes(args)) is not None:
+        return code
     overrides = _overrides(args, "epochs", "lr", "batch_size", "grad_accum", "seed", "retain_weight", "beta", "lora_rank")
     folder = run_unlearning(
         args.model,

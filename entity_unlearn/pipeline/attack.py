@@ -85,6 +85,7 @@ class Relearn(Attack):
         from entity_unlearn.eval.ranks import Ranks
 
         from .finetune import EpochCheckpoint, TrainConfig, finetune, training_precision
+        from .processes import check, strategy
         from .tiny import save
         from .unlearn import _is_tiny
 
@@ -92,6 +93,7 @@ class Relearn(Attack):
         recipe = replace(self, **{k: v for k, v in TINY_RELEARN.items() if k not in explicit}) if _is_tiny(source) else self
         pairs = self.pairs(data, forget)
         ranks = ranks or Ranks()
+        check(ranks)  # a launcher's config these commands cannot honour, before the model is loaded
         device = ranks.device(options.get("device"))
         lm = CausalLM(source, device, "float32", options.get("allow_pickle", False), options.get("trust_remote_code", False))
         amp = training_precision(lm.device, options.get("dtype"))
@@ -111,6 +113,7 @@ class Relearn(Attack):
             "preset": "tiny" if recipe is not self else "literature",
             "pairs": len(pairs),
             "processes": ranks.world,
+            "sharding": strategy(ranks),
             "loss_by_epoch": history,
         }
 

@@ -124,8 +124,14 @@ class EpochCheckpoint:
         header = self._header()
         if header is None:
             return 0, 0, Losses([], [])
+        from . import fsdp
+
         tensors = load_file(str(self.path))
-        model.load_state_dict({k.removeprefix("model/"): t for k, t in tensors.items() if k.startswith("model/")}, strict=False)
+        weights = {k.removeprefix("model/"): t for k, t in tensors.items() if k.startswith("model/")}
+        if fsdp.is_sharded(model):
+            fsdp.place_state(model, weights)
+        else:
+            model.load_state_dict(weights, strict=False)
         state = {
             int(i): {**plain, **{k.split("/")[2]: t for k, t in tensors.items() if k.startswith(f"optimizer/{i}/")}}
             for i, plain in header["optimizer_state"].items()
@@ -134,7 +140,8 @@ class EpochCheckpoint:
             {k: tuple(v) if isinstance(now.get(k), tuple) else v for k, v in saved.items()}
             for saved, now in zip(header["param_groups"], opt.param_groups)
         ]
-        opt.load_state_dict({"state": state, "param_groups": groups})
+        saved = {"state": state, "param_groups": groups}
+        opt.load_state_dict(fsdp.place_optimizer_state(opt, saved) if fsdp.is_sharded(model) else saved)
         gen.set_state(tensors["rng/generator"])
         torch.set_rng_state(tensors["rng/torch"])
         cuda = [tensors[f"rng/cuda/{i}"] for i in range(header["cuda_devices"])]
@@ -143,16 +150,27 @@ class EpochCheckpoint:
         print(f"resuming at epoch {header['epoch'] + 1} from {self.path}", flush=True)
         return header["epoch"], header["step"], Losses(list(header["history"]), list(header.get("step_losses", [])))
 
-    def save(self, epoch: int, step: int, losses: Losses, model, opt, gen) -> None:
+    def save(self, epoch: int, step: int, losses: Losses, model, opt, gen, ranks: Ranks | None = None) -> None:
+        """Every rank calls it; rank 0 writes. Under FSDP (``model`` sharded) the weights and optimiser moments are
+        gathered whole first, so the file is the one a single process writes."""
         import torch
         from safetensors.torch import save_file
 
+        from . import fsdp
+
         if self.path is None:
             return
+        main = ranks is None or ranks.main
+        if fsdp.is_sharded(model):
+            tensors = {f"model/{n}": t for n, t in fsdp.full_state(model, main).items()}
+            optimizer = fsdp.full_optimizer_state(opt, main)
+        else:
+            trained = {n for n, p in model.named_parameters() if p.requires_grad}  # frozen weights come from the start point
+            tensors = {f"model/{n}": t for n, t in model.state_dict().items() if n in trained}
+            optimizer = opt.state_dict()
+        if not main:
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        trained = {n for n, p in model.named_parameters() if p.requires_grad}  # frozen weights come from the start point
-        tensors = {f"model/{n}": t for n, t in model.state_dict().items() if n in trained}
-        optimizer = opt.state_dict()
         plain_state = {}
         for i, entry in optimizer["state"].items():
             plain_state[str(i)] = {k: v for k, v in entry.items() if not isinstance(v, torch.Tensor)}
@@ -258,17 +276,18 @@ def finetune(
     process's place among many, each training on its shard of every batch (``processes``)."""
     import torch
 
-    from .processes import shard, syncing, wrap
+    from .processes import shard, syncing, trained, unwrap, wrap
 
     ranks = ranks or Ranks()
     formatter = Formatter(tokenizer, chat_template)
     data = encode_pairs(formatter, pairs) + encode_texts(formatter, texts)
     device = next(model.parameters()).device
     gen = torch.Generator().manual_seed(config.seed)
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay)
-    checkpoint = checkpoint or EpochCheckpoint(None, None)
-    done, step, log = checkpoint.resume(model, opt, gen)
     net = wrap(model, ranks)
+    module = trained(net)  # ``model``, or under FSDP its sharded copy
+    opt = torch.optim.AdamW([p for p in module.parameters() if p.requires_grad], lr=config.lr, weight_decay=config.weight_decay)
+    checkpoint = checkpoint or EpochCheckpoint(None, None)
+    done, step, log = checkpoint.resume(module, opt, gen)
     net.train()
     per_epoch = batches_per_epoch(len(data), config.batch_size)
     bar = tqdm(total=config.epochs * per_epoch, initial=done * per_epoch, desc="fine-tuning", unit="step", disable=not progress or not ranks.main)
@@ -282,7 +301,7 @@ def finetune(
             with syncing(net, stepping):
                 with autocast(device, amp):
                     loss = net(input_ids=ids.to(device), attention_mask=mask.to(device), labels=labels.to(device)).loss * part.tokens
-                (loss * ranks.world / config.grad_accum).backward()  # DDP averages over ranks; the sum is the global batch's gradient
+                (loss * ranks.world / config.grad_accum).backward()  # DDP and FSDP average over ranks; the sum is the global batch's gradient
             step += 1
             if stepping:
                 opt.step()
@@ -291,9 +310,9 @@ def finetune(
             bar.set_postfix(epoch=f"{epoch + 1}/{config.epochs}", loss=f"{sum(losses) / len(losses):.3f}", refresh=False)
             bar.update()
         log = Losses(log.by_epoch + [sum(losses) / len(losses)], log.by_step + losses)
-        if ranks.main:
-            checkpoint.save(epoch + 1, step, log, model, opt, gen)
+        checkpoint.save(epoch + 1, step, log, module, opt, gen, ranks)
         ranks.barrier()  # no rank goes on before the epoch's checkpoint is on disk
     bar.close()
+    unwrap(net, model, device)
     model.eval()
     return log

@@ -25,6 +25,7 @@ from entity_unlearn.errors import EntityUnlearnError
 from entity_unlearn.eval.ranks import ranks_from_env
 
 from .finetune import EpochCheckpoint, TrainConfig, finetune, training_precision, with_lora
+from .processes import check, strategy
 from .tiny import TinyConfig, build_model, save, train_tokenizer
 
 TINY_TRAIN = TrainConfig(epochs=22, lr=3e-3, batch_size=64)  # default release: forget05 d1 ROUGE-L recall 0.904 in 109-124 s (20 epochs: 0.888)
@@ -111,6 +112,7 @@ def inject(
     train = cfg.train or preset(cfg.base, cfg.deep)
     if tiny and cfg.lora_rank:
         raise InjectError("--lora-rank: the tiny base is trained from scratch, every weight at once; LoRA needs a pretrained --base")
+    check(ranks, lora=cfg.lora_rank > 0)  # a launcher's config these commands cannot honour, before any model is loaded
     pairs, texts = injection_data(data, cfg)
     if tiny:
         if tokenizer is None:  # trained once, by rank 0, so that every rank has the same one
@@ -156,6 +158,7 @@ def inject(
         "pairs": len(pairs),
         "texts": len(texts),
         "processes": ranks.world,
+        "sharding": strategy(ranks),
         "loss_by_epoch": losses.by_epoch,
         "loss_by_step": losses.by_step,
         "seconds": round(time.perf_counter() - start, 1),

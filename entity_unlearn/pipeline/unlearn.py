@@ -199,15 +199,14 @@ def unlearn(
     """Run ``method`` in place on ``model``; returns the losses of each step and epoch. ``amp``: autocast dtype of the
     forward passes; ``checkpoint``: where to keep the state after each epoch (``finetune.EpochCheckpoint``);
     ``ranks``: this process's place among many, each training on its shard of every batch (``processes``)."""
-    import copy
-
     import torch
 
     from entity_unlearn.eval.formatting import Formatter
 
-    from .processes import shard, syncing, wrap
+    from .processes import check, reference, shard, syncing, trained, unwrap, wrap
 
     ranks = ranks or Ranks()
+    check(ranks, lora=cfg.lora_rank > 0)
     if not forget_pairs:
         raise UnlearnError("the forget set is empty: nothing to unlearn")
     if method.uses_retain and not retain_pairs:
@@ -219,22 +218,19 @@ def unlearn(
         encode_pairs(fmt, list(zip([q for q, _ in forget_pairs], refusals([q for q, _ in forget_pairs], cfg.seed)))) if method.uses_refusals else None
     )
     retain = encode_pairs(fmt, retain_pairs) if method.uses_retain else []
-    ref = None
-    if method.uses_reference:
-        ref = copy.deepcopy(model).eval()
-        for p in ref.parameters():
-            p.requires_grad_(False)
+    device = next(model.parameters()).device
+    ref = reference(model, ranks, device) if method.uses_reference else None
     # LoRA: peft puts adapter layers into ``model`` itself and freezes its other weights, so the loop below
     # trains the adapters; merging folds them back into ``model``'s own weights. The reference stays plain.
     lora = with_lora(model, cfg.lora_rank) if cfg.lora_rank else None
-    device = next(model.parameters()).device
     pad = tokenizer.pad_token_id
     gen = torch.Generator().manual_seed(cfg.seed)
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
+    net = wrap(model, ranks, device)
+    module = trained(net)  # ``model``, or under FSDP its sharded copy
+    opt = torch.optim.AdamW([p for p in module.parameters() if p.requires_grad], lr=cfg.lr)
     retain_order = torch.randperm(max(1, len(retain)), generator=gen).tolist()
     checkpoint = checkpoint or EpochCheckpoint(None, None)
-    done, step, log = checkpoint.resume(model, opt, gen)  # after the reference copy: that is the starting model
-    net = wrap(model, ranks)
+    done, step, log = checkpoint.resume(module, opt, gen)  # after the reference copy: that is the starting model
     net.train()
 
     def batch_of(examples, indices) -> Batch:
@@ -265,20 +261,20 @@ def unlearn(
             with syncing(net, stepping):
                 with autocast(device, amp):
                     loss = method.loss(net, ref, f_batch, r_batch, i_batch, cfg) / cfg.grad_accum
-                (loss * ranks.world).backward()  # DDP averages over ranks; the sum is the global batch's gradient
+                (loss * ranks.world).backward()  # DDP and FSDP average over ranks; the sum is the global batch's gradient
             step += 1
             if stepping:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                torch.nn.utils.clip_grad_norm_(module.parameters(), cfg.max_grad_norm)  # under FSDP, the norm of the gathered gradient
                 opt.step()
                 opt.zero_grad()
             losses.append(ranks.total(loss.item() * cfg.grad_accum))
             bar.set_postfix(epoch=f"{epoch + 1}/{cfg.epochs}", loss=f"{sum(losses) / len(losses):.3f}", refresh=False)
             bar.update()
         log = Losses(log.by_epoch + [sum(losses) / len(losses)], log.by_step + losses)
-        if ranks.main:
-            checkpoint.save(epoch + 1, step, log, model, opt, gen)
+        checkpoint.save(epoch + 1, step, log, module, opt, gen, ranks)
         ranks.barrier()  # no rank goes on before the epoch's checkpoint is on disk
     bar.close()
+    unwrap(net, model, device)
     model.eval()
     if lora is not None:
         lora.merge_and_unload()
@@ -347,12 +343,14 @@ def run_unlearning(
 
     from entity_unlearn.eval.model import CausalLM
 
+    from .processes import check, strategy
     from .tiny import save
 
     start = time.perf_counter()
     ranks = ranks_from_env()
     algorithm = get_method(method)
     forget_pairs, retain_pairs, info = unlearning_data(data, forget, coverage)
+    check(ranks, lora=bool((overrides or {}).get("lora_rank")))  # before the model is loaded
     lm = CausalLM(model, ranks.device(device), "float32", allow_pickle, trust_remote_code)
     tiny = _is_tiny(model)
     cfg = config_for(tiny, **(overrides or {}))
@@ -378,6 +376,7 @@ def run_unlearning(
             "preset": "tiny" if tiny else "literature",
             "data_info": info,
             "processes": ranks.world,
+            "sharding": strategy(ranks),
             "loss_by_epoch": losses.by_epoch,
             "loss_by_step": losses.by_step,
             "seconds": round(time.perf_counter() - start, 1),

@@ -8,11 +8,23 @@ DDP averaging, no scaling by the shard's share of the global batch's tokens) are
 4e-4 by the tenth, and 2.4e-2 in the weights: ``LOSS_RTOL`` and ``WEIGHT_ATOL`` lie between. The runs are kept short
 on purpose: training from scratch at lr 3e-3 amplifies the rounding differences, and over 180 steps (batches of 7, two
 epochs) the two runs drifted apart to 2e-2 (measured).
+
+Under FSDP (torch's FSDP2: each process holds half of every weight, its gradient and its AdamW moments) the processes
+take the same steps. Measured on the lab release: injection (10 steps) gave DDP's step losses and weights bit for
+bit, within 8e-8 relative and 2.1e-5 of one process's; npo_gd (3 epochs of 3 batches, gradients accumulated over 2,
+a sharded reference model) within 3.7e-7 and 1.9e-6 (DDP: 1.7e-7 and 2.0e-6). An epoch checkpoint written by two
+FSDP processes is the file one process writes (weights within 1.9e-6, AdamW moments within 6.6e-8, generator states
+identical), and each resumes the other's.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,8 +33,10 @@ from pipeline_fixtures import release  # noqa: F401  (fixture)
 from entity_unlearn.cli import main
 from entity_unlearn.eval.ranks import Ranks
 from entity_unlearn.pipeline.finetune import IGNORE, EpochCheckpoint, TrainingError
-from entity_unlearn.pipeline.processes import shard, wrap
+from entity_unlearn.pipeline.processes import check, shard
 from entity_unlearn.pipeline.unlearn import unlearning_data
+
+TESTS = Path(__file__).resolve().parents[1]
 
 LOSS_RTOL = 1e-5
 WEIGHT_ATOL = 1e-4
@@ -38,11 +52,45 @@ def test_a_global_batch_is_cut_into_shards_with_their_shares():
     assert shard([2, 0], data, Ranks()) == shard([2, 0], data, Ranks(0, 1)) and shard([2, 0], data, Ranks()).tokens == 1.0
 
 
-@pytest.mark.parametrize("var", ["ACCELERATE_USE_FSDP", "ACCELERATE_USE_DEEPSPEED"])
-def test_fsdp_or_deepspeed_asked_by_accelerate_is_one_clear_error(var, monkeypatch):
-    monkeypatch.setenv(var, "true")
-    with pytest.raises(TrainingError, match="train with DDP"):
-        wrap(None, Ranks(0, 2))
+FSDP2 = {"ACCELERATE_USE_FSDP": "true", "FSDP_VERSION": "2"}
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"ACCELERATE_USE_DEEPSPEED": "true"}, "asks for DeepSpeed .* or shard with FSDP2"),
+        ({"ACCELERATE_USE_FSDP": "true"}, r"FSDP_VERSION=1 \(the accelerate config's fsdp_version\).*write fsdp_version: 2"),
+        ({**FSDP2, "FSDP_CPU_RAM_EFFICIENT_LOADING": "true"}, "write fsdp_cpu_ram_efficient_loading: false"),
+        ({**FSDP2, "FSDP_OFFLOAD_PARAMS": "true"}, "FSDP_OFFLOAD_PARAMS=true .* write fsdp_offload_params: false"),
+        ({**FSDP2, "FSDP_ACTIVATION_CHECKPOINTING": "true"}, "write fsdp_activation_checkpointing: false"),
+        ({**FSDP2, "FSDP_AUTO_WRAP_POLICY": "SIZE_BASED_WRAP"}, "SIZE_BASED_WRAP .* write TRANSFORMER_BASED_WRAP"),
+        ({**FSDP2, "FSDP_STATE_DICT_TYPE": "SHARDED_STATE_DICT"}, "written whole by process 0; write FULL_STATE_DICT"),
+        ({**FSDP2, "FSDP_RESHARD_AFTER_FORWARD": "FULL_SHARD"}, "FSDP2 takes true or false"),
+    ],
+)
+def test_a_launcher_config_that_cannot_be_honoured_is_one_clear_error(env, message):
+    with pytest.raises(TrainingError, match=message):
+        check(Ranks(0, 2), env=env)
+    check(Ranks(), env=env)  # one process: nothing is sharded or launched
+
+
+def test_fsdp_options_it_honours_pass_and_lora_under_fsdp_is_refused():
+    check(
+        Ranks(0, 2),
+        env={**FSDP2, "FSDP_RESHARD_AFTER_FORWARD": "false", "FSDP_CPU_RAM_EFFICIENT_LOADING": "false", "FSDP_SHARDING_STRATEGY": "FULL_SHARD"},
+    )
+    with pytest.raises(TrainingError, match="--lora-rank with FSDP"):
+        check(Ranks(0, 2), lora=True, env=FSDP2)
+
+
+def test_bad_fsdp_options_stop_before_the_processes_start(release, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "m"
+    assert main(["inject", "--data", release, "--out", str(out), "--fsdp"]) == 2
+    assert "--fsdp shards the model over processes: give --num-processes N" in capsys.readouterr().err
+    monkeypatch.setenv("FSDP_OFFLOAD_PARAMS", "true")
+    assert main(["inject", "--data", release, "--out", str(out), "--fsdp", "--num-processes", "2"]) == 2
+    assert capsys.readouterr().err.count("FSDP_OFFLOAD_PARAMS=true") == 1
+    assert not out.exists()
 
 
 def record(folder: Path, name: str) -> dict:
@@ -55,11 +103,11 @@ def weights(folder: Path) -> dict:
     return load_file(str(folder / "model.safetensors"))
 
 
-def assert_same_training(one: Path, two: Path, name: str, exact_steps: int = 0) -> None:
+def assert_same_training(one: Path, two: Path, name: str, exact_steps: int = 0, processes: int = 2) -> None:
     import torch
 
     a, b = record(one, name), record(two, name)
-    assert a["processes"] == 1 and b["processes"] == 2
+    assert a["processes"] == 1 and b["processes"] == processes
     assert len(a["loss_by_step"]) == len(b["loss_by_step"]) and len(a["loss_by_epoch"]) == len(b["loss_by_epoch"])
     assert a["loss_by_step"][:exact_steps] == b["loss_by_step"][:exact_steps]
     assert a["loss_by_step"] == pytest.approx(b["loss_by_step"], rel=LOSS_RTOL)
@@ -85,15 +133,53 @@ def test_two_processes_inject_as_one(injected_twice):
     assert_same_training(*injected_twice, "injection.json")
 
 
-def test_two_processes_resume_unlearning_of_one_and_end_as_one(release, injected_twice, tmp_path, monkeypatch, capfd):
-    """npo_gd (a per-sequence mean and a token mean over another batch): the run stopped after epoch 1 by one
-    process is resumed by two, and ends as the uninterrupted one-process run."""
+ACCELERATE_FSDP2 = """\
+compute_environment: LOCAL_MACHINE
+distributed_type: FSDP
+num_machines: 1
+num_processes: 2
+use_cpu: true
+mixed_precision: "no"
+fsdp_config:
+  fsdp_version: 2
+  fsdp_cpu_ram_efficient_loading: false
+  fsdp_auto_wrap_policy: TRANSFORMER_BASED_WRAP
+  fsdp_state_dict_type: FULL_STATE_DICT
+  fsdp_reshard_after_forward: true
+"""
+
+
+def test_accelerate_launch_with_an_fsdp2_config_injects_as_one(release, injected_twice, tmp_path):
+    """``accelerate launch --config_file`` sets the variables the processes read (the tests below use ``--fsdp``)."""
+    pytest.importorskip("accelerate")
+    (tmp_path / "fsdp2.yaml").write_text(ACCELERATE_FSDP2, encoding="utf-8")
+    command = ["inject", "--data", release, "--epochs", "1", "--batch-size", "64", "--quiet", "--out", str(tmp_path / "fsdp")]
+    launched = subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(tmp_path / "fsdp2.yaml"), "-m", "entity_unlearn", *command],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert launched.returncode == 0, launched.stderr[-3000:]
+    held, total = (int(n.replace(",", "")) for n in re.search(r"process 0 holds ([\d,]+) of ([\d,]+) weights", launched.stdout).groups())
+    assert total / 2 <= held < total / 2 * 1.01  # half of every weight (a row more where a weight's rows are odd)
+    assert_same_training(injected_twice[0], tmp_path / "fsdp", "injection.json")
+    assert record(tmp_path / "fsdp", "injection.json")["sharding"] == "fsdp"
+
+
+@pytest.fixture(scope="module")
+def npo_gd(release, injected_twice, tmp_path_factory):
+    """npo_gd (a per-sequence mean and a token mean over another batch; gradients accumulated over two batches) run by
+    one process, and the same run stopped after its first epoch: (command, uninterrupted run, stopped run's folder,
+    batches per epoch)."""
+    root = tmp_path_factory.mktemp("npo_gd")
     forget, _, _ = unlearning_data(release, "forget05")
     batch = (len(forget) - 1) // 2
     assert len(forget) % batch == 1  # an empty shard once an epoch
     common = ["unlearn", "--model", str(injected_twice[0]), "--data", release, "--method", "npo_gd", "--epochs", "3"]
-    common += ["--batch-size", str(batch), "--lr", "1e-3", "--quiet"]
-    assert main(common + ["--out", str(tmp_path / "one")]) == 0
+    common += ["--batch-size", str(batch), "--grad-accum", "2", "--lr", "1e-3", "--quiet"]  # a step after batches 2 and 3
+    assert main(common + ["--out", str(root / "one")]) == 0
     original = EpochCheckpoint.save
 
     def stop_after_the_first(self, done, *args):
@@ -101,11 +187,51 @@ def test_two_processes_resume_unlearning_of_one_and_end_as_one(release, injected
         if done == 1:
             raise KeyboardInterrupt
 
-    with monkeypatch.context() as m:
+    with pytest.MonkeyPatch.context() as m:
         m.setattr(EpochCheckpoint, "save", stop_after_the_first)
-        assert main(common + ["--out", str(tmp_path / "two")]) == 130
+        assert main(common + ["--out", str(root / "stopped")]) == 130
+    return common, root / "one", root / "stopped", -(-len(forget) // batch)
+
+
+@pytest.mark.parametrize("sharding", ["ddp", "fsdp"])
+def test_two_processes_resume_unlearning_of_one_and_end_as_one(npo_gd, sharding, tmp_path, capfd):
+    """The run stopped after epoch 1 by one process is resumed by two (DDP, or FSDP with a sharded reference model),
+    and ends as the uninterrupted one-process run."""
+    common, one, stopped, per_epoch = npo_gd
+    shutil.copytree(stopped, tmp_path / "two")
     capfd.readouterr()
-    assert main(common + ["--out", str(tmp_path / "two"), "--num-processes", "2"]) == 0
+    assert main(common + ["--out", str(tmp_path / "two"), "--num-processes", "2"] + (["--fsdp"] if sharding == "fsdp" else [])) == 0
     assert capfd.readouterr().out.count("resuming at epoch 2") == 2  # both processes
-    per_epoch = -(-len(forget) // batch)
-    assert_same_training(tmp_path / "one", tmp_path / "two", "unlearning.json", exact_steps=per_epoch)
+    assert_same_training(one, tmp_path / "two", "unlearning.json", exact_steps=per_epoch)
+    assert record(tmp_path / "two", "unlearning.json")["sharding"] == sharding
+
+
+def test_two_fsdp_processes_write_the_checkpoint_of_one_and_one_process_resumes_it(npo_gd, tmp_path):
+    """Two FSDP processes stopped after epoch 1 write the checkpoint one process writes; one process resumes it and
+    ends as the uninterrupted run."""
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    common, one, stopped, _ = npo_gd
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(TESTS)}
+    launched = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2", str(TESTS / "launched_stopped.py")]
+        + common
+        + ["--out", str(tmp_path / "fsdp"), "--fsdp"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert launched.returncode == 0, launched.stderr[-3000:]
+    mine, theirs = (p / EpochCheckpoint.NAME for p in (tmp_path / "fsdp", stopped))
+    a, b = load_file(str(mine)), load_file(str(theirs))
+    assert a.keys() == b.keys() and any(k.startswith("optimizer/") for k in a)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0 if k.startswith("rng/") else WEIGHT_ATOL, msg=k)
+    with safe_open(str(mine), "pt") as f, safe_open(str(theirs), "pt") as g:
+        ha, hb = (json.loads(h.metadata()["entity_unlearn"]) for h in (f, g))
+    assert ha["key"] == hb["key"] and ha["epoch"] == hb["epoch"] == 1 and ha["step_losses"] == pytest.approx(hb["step_losses"], rel=LOSS_RTOL)
+    assert main(common + ["--out", str(tmp_path / "fsdp")]) == 0
+    assert_same_training(one, tmp_path / "fsdp", "unlearning.json", processes=1)
