@@ -16,6 +16,7 @@ import copy
 import hashlib
 import inspect
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,20 @@ def check_checkpoint(path: str, allow_pickle: bool) -> None:
         )
     if not any((folder / f).is_file() for f in ("tokenizer.json", "tokenizer.model", "tokenizer_config.json", "vocab.json")):
         raise ModelLoadError(f"{folder}: no tokenizer files; save the tokenizer beside the model (tokenizer.save_pretrained)")
+
+
+def check_whole_model_loading(world: int, env=None) -> None:
+    """Evaluation holds the whole model in every process. Under an accelerate FSDP config with
+    ``fsdp_cpu_ram_efficient_loading: true`` (accelerate's default) transformers loads the weights in process 0
+    alone and leaves the others' empty: those would score a model that was never trained. Refused, in one message."""
+    env = os.environ if env is None else env
+    on = lambda var: env.get(var, "").lower() in ("1", "true", "yes")  # noqa: E731
+    if world > 1 and on("ACCELERATE_USE_FSDP") and on("FSDP_CPU_RAM_EFFICIENT_LOADING"):
+        raise ModelLoadError(
+            f"FSDP_CPU_RAM_EFFICIENT_LOADING={env['FSDP_CPU_RAM_EFFICIENT_LOADING']} (the accelerate config's "
+            "fsdp_cpu_ram_efficient_loading): transformers would load the weights in process 0 alone, and evaluation runs "
+            "the whole model in every process; write fsdp_cpu_ram_efficient_loading: false, or launch without the FSDP config"
+        )
 
 
 def looks_like_hub_id(path: str) -> bool:

@@ -23,7 +23,7 @@ from .aggregate import aggregate
 from .compat import decoding, openunlearning_summary
 from .data import DataError, load_items, open_release
 from .formatting import Formatter
-from .model import SCORE_VERSION, CausalLM
+from .model import SCORE_VERSION, CausalLM, check_whole_model_loading
 from .passes import PassStats, RequestCache, run_passes
 from .plancache import cached_plan, plan_folder
 from .prompt_attacks import describe
@@ -106,6 +106,7 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None, timings: dict[str, float
     """
     clock = Stopwatch(timings)
     ranks = ranks_from_env()
+    check_whole_model_loading(ranks.world)
     with clock("import torch"):
         import torch
 

@@ -93,10 +93,12 @@ def add_eval_command(sub) -> None:
 def cmd_eval(args: argparse.Namespace) -> int:
     from entity_unlearn.builders.schema import DEPTHS
     from entity_unlearn.builders.world.probes import ATTACKS
+    from entity_unlearn.eval.model import check_whole_model_loading
     from entity_unlearn.eval.report import summary_text
     from entity_unlearn.eval.run import EvalConfig, evaluate
 
     if relaunching(args):
+        check_whole_model_loading(args.num_processes)
         return launch(args.num_processes, args.argv)
 
     model, revision = split_revision("--model", args.model)

@@ -37,3 +37,21 @@ def test_two_processes_write_the_results_of_one(release_and_model, tmp_path):
     for name in ("score", "generate"):  # both processes did a share of each pass
         assert (tmp_path / "two" / "cache" / f"{name}.jsonl").stat().st_size > 0
         assert (tmp_path / "two" / "cache" / f"{name}.rank1.jsonl").stat().st_size > 0
+
+
+def test_an_fsdp_config_that_loads_weights_in_process_0_alone_is_refused(release_and_model, tmp_path, monkeypatch, capsys):
+    """accelerate's default FSDP loading leaves every process but 0 with empty weights; eval holds the whole model in
+    each process, so it refuses, in one message, before any process starts (and in each launched process)."""
+    from entity_unlearn.eval.model import ModelLoadError, check_whole_model_loading
+
+    release, model = release_and_model
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    monkeypatch.setenv("FSDP_CPU_RAM_EFFICIENT_LOADING", "true")
+    assert main(["eval", "--model", model, "--data", release, "--out", str(tmp_path / "x"), "--num-processes", "2", "--quiet"]) != 0
+    err = capsys.readouterr().err
+    assert err.count("fsdp_cpu_ram_efficient_loading: false") == 1 and not (tmp_path / "x").exists()
+    with pytest.raises(ModelLoadError, match="FSDP_CPU_RAM_EFFICIENT_LOADING=true"):
+        check_whole_model_loading(2)
+    check_whole_model_loading(1)  # one process loads the whole model whatever the config says
+    monkeypatch.setenv("FSDP_CPU_RAM_EFFICIENT_LOADING", "false")
+    check_whole_model_loading(2)
