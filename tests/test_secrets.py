@@ -7,6 +7,7 @@ Every file under the test folder and everything printed is searched for each sec
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -26,10 +27,13 @@ SECRETS = (PASSWORD, API_KEY, HF_TOKEN, "alice:", "bob:")
 WORLD = ["generate", "--types", "person=6,organisation=2,place=3", "--llm", "test-model", "--quiet"]
 
 
-def free_port() -> int:
+@contextlib.contextmanager
+def refused_port():
+    """A port on which connections are refused for as long as the block runs: bound here, never listened on, so no
+    other test's server (another pytest worker's) can take it meanwhile and answer requests meant to fail."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        yield s.getsockname()[1]
 
 
 def with_credentials(url: str, user: str = "alice") -> str:
@@ -66,8 +70,8 @@ def test_planted_secrets_reach_no_file_and_no_stream(server, tmp_path, monkeypat
     assert main([*WORLD, "--llm-base-url", with_credentials(server.url), "--out", str(world)]) == 0
     assert server.requests and all(r["body"]["model"] == "test-model" for r in server.requests)
     assert main(["build", "--world", str(world), "--version", "1.0.0", "--out", str(release), "--quiet"]) == 0
-    down = with_credentials(f"http://127.0.0.1:{free_port()}/v1")
-    assert main([*WORLD, "--llm-base-url", down, "--out", str(tmp_path / "down")]) == 2
+    with refused_port() as port:
+        assert main([*WORLD, "--llm-base-url", with_credentials(f"http://127.0.0.1:{port}/v1"), "--out", str(tmp_path / "down")]) == 2
     keyed = ScriptedServer(api_key="the-right-key").start()
     try:
         assert main([*WORLD, "--llm-base-url", with_credentials(keyed.url), "--out", str(tmp_path / "refused")]) == 2
@@ -76,7 +80,8 @@ def test_planted_secrets_reach_no_file_and_no_stream(server, tmp_path, monkeypat
     streams = capfd.readouterr()
     printed = streams.out + streams.err
     assert "127.0.0.1" in printed and "refused the API key" in printed and "no answer after" in printed
-    unreachable = cli(hub_env(with_credentials(f"http://127.0.0.1:{free_port()}", "bob"), tmp_path), "publish", str(release), "--repo", "lab/x")
+    with refused_port() as port:
+        unreachable = cli(hub_env(with_credentials(f"http://127.0.0.1:{port}", "bob"), tmp_path), "publish", str(release), "--repo", "lab/x")
     assert unreachable.returncode == 1 and "network error" in unreachable.stderr and "Traceback" not in unreachable.stderr
     assert len(unreachable.stderr.strip().splitlines()) == 1, unreachable.stderr
     with HubServer(token=HF_TOKEN) as hub:
