@@ -17,9 +17,10 @@ on the raw logits: the same left-padded prompts, position ids and attention mask
 a time.
 
 Where this transformers offers it (5.x, a model of full-attention layers), the KV cache is
-allocated once for the prompt and every new token (``StaticCache``) and each step writes its
-keys in place: a growing cache copies itself at every step, which cost a tiny model as much
-as its layers' compute. Only the last position is projected on the vocabulary (``logits_to_keep``).
+allocated ahead, for the prompt and the next ``BLOCK`` tokens, then ``BLOCK`` more at a time
+(``StaticCache``), and each step writes its keys in place: a cache grown at every step copies
+itself at every step, which cost a tiny model as much as its layers' compute, and one
+allocated for all ``max_new_tokens`` at once has every step attend over the empty slots too. Only the last position is projected on the vocabulary (``logits_to_keep``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from collections.abc import Sequence
 
 _NEWLINES: dict[int, frozenset[int]] = {}
 COMPACT = 0.75  # finished rows leave the batch when the running ones are this share of it or fewer
+BLOCK = 16  # slots a static cache is allocated ahead: attention reads at most this many empty ones
 
 
 def first_line(text: str) -> str:
@@ -78,7 +80,7 @@ def greedy_batch(
     pad = tokenizer.pad_token_id
     stops, newlines = set(stop_ids), newline_ids(tokenizer)
     width = max(len(p) for p in prompts)
-    cache = static_cache(model, width + max_new_tokens) if static else None
+    cache = static_cache(model, width + min(BLOCK, max_new_tokens)) if static else None
     ids = torch.full((len(prompts), width), pad, dtype=torch.long)
     mask = torch.zeros((len(prompts), width + max_new_tokens if cache is not None else width), dtype=torch.long)
     for row, p in enumerate(prompts):  # left padding keeps every prompt's end aligned
@@ -90,10 +92,10 @@ def greedy_batch(
     out: list[list[int]] = [[] for _ in prompts]
     alive = list(range(len(prompts)))  # original row of each batch row
     running = list(range(len(prompts)))  # batch rows whose answer is still open
+    size = width + min(BLOCK, max_new_tokens)  # the static cache's positions
     with torch.inference_mode():
-        step = model(
-            input_ids=ids, attention_mask=mask, position_ids=position, use_cache=True, **keep, **({cache_arg: cache} if cache is not None else {})
-        )
+        first = {"attention_mask": mask[:, :size], cache_arg: cache} if cache is not None else {"attention_mask": mask}
+        step = model(input_ids=ids, position_ids=position, use_cache=True, **keep, **first)
         cache = getattr(step, cache_arg)  # the name this version uses: the old one logs a deprecation on 5.x
         position = position[:, -1:]
         for n in range(max_new_tokens):
@@ -118,12 +120,15 @@ def greedy_batch(
                 running = list(range(len(alive)))
             if mask.shape[1] > width + n:  # a static cache: its slot for this token is already in the mask
                 mask[:, width + n] = 1
+                if width + n == size:
+                    size = extend(cache, min(BLOCK, mask.shape[1] - size))
+                seen = mask[:, :size]
             else:
-                mask = torch.cat([mask, mask.new_ones((len(alive), 1))], 1)
+                mask = seen = torch.cat([mask, mask.new_ones((len(alive), 1))], 1)
             position = position + 1
             if counters is not None:
                 counters["decode_rows"] = counters.get("decode_rows", 0) + len(alive)
-            step = model(input_ids=tokens.unsqueeze(1), attention_mask=mask, position_ids=position, use_cache=True, **keep, **{cache_arg: cache})
+            step = model(input_ids=tokens.unsqueeze(1), attention_mask=seen, position_ids=position, use_cache=True, **keep, **{cache_arg: cache})
     return out
 
 
@@ -140,6 +145,17 @@ def static_cache(model, length: int):
         return None
     layers = getattr(cache, "layers", None)
     return cache if layers and all(type(layer) is StaticLayer for layer in layers) else None
+
+
+def extend(cache, slots: int) -> int:
+    """Give every layer of a static cache ``slots`` more positions (empty, masked out until written); returns its size."""
+    import torch
+
+    for layer in cache.layers:
+        if getattr(layer, "is_initialized", True):
+            layer.keys, layer.values = (torch.cat([t, t.new_zeros((*t.shape[:2], slots, t.shape[3]))], 2) for t in (layer.keys, layer.values))
+        layer.max_cache_len += slots
+    return cache.layers[0].max_cache_len
 
 
 def select_rows(cache, index) -> None:
