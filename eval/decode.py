@@ -16,11 +16,11 @@ still running. The tokens of every row are the ones ``model.generate(do_sample=F
 on the raw logits: the same left-padded prompts, position ids and attention mask, one step at
 a time.
 
-Where this transformers offers it (5.x, a model of full-attention layers), the KV cache is
-allocated ahead, for the prompt and the next ``BLOCK`` tokens, then ``BLOCK`` more at a time
-(``StaticCache``), and each step writes its keys in place: a cache grown at every step copies
-itself at every step, which cost a tiny model as much as its layers' compute, and one
-allocated for all ``max_new_tokens`` at once has every step attend over the empty slots too. Only the last position is projected on the vocabulary (``logits_to_keep``).
+Where this transformers offers it (5.x, a model of full-attention layers), each layer's KV
+cache is allocated once for the prompt and every new token, each step writes its keys in place,
+and attention gets the written prefix: the numbers of a cache grown by concatenation, which copies
+itself at every step (as much time as a tiny model's layers took). Only the last position is
+projected on the vocabulary (``logits_to_keep``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from collections.abc import Sequence
 
 _NEWLINES: dict[int, frozenset[int]] = {}
 COMPACT = 0.75  # finished rows leave the batch when the running ones are this share of it or fewer
-BLOCK = 16  # slots a static cache is allocated ahead: attention reads at most this many empty ones
 
 
 def first_line(text: str) -> str:
@@ -80,9 +79,9 @@ def greedy_batch(
     pad = tokenizer.pad_token_id
     stops, newlines = set(stop_ids), newline_ids(tokenizer)
     width = max(len(p) for p in prompts)
-    cache = static_cache(model, width + min(BLOCK, max_new_tokens)) if static else None
+    cache = static_cache(model, width + max_new_tokens) if static else None
     ids = torch.full((len(prompts), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(prompts), width + max_new_tokens if cache is not None else width), dtype=torch.long)
+    mask = torch.zeros((len(prompts), width + max_new_tokens), dtype=torch.long)  # the new tokens' columns fill in as they come
     for row, p in enumerate(prompts):  # left padding keeps every prompt's end aligned
         ids[row, width - len(p) :] = torch.tensor(list(p))
         mask[row, width - len(p) : width] = 1
@@ -92,10 +91,9 @@ def greedy_batch(
     out: list[list[int]] = [[] for _ in prompts]
     alive = list(range(len(prompts)))  # original row of each batch row
     running = list(range(len(prompts)))  # batch rows whose answer is still open
-    size = width + min(BLOCK, max_new_tokens)  # the static cache's positions
     with torch.inference_mode():
-        first = {"attention_mask": mask[:, :size], cache_arg: cache} if cache is not None else {"attention_mask": mask}
-        step = model(input_ids=ids, position_ids=position, use_cache=True, **keep, **first)
+        given = {cache_arg: cache} if cache is not None else {}  # else the model starts a growing one
+        step = model(input_ids=ids, attention_mask=mask[:, :width], position_ids=position, use_cache=True, **keep, **given)
         cache = getattr(step, cache_arg)  # the name this version uses: the old one logs a deprecation on 5.x
         position = position[:, -1:]
         for n in range(max_new_tokens):
@@ -114,59 +112,64 @@ def greedy_batch(
                 break
             if len(running) <= COMPACT * len(alive):
                 index = torch.tensor(running, device=device)
-                select_rows(cache, index)
+                cache.batch_select_indices(index)
                 mask, position, tokens = mask[index], position[index], tokens[index]
                 alive = [alive[row] for row in running]
                 running = list(range(len(alive)))
-            if mask.shape[1] > width + n:  # a static cache: its slot for this token is already in the mask
-                mask[:, width + n] = 1
-                if width + n == size:
-                    size = extend(cache, min(BLOCK, mask.shape[1] - size))
-                seen = mask[:, :size]
-            else:
-                mask = seen = torch.cat([mask, mask.new_ones((len(alive), 1))], 1)
+            mask[:, width + n] = 1
             position = position + 1
             if counters is not None:
                 counters["decode_rows"] = counters.get("decode_rows", 0) + len(alive)
-            step = model(input_ids=tokens.unsqueeze(1), attention_mask=seen, position_ids=position, use_cache=True, **keep, **{cache_arg: cache})
+            step = model(
+                input_ids=tokens.unsqueeze(1),
+                attention_mask=mask[:, : width + n + 1],
+                position_ids=position,
+                use_cache=True,
+                **keep,
+                **{cache_arg: cache},
+            )
     return out
 
 
 def static_cache(model, length: int):
-    """A KV cache of ``length`` positions allocated up front, or None where this transformers or this model has
-    none that ``select_rows`` can shrink (transformers 4.x; sliding-window or hybrid layers)."""
+    """A KV cache whose layers hold ``length`` positions allocated up front and hand attention the written prefix
+    only (what a growing cache hands it, so the numbers are the same), or None where this transformers has no
+    layered cache (4.x)."""
     try:
-        from transformers.cache_utils import StaticCache, StaticLayer
+        from transformers.cache_utils import DynamicCache, DynamicLayer
     except ImportError:
         return None
+
+    class Preallocated(DynamicLayer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.buffers = None
+            self.used = 0
+
+        def update(self, key_states, value_states, *args, **kwargs):
+            import torch
+
+            if self.buffers is None:
+                self.is_initialized = True
+                self.dtype, self.device = key_states.dtype, key_states.device
+                self.buffers = [torch.zeros((*t.shape[:2], length, t.shape[3]), dtype=t.dtype, device=t.device) for t in (key_states, value_states)]
+            n = key_states.shape[-2]
+            for buf, t in zip(self.buffers, (key_states, value_states)):
+                buf[:, :, self.used : self.used + n] = t
+            self.used += n
+            self.keys, self.values = (buf[:, :, : self.used] for buf in self.buffers)
+            return self.keys, self.values
+
+        def batch_select_indices(self, indices) -> None:
+            self.buffers = [buf.index_select(0, indices) for buf in self.buffers]
+            self.keys, self.values = (buf[:, :, : self.used] for buf in self.buffers)
+
     try:
-        cache = StaticCache(config=model.config, max_cache_len=length)
-    except (TypeError, ValueError):
+        cache = DynamicCache(config=model.config)
+    except TypeError:
         return None
     layers = getattr(cache, "layers", None)
-    return cache if layers and all(type(layer) is StaticLayer for layer in layers) else None
-
-
-def extend(cache, slots: int) -> int:
-    """Give every layer of a static cache ``slots`` more positions (empty, masked out until written); returns its size."""
-    import torch
-
-    for layer in cache.layers:
-        if getattr(layer, "is_initialized", True):
-            layer.keys, layer.values = (torch.cat([t, t.new_zeros((*t.shape[:2], slots, t.shape[3]))], 2) for t in (layer.keys, layer.values))
-        layer.max_cache_len += slots
-    return cache.layers[0].max_cache_len
-
-
-def select_rows(cache, index) -> None:
-    """Keep the batch rows ``index`` of a KV cache: a growing cache selects them itself; a static one (whose
-    layers have no such method) has its key and value tensors cut to those rows."""
-    from transformers.cache_utils import DynamicCache
-
-    if isinstance(cache, DynamicCache) or not hasattr(cache, "layers"):
-        cache.batch_select_indices(index)
-        return
-    for layer in cache.layers:
-        if getattr(layer, "is_initialized", True):
-            layer.keys, layer.values = layer.keys.index_select(0, index), layer.values.index_select(0, index)
-            layer.batch_size = len(index)
+    if not layers or not all(type(layer) is DynamicLayer for layer in layers):
+        return None
+    cache.layers = [Preallocated() for _ in layers]
+    return cache

@@ -161,8 +161,8 @@ def test_projecting_only_the_scored_positions_gives_the_full_logits_scores(relea
 
 
 def test_static_and_growing_kv_caches_decode_the_same_tokens(release, models):
-    """This transformers offers a static cache, so the generation tests run the static path; the growing cache
-    (other versions and models) must decode the same tokens, dropping rows alike."""
+    """This transformers lets the KV cache be allocated once and written in place, so the generation tests run that
+    path; the cache grown by concatenation (other versions) must decode the same tokens, dropping rows alike."""
     from entity_unlearn.eval.decode import greedy_batch, static_cache
 
     lm = CausalLM(models["target"])
