@@ -68,18 +68,18 @@ def greedy_batch(
     device,
     counters: dict | None = None,
     cut_at_newline: bool = True,
-    static: bool = True,
+    preallocate: bool = True,
 ) -> list[list[int]]:
     """Generated tokens of each prompt (one batch), up to and excluding its stop token. ``counters["decode_rows"]``
     grows by the rows forwarded at each decoding step (what dropping finished rows saves). Without
-    ``cut_at_newline`` a row ends at its stop token or ``max_new_tokens`` only. ``static=False``: a growing
-    cache even where a static one is offered (the path of other transformers versions and models)."""
+    ``cut_at_newline`` a row ends at its stop token or ``max_new_tokens`` only. ``preallocate=False``: a cache grown
+    by concatenation even where a preallocated one is possible (the path of other transformers versions and models)."""
     import torch
 
     pad = tokenizer.pad_token_id
     stops, newlines = set(stop_ids), newline_ids(tokenizer)
     width = max(len(p) for p in prompts)
-    cache = static_cache(model, width + max_new_tokens) if static else None
+    cache = preallocated_cache(model, width + max_new_tokens) if preallocate else None
     ids = torch.full((len(prompts), width), pad, dtype=torch.long)
     mask = torch.zeros((len(prompts), width + max_new_tokens), dtype=torch.long)  # the new tokens' columns fill in as they come
     for row, p in enumerate(prompts):  # left padding keeps every prompt's end aligned
@@ -131,7 +131,7 @@ def greedy_batch(
     return out
 
 
-def static_cache(model, length: int):
+def preallocated_cache(model, length: int):
     """A KV cache whose layers hold ``length`` positions allocated up front and hand attention the written prefix
     only (what a growing cache hands it, so the numbers are the same), or None where this transformers has no
     layered cache (4.x)."""

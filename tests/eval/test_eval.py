@@ -160,21 +160,21 @@ def test_projecting_only_the_scored_positions_gives_the_full_logits_scores(relea
     assert not lm._head_is_last()
 
 
-def test_static_and_growing_kv_caches_decode_the_same_tokens(release, models):
+def test_preallocated_and_growing_kv_caches_decode_the_same_tokens(release, models):
     """This transformers lets the KV cache be allocated once and written in place, so the generation tests run that
     path; the cache grown by concatenation (other versions) must decode the same tokens, dropping rows alike."""
-    from entity_unlearn.eval.decode import greedy_batch, static_cache
+    from entity_unlearn.eval.decode import greedy_batch, preallocated_cache
 
     lm = CausalLM(models["target"])
     fmt = Formatter(lm.tokenizer)
-    assert static_cache(lm.model, 64) is not None
+    assert preallocated_cache(lm.model, 64) is not None
     items, _ = load_items(open_release(release), "forget05")
     contexts = list(plan(random.Random(2).sample(items, 40), fmt).contexts.values())
     runs = {}
-    for static in (True, False):
+    for preallocate in (True, False):
         counters: dict = {}
-        tokens = greedy_batch(lm.model, lm.tokenizer, contexts, fmt.stop_ids(), 40, lm._cache_arg, lm.device, counters, static=static)
-        runs[static] = (tokens, counters["decode_rows"])
+        tokens = greedy_batch(lm.model, lm.tokenizer, contexts, fmt.stop_ids(), 40, lm._cache_arg, lm.device, counters, preallocate=preallocate)
+        runs[preallocate] = (tokens, counters["decode_rows"])
     assert runs[True] == runs[False]
     assert sum(map(len, runs[True][0])) > 100 and runs[True][1] < len(contexts) * 39  # rows left the batch
 
