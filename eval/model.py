@@ -154,10 +154,13 @@ class CausalLM:
 
         if self._body is self.model or self._head is None:
             return False
-        ids = torch.arange(min(8, self.model.config.vocab_size), device=self.device).unsqueeze(0)
+        ids = torch.arange(min(8, self.model.get_input_embeddings().num_embeddings), device=self.device).unsqueeze(0)
         with torch.inference_mode():
             whole = self.model(input_ids=ids).logits
-            split = self._head(self._body(input_ids=ids).last_hidden_state)
+            hidden = getattr(self._body(input_ids=ids), "last_hidden_state", None)
+            if hidden is None:
+                return False
+            split = self._head(hidden)
         return whole.shape == split.shape and bool(torch.allclose(whole, split, rtol=1e-4, atol=1e-5))
 
     def fingerprint(self) -> str:
