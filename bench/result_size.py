@@ -1,15 +1,17 @@
-"""Size of an evaluation's result on disk: results.json + rows.jsonl.gz against the single results.json with the
-rows inline that eval wrote before the sidecar (format entity-unlearn-result/1, same JSON settings).
+"""Size of an evaluation's result on disk: results.json + rows.parquet against the layouts eval wrote before: the
+rows as gzip JSON lines (format entity-unlearn-result/2, rows.jsonl.gz) and the single results.json with the rows
+inline (format /1, same JSON settings).
 
     python bench/result_size.py --entities 40 --work /tmp/result-size      # build, inject a tiny model, evaluate
     python bench/result_size.py --eval study/evals/eval_target              # an existing evaluation
 
-Prints the bytes of each file, the inline equivalent, and the ratio.
+Prints the bytes of each file, the older layouts' equivalents, and the ratios.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -45,12 +47,15 @@ def main() -> None:
     result = read_result(folder, "eval")
     inline = {k: v for k, v in result.items() if not k.startswith("rows_")} | {"format": "entity-unlearn-result/1"}
     inline_bytes = len(json.dumps(finite(inline), indent=1, sort_keys=True, allow_nan=False).encode("utf-8"))
+    lines = b"".join(json.dumps(finite(r), sort_keys=True, allow_nan=False, ensure_ascii=False).encode("utf-8") + b"\n" for r in result["rows"])
+    jsonl_bytes = len(gzip.compress(lines, compresslevel=6, mtime=0))
     head, side = (folder / "results.json").stat().st_size, (folder / ROWS_FILE).stat().st_size
     print(f"evaluation: {folder} ({result['rows_count']} rows, {len(result['entities'])} entity records)")
-    print(f"results.json {head:>12,} bytes")
-    print(f"{ROWS_FILE:<12} {side:>12,} bytes")
-    print(f"together     {head + side:>12,} bytes")
-    print(f"inline (/1)  {inline_bytes:>12,} bytes  -> {(head + side) / inline_bytes:.1%} of it")
+    print(f"{'results.json':<18} {head:>10,} bytes")
+    print(f"{ROWS_FILE:<18} {side:>10,} bytes")
+    print(f"{'together':<18} {head + side:>10,} bytes")
+    print(f"{'rows.jsonl.gz (/2)':<18} {jsonl_bytes:>10,} bytes  (the rows file is {side / jsonl_bytes:.1%} of it)")
+    print(f"{'inline (/1)':<18} {inline_bytes:>10,} bytes  (the two files are {(head + side) / inline_bytes:.1%} of it)")
 
 
 if __name__ == "__main__":

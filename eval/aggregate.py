@@ -97,6 +97,25 @@ def slice_aggregates(ctx: Context) -> None:
             ctx.emit(m.name, set_, depth, attack, value, len(group), reps)
 
 
+def entity_depth(rows: Sequence[dict], set_: str = "forget") -> list[dict]:
+    """Per entity of ``set_`` and depth (entities sorted, depths in release order; only cells with probes): how many
+    of its probes there are (every attack kind) and the share the model answered right (``metrics.answered_right``).
+    The report's heatmap is drawn from these records, so it needs no per-item rows."""
+    from entity_unlearn.builders.schema import DEPTHS
+
+    from .metrics import answered_right
+
+    cells: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for r in rows:
+        if r["set"] == set_:
+            cells[(r["entity_id"], r["depth"])].append(int(answered_right(r)))
+    rank = {d: i for i, d in enumerate(DEPTHS)}
+    return [
+        {"set": set_, "entity_id": e, "depth": d, "answered_right": sum(v) / len(v), "n": len(v)}
+        for (e, d), v in sorted(cells.items(), key=lambda c: (c[0][0], rank.get(c[0][1], len(rank))))
+    ]
+
+
 def grouped_metrics(rows: Sequence[dict], seed: int = 0) -> list[dict]:
     """The slice aggregates alone."""
     ctx = Context(rows, seed=seed)

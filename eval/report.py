@@ -1,4 +1,4 @@
-"""Human-facing output of an evaluation: report.md (from cards/report.md.j2), plots, terminal table."""
+"""Human-facing output of an evaluation: report.md (from cards/report.md.j2), plots, terminal table; all drawn from\nthe result's aggregates and spec (``entity_depth`` for the heatmap), never its per-item rows."""
 
 from __future__ import annotations
 
@@ -76,20 +76,15 @@ def plot_depth_profile(result: dict, reference: dict | None, path: Path) -> None
 
 
 def plot_entity_heatmap(result: dict, path: Path) -> None:
-    """Forget entities x depth: share of probes answered right (ROUGE-L recall >= 0.5 or MC correct)."""
+    """Forget entities x depth: share of probes answered right (the result's ``entity_depth`` records)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .metrics import answered_right
-
-    cells: dict[str, dict[str, list[int]]] = {}
-    for r in result["rows"]:
-        if r["set"] == "forget":
-            cells.setdefault(r["entity_id"], {}).setdefault(r["depth"], []).append(int(answered_right(r)))
-    ids = sorted(cells)
-    grid = [[(sum(cells[e].get(d, [])) / len(cells[e][d])) if cells[e].get(d) else float("nan") for d in DEPTHS] for e in ids]
+    share = {(c["entity_id"], c["depth"]): c["answered_right"] for c in result["entity_depth"] if c["set"] == "forget"}
+    ids = sorted({e for e, _ in share})
+    grid = [[share.get((e, d), float("nan")) for d in DEPTHS] for e in ids]
     fig, ax = plt.subplots(figsize=(6, max(2.5, 0.3 * len(ids) + 1)))
     im = ax.imshow(grid, aspect="auto", vmin=0, vmax=1, cmap="viridis")
     ax.set_xticks(range(len(DEPTHS)), DEPTHS)

@@ -1,16 +1,17 @@
 """An evaluation's result on disk: ``results.json`` (spec, flat aggregates, entities) and its per-item rows in
-the compressed sidecar ``rows.jsonl.gz`` beside it, named in ``results.json`` with its SHA-256.
+the sidecar ``rows.parquet`` beside it (one column per row field, zstd-compressed), named in ``results.json``
+with its SHA-256.
 
 ``load_result`` is the one reader every consumer uses (``--reference``/``--before``, the attacks, the study, the
 leaderboard, ``export``): it checks the format, records the file's path and SHA-256, and returns the rows too,
 from the sidecar or, for a result written before the sidecar (format ``entity-unlearn-result/1``), inline.
+Results of format ``/2`` (rows as gzip JSON lines, ``rows.jsonl.gz``) are read as well.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
-import io
 import json
 import math
 from pathlib import Path
@@ -18,10 +19,10 @@ from pathlib import Path
 from .data import DataError
 from .provenance import file_source
 
-RESULT_FORMAT = "entity-unlearn-result/2"  # /2: rows in the sidecar; /1: rows inline in results.json
-READABLE_FORMATS = ("entity-unlearn-result/1", RESULT_FORMAT)
+RESULT_FORMAT = "entity-unlearn-result/3"  # /3: rows in rows.parquet; /2: in rows.jsonl.gz; /1: inline in results.json
+READABLE_FORMATS = ("entity-unlearn-result/1", "entity-unlearn-result/2", RESULT_FORMAT)
 RESULTS_FILE = "results.json"
-ROWS_FILE = "rows.jsonl.gz"
+ROWS_FILE = "rows.parquet"
 
 
 class NotAResultError(DataError):
@@ -29,14 +30,10 @@ class NotAResultError(DataError):
 
 
 def write_result(result: dict, folder: Path) -> dict:
-    """Write ``result`` (with its ``rows``) as ``results.json`` + ``rows.jsonl.gz`` into ``folder``; returns what
-    ``results.json`` holds. The sidecar's bytes depend on the rows only (no time stamp in the gzip header)."""
+    """Write ``result`` (with its ``rows``) as ``results.json`` + ``rows.parquet`` into ``folder``; returns what
+    ``results.json`` holds. The sidecar's bytes depend on the rows (and the pyarrow version) only."""
     rows = result.get("rows", [])
-    buf = io.BytesIO()
-    with gzip.GzipFile(fileobj=buf, mode="wb", compresslevel=6, mtime=0) as gz:
-        for row in rows:
-            gz.write(json.dumps(finite(row), sort_keys=True, allow_nan=False, ensure_ascii=False).encode("utf-8") + b"\n")
-    data = buf.getvalue()
+    data = rows_parquet(rows)
     head = {k: v for k, v in result.items() if k != "rows"}
     head.update(format=RESULT_FORMAT, rows_file=ROWS_FILE, rows_sha256=hashlib.sha256(data).hexdigest(), rows_count=len(rows))
     (folder / ROWS_FILE).write_bytes(data)
@@ -86,11 +83,32 @@ def read_rows(folder: Path, head: dict, label: str) -> list[dict]:
     data = side.read_bytes()
     if hashlib.sha256(data).hexdigest() != head.get("rows_sha256"):
         raise DataError(f"{label} {side}: its SHA-256 differs from the one results.json records; the two files are from different runs, rerun it")
+    if name.endswith(".jsonl.gz"):  # format /2
+        try:
+            lines = gzip.decompress(data).decode("utf-8").splitlines()
+            return [json.loads(line) for line in lines if line]
+        except (OSError, EOFError, ValueError) as exc:
+            raise DataError(f"{label} {side}: not readable gzip JSON lines ({exc}); rerun that evaluation") from exc
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     try:
-        lines = gzip.decompress(data).decode("utf-8").splitlines()
-        return [json.loads(line) for line in lines if line]
-    except (OSError, EOFError, ValueError) as exc:
-        raise DataError(f"{label} {side}: not readable gzip JSON lines ({exc}); rerun that evaluation") from exc
+        return pq.read_table(pa.BufferReader(data)).to_pylist()
+    except (OSError, pa.ArrowException) as exc:
+        raise DataError(f"{label} {side}: not a readable parquet file ({exc}); rerun that evaluation") from exc
+
+
+def rows_parquet(rows: list[dict]) -> bytes:
+    """The rows as one parquet table: a column per field (the union of the rows' fields, in first-seen order; a
+    row without one holds null there), NaN and infinities as null as in JSON (``finite``)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    fields = list(dict.fromkeys(k for row in rows for k in row))
+    table = pa.table({k: pa.array([finite(row.get(k)) for row in rows]) for k in fields})
+    buf = pa.BufferOutputStream()
+    pq.write_table(table, buf, compression="zstd", use_dictionary=False)  # dictionaries of scores: a fifth larger
+    return buf.getvalue().to_pybytes()
 
 
 def is_result_file(path: Path) -> bool:

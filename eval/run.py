@@ -1,7 +1,7 @@
 """``entity-unlearn eval``: plan, run the passes, compute metrics, write a self-describing result.
 
-Output folder: ``results.json`` (spec, flat aggregates, per-entity survival), ``rows.jsonl.gz`` (the per-item
-rows, named in results.json with their SHA-256; see ``result_file``), ``report.md``, ``depth_profile.png``, ``entity_heatmap.png`` and
+Output folder: ``results.json`` (spec, flat aggregates, per-entity survival, forget entities' share answered right
+by depth), ``rows.parquet`` (the per-item rows, named in results.json with their SHA-256; see ``result_file``), ``report.md``, ``depth_profile.png``, ``entity_heatmap.png`` and
 ``cache/`` (the request cache that makes an interrupted run resume).
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 from entity_unlearn import __version__
 from entity_unlearn.outputs import check_output, staged
 
-from .aggregate import aggregate
+from .aggregate import aggregate, entity_depth
 from .compat import decoding, openunlearning_summary
 from .data import DataError, load_items, open_release
 from .formatting import Formatter
@@ -232,7 +232,14 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None, timings: dict[str, float
     aggregates, entities, spec["bootstrap"] = aggregate(rows, reference, before, seed=cfg.seed)
     for a in aggregates:  # a separate key: ``attack`` keeps its meaning (the probes' own prompt attacks)
         a["robustness_attack"] = cfg.robustness_attack
-    result = {"format": RESULT_FORMAT, "spec": spec, "aggregates": aggregates, "entities": entities, "rows": rows}
+    result = {
+        "format": RESULT_FORMAT,
+        "spec": spec,
+        "aggregates": aggregates,
+        "entities": entities,
+        "entity_depth": entity_depth(rows),
+        "rows": rows,
+    }
     clock("write results, report and plots")
     from .report import write_report
 

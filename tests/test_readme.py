@@ -210,6 +210,6 @@ def test_the_readme_commands_run(tiny_release, tmp_path, monkeypatch):
     assert codes["entity-unlearn audit entity-unlearn --strict"] == (0 if verdict == "pass" else 1)
     for folder in ("world7", "bands", "models/target", "models/reference", "models/npo_gd", "evals/npo_gd", "eval-out", "eval-out-lmeval"):
         assert (tmp_path / folder).is_dir() and any((tmp_path / folder).iterdir()), folder
-    assert (tmp_path / "eval-out" / "results.json").is_file() and (tmp_path / "eval-out" / "rows.jsonl.gz").is_file()
+    assert (tmp_path / "eval-out" / "results.json").is_file() and (tmp_path / "eval-out" / "rows.parquet").is_file()
     assert any(a["metric"] == "efficacy_prob" for a in json.loads((tmp_path / "evals" / "npo_gd" / "results.json").read_text())["aggregates"])
     assert len(list((tmp_path / "eval-out-lmeval").glob("samples_entity_unlearn_*.jsonl"))) == 6

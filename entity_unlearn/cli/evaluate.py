@@ -55,7 +55,7 @@ def add_eval_command(sub) -> None:
         "--reference", metavar="RESULT.json", help="result of a model never trained on the forget entities (forget quality, privleak, survival)"
     )
     ev.add_argument("--before", metavar="RESULT.json", help="result of the model before unlearning (forget efficacy per depth)")
-    ev.add_argument("--out", required=True, help="output folder (results.json, rows.jsonl.gz, report.md, plots, cache); a rerun into it resumes")
+    ev.add_argument("--out", required=True, help="output folder (results.json, rows.parquet, report.md, plots, cache); a rerun into it resumes")
     ev.add_argument(
         "--force", action="store_true", help="write into an existing --out that is not an evaluation (only the evaluation's own files are replaced)"
     )
@@ -143,7 +143,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         f"score pass {passes['score']['seconds']:.1f} s ({passes['score']['computed']} computed, {passes['score']['cached']} cached); "
         f"generate pass {passes['generate']['seconds']:.1f} s"
     )
-    print(f"written: {Path(args.out).resolve() / 'results.json'}, rows.jsonl.gz, report.md, depth_profile.png, entity_heatmap.png")
+    print(f"written: {Path(args.out).resolve() / 'results.json'}, rows.parquet, report.md, depth_profile.png, entity_heatmap.png")
     return 0
 
 

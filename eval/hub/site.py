@@ -67,7 +67,7 @@ def collect_runs(root: Path) -> list[Run]:
         rel = path.parent.relative_to(root)
         if "cache" in rel.parts or any(p.startswith(".") for p in rel.parts):
             continue
-        try:  # the table and pages read aggregates and spec only: the per-item rows (rows.jsonl.gz) are not read
+        try:  # the table and pages read aggregates and spec only: the per-item rows (rows.parquet) are not read
             result = load_result(path, "results", rows=False)[0]
         except NotAResultError:
             continue  # some other tool's results.json

@@ -5,7 +5,6 @@ headless Chromium."""
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import os
@@ -16,6 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from hub_server import HubServer
@@ -288,7 +289,7 @@ def test_results_repo_holds_every_file_of_each_run_and_hub_eval_results(hub, sco
         assert prefix == f"{model}/{r['commit']}/v1.0.0_forget05"
         for name in (
             "results.json",
-            "rows.jsonl.gz",
+            "rows.parquet",
             "request.json",
             "report.md",
             "depth_profile.png",
@@ -300,9 +301,9 @@ def test_results_repo_holds_every_file_of_each_run_and_hub_eval_results(hub, sco
         assert not any(p.startswith(f"{prefix}/cache/") for p in files)
         assert json.loads(files[f"{prefix}/request.json"])["status"] == "finished"
     target = json.loads(files[f"{finished['lab/tiny-target']['results_path']}/results.json"])
-    rows = files[f"{finished['lab/tiny-target']['results_path']}/rows.jsonl.gz"]  # the per-item rows travel beside results.json
-    assert target["rows_file"] == "rows.jsonl.gz" and target["rows_sha256"] == hashlib.sha256(rows).hexdigest() and "rows" not in target
-    assert len(gzip.decompress(rows).splitlines()) == target["rows_count"] > 0
+    rows = files[f"{finished['lab/tiny-target']['results_path']}/rows.parquet"]  # the per-item rows travel beside results.json
+    assert target["rows_file"] == "rows.parquet" and target["rows_sha256"] == hashlib.sha256(rows).hexdigest() and "rows" not in target
+    assert pq.read_table(pa.BufferReader(rows)).num_rows == target["rows_count"] > 0
     metrics = {a["metric"] for a in target["aggregates"]}
     assert {"forget_quality", "surviving_entity_share", "model_utility"} <= metrics  # scored against the reference's result
     ga = json.loads(files[f"{finished['lab/tiny-ga']['results_path']}/results.json"])
