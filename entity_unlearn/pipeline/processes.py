@@ -39,7 +39,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from entity_unlearn.eval.ranks import Ranks
+from entity_unlearn.eval.ranks import Ranks, switched_on
 
 from . import fsdp
 from .finetune import IGNORE, TrainingError
@@ -88,7 +88,7 @@ def wrap(model, ranks: Ranks, device=None):
 
 def _refuse_deepspeed(env) -> None:
     var = "ACCELERATE_USE_DEEPSPEED"
-    if env.get(var, "").lower() in fsdp.TRUE:
+    if switched_on(var, env):
         raise TrainingError(
             f"accelerate launch asks for DeepSpeed ({var}={env[var]}): inject and unlearn train with DDP, or shard with "
             "FSDP2 (an accelerate config with distributed_type: FSDP and fsdp_version: 2); launch with one of those"
