@@ -90,7 +90,7 @@ def _refuse_deepspeed(env) -> None:
     var = "ACCELERATE_USE_DEEPSPEED"
     if switched_on(var, env):
         raise TrainingError(
-            f"accelerate launch asks for DeepSpeed ({var}={env[var]}): training here (inject, unlearn, study, relearning attacks) runs with DDP, or shards with "
+            f"accelerate launch asks for DeepSpeed ({var}={env[var]}): inject, unlearn, attack and study train with DDP, or shard with "
             "FSDP2 (an accelerate config with distributed_type: FSDP and fsdp_version: 2); launch with one of those"
         )
 
