@@ -25,6 +25,8 @@ from tqdm.auto import tqdm
 
 from entity_unlearn.errors import EntityUnlearnError
 
+from .ranks import switched_on
+
 CONT_ROWS = 64  # continuation rows per forward, cut from one length-sorted list
 SCORE_VERSION = 2  # bumped when a cached score would change (2: Min-K%++ variance clamped at 1e-6); part of the cache key
 MIN_VARIANCE = 1e-6  # OpenUnlearning's clamp of σ² in Min-K%++: a saturated distribution gives a finite z
@@ -84,8 +86,7 @@ def check_whole_model_loading(world: int, env=None) -> None:
     ``fsdp_cpu_ram_efficient_loading: true`` (accelerate's default) transformers loads the weights in process 0
     alone and leaves the others' empty: those would score a model that was never trained. Refused, in one message."""
     env = os.environ if env is None else env
-    on = lambda var: env.get(var, "").lower() in ("1", "true", "yes")  # noqa: E731
-    if world > 1 and on("ACCELERATE_USE_FSDP") and on("FSDP_CPU_RAM_EFFICIENT_LOADING"):
+    if world > 1 and switched_on("ACCELERATE_USE_FSDP", env) and switched_on("FSDP_CPU_RAM_EFFICIENT_LOADING", env):
         raise ModelLoadError(
             f"FSDP_CPU_RAM_EFFICIENT_LOADING={env['FSDP_CPU_RAM_EFFICIENT_LOADING']} (the accelerate config's "
             "fsdp_cpu_ram_efficient_loading): transformers would load the weights in process 0 alone, and evaluation runs "

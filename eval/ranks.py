@@ -14,6 +14,15 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+TRUE = ("1", "true", "yes")  # what a launcher's switch variables (``ACCELERATE_USE_FSDP=true``, ...) say when on
+
+
+def switched_on(var: str, env=None) -> bool:
+    """Whether the launcher's switch ``var`` is on in ``env`` (default: this process's environment): one of ``TRUE``,
+    in any case; unset or anything else is off. Read here for eval (``model.check_whole_model_loading``) and for the
+    training processes alike (``entity_unlearn.pipeline.fsdp``, ``processes``)."""
+    return (os.environ if env is None else env).get(var, "").lower() in TRUE
+
 
 @dataclass(frozen=True)
 class Ranks:

@@ -1,4 +1,4 @@
-"""The ``inject``, ``unlearn`` and ``study`` subcommands (the reference pipeline)."""
+"""The ``inject``, ``unlearn``, ``attack`` and ``study`` subcommands (the reference pipeline)."""
 
 from __future__ import annotations
 
@@ -88,7 +88,8 @@ def add_pipeline_commands(sub) -> None:
     att.add_argument("--quant-backend", dest="backend", choices=("auto", "simulate", "bnb"), help="quantisation: auto (bnb on CUDA), simulate, bnb")
     att.add_argument("--no-checkpoint", dest="checkpoint", action="store_false", help="no epoch checkpoints while relearning")
     att.add_argument("--max-new-tokens", type=positive_int, help="generation budget per answer of every evaluation (default: eval's, 48)")
-    add_num_processes(att, "each computing a share of every evaluation and relearning run; the results are one process's")
+    add_num_processes(att, "each computing a share of every evaluation and relearning run (DDP, or FSDP with --fsdp); the results are one process's")
+    _fsdp_option(att, "relearning runs")
     _model_options(att)
     att.set_defaults(func=cmd_attack)
 
@@ -108,7 +109,8 @@ def add_pipeline_commands(sub) -> None:
     )
     st.add_argument("--attacks", default="all", help="robustness attacks of the matrix (default all seven; none: skip)")
     st.add_argument("--max-new-tokens", type=positive_int, help="generation budget per answer of every evaluation (default: eval's, 48)")
-    add_num_processes(st, "each training on a share of every batch and computing a share of every evaluation")
+    add_num_processes(st, "each training on a share of every batch (DDP, or FSDP with --fsdp) and computing a share of every evaluation")
+    _fsdp_option(st, "injections, unlearning runs and relearning attacks")
     _model_options(st)
     st.set_defaults(
         func=cmd_study,
@@ -145,11 +147,16 @@ def _training_options(p: argparse.ArgumentParser) -> None:
         help="do not keep the training state in --out after each epoch (it lets a rerun resume; 12 bytes per trained parameter)",
     )
     add_num_processes(p, "each training on a share of every batch (DDP, or FSDP with --fsdp); the losses and weights are one process's")
+    _fsdp_option(p, "training")
+
+
+def _fsdp_option(p: argparse.ArgumentParser, what: str) -> None:
+    """``--fsdp``, the same on every command that trains (``_processes`` reads it); ``what``: the training it shards."""
     p.add_argument(
         "--fsdp",
         action="store_true",
-        help="shard the weights, gradients and optimiser state over the processes (torch's FSDP2), as accelerate launch with an FSDP "
-        "config asks; needs --num-processes N or a launcher",
+        help=f"shard the weights, gradients and optimiser state of the {what} over the processes (torch's FSDP2), as accelerate launch "
+        "with an FSDP config asks; needs --num-processes N or a launcher",
     )
 
 
@@ -161,10 +168,12 @@ def _model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def _processes(args: argparse.Namespace) -> int | None:
-    """Start the processes when this command is to run as many (None when this process trains). A launcher config
-    the training cannot honour is refused here, in one message rather than one per process. ``--fsdp`` sets, in
-    each process it starts, the variables an accelerate FSDP2 config sets."""
+def _processes(args: argparse.Namespace, lora: bool = False) -> int | None:
+    """Start the processes when this command (inject, unlearn, attack, study) is to run as many: their exit code, or
+    None when this process runs the command. Called once the command's own options are checked. A launcher config
+    its training cannot honour (``lora``: it trains LoRA adapters) is refused here, in one message rather than one
+    per process. ``--fsdp`` sets, in each process it starts, the variables an accelerate FSDP2 config sets
+    (``processes.FSDP2``: not ``FSDP_CPU_RAM_EFFICIENT_LOADING``, so evaluations still load the whole model in each)."""
     from entity_unlearn.eval.ranks import Ranks
     from entity_unlearn.pipeline.processes import FSDP2, check
 
@@ -176,7 +185,7 @@ def _processes(args: argparse.Namespace) -> int | None:
         raise UsageError("--fsdp shards the model over processes: give --num-processes N (2 or more), or start the command under a launcher")
     if not relaunching(args):
         return None
-    check(Ranks(0, args.num_processes), lora=args.lora_rank > 0, env={**os.environ, **(FSDP2 if args.fsdp else {})})
+    check(Ranks(0, args.num_processes), lora=lora, env={**os.environ, **(FSDP2 if args.fsdp else {})})
     return launch(args.num_processes, args.argv)  # the processes see --fsdp too
 
 
@@ -189,7 +198,7 @@ def cmd_inject(args: argparse.Namespace) -> int:
 
     from entity_unlearn.pipeline.inject import InjectConfig, inject, preset
 
-    if (code := _processes(args)) is not None:
+    if (code := _processes(args, lora=args.lora_rank > 0)) is not None:
         return code
     train = replace(preset(args.base, args.deep), **_overrides(args, "epochs", "lr", "batch_size", "grad_accum", "seed"))
     cfg = InjectConfig(
@@ -219,7 +228,7 @@ def cmd_inject(args: argparse.Namespace) -> int:
 def cmd_unlearn(args: argparse.Namespace) -> int:
     from entity_unlearn.pipeline.unlearn import run_unlearning
 
-    if (code := _processes(args)) is not None:
+    if (code := _processes(args, lora=args.lora_rank > 0)) is not None:
         return code
     overrides = _overrides(args, "epochs", "lr", "batch_size", "grad_accum", "seed", "retain_weight", "beta", "lora_rank")
     folder = run_unlearning(
@@ -273,8 +282,8 @@ def cmd_attack(args: argparse.Namespace) -> int:
         checkpoint=args.checkpoint,
         max_new_tokens=args.max_new_tokens,
     )
-    if relaunching(args):  # after the options are checked: a bad one is one message, not one per process
-        return launch(args.num_processes, args.argv)
+    if (code := _processes(args)) is not None:  # after the options are checked: a bad one is one message, not one per process
+        return code
     report = run_attacks(cfg)
     if report is None:  # a process other than rank 0 of many: rank 0 reports
         return 0
@@ -326,11 +335,12 @@ def cmd_study(args: argparse.Namespace) -> int:
         max_new_tokens=args.max_new_tokens,
         command=" ".join(["entity-unlearn", *sys.argv[1:]]) if sys.argv[1:2] == ["study"] else None,
     )
-    if relaunching(args):  # after the options are checked: a bad one is one message, not one per process
+    if relaunching(args):  # run_study checks it in each process; before they start, a bad option is one message
         from entity_unlearn.pipeline.study import check
 
         check(cfg)
-        return launch(args.num_processes, args.argv)
+    if (code := _processes(args)) is not None:
+        return code
     report = run_study(cfg)
     if report is None:  # a process other than rank 0 of many: rank 0 reports
         return 0

@@ -13,7 +13,8 @@ as dataclass fields, in a registry like the unlearning methods.
 Relearning reuses the training loop of ``inject`` (seeded, resumable from epoch checkpoints) and is applied
 to the reference model too: a model that never saw the entities also learns relearned facts. Under a launcher
 (``attack`` or ``study --num-processes N``, torchrun, accelerate launch) relearning trains on every process, each
-on its share of every batch as ``inject`` does (``processes``); a quantised model is made by process 0 alone.
+on its share of every batch as ``inject`` does (``processes``; with ``--fsdp`` or an FSDP2 config, sharded as
+``inject --fsdp`` shards); a quantised model is made by process 0 alone.
 """
 
 from __future__ import annotations

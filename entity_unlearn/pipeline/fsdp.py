@@ -1,7 +1,7 @@
 """Sharded training (FSDP2): the options an accelerate config asks for, the sharded copy that trains, and its state whole.
 
 ``accelerate launch --config_file CONFIG`` with ``distributed_type: FSDP`` sets ``ACCELERATE_USE_FSDP=true`` and the
-config's ``fsdp_*`` entries as ``FSDP_*`` variables in every process (``inject --fsdp`` sets the first two itself).
+config's ``fsdp_*`` entries as ``FSDP_*`` variables in every process (``--fsdp`` of inject, unlearn, attack and study sets the first two itself).
 ``options`` reads them, and refuses, in one message naming the entry and what to write instead, those these
 commands do not honour: FSDP1 (``fsdp_version: 1``, accelerate's default), CPU offload, activation checkpointing,
 a wrap policy other than per transformer layer, sharded state dicts, and ``fsdp_cpu_ram_efficient_loading: true``
@@ -31,9 +31,9 @@ import copy
 import os
 from dataclasses import dataclass
 
-from .finetune import TrainingError
+from entity_unlearn.eval.ranks import switched_on
 
-TRUE = ("1", "true", "yes")
+from .finetune import TrainingError
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class FsdpOptions:
 
 def asked(env=None) -> bool:
     """Whether the launcher asks for FSDP (``ACCELERATE_USE_FSDP``) in ``env`` (default: this process's environment)."""
-    return (os.environ if env is None else env).get("ACCELERATE_USE_FSDP", "").lower() in TRUE
+    return switched_on("ACCELERATE_USE_FSDP", env)
 
 
 def options(lora: bool = False, env=None) -> FsdpOptions:
@@ -59,17 +59,17 @@ def options(lora: bool = False, env=None) -> FsdpOptions:
 
     version = env.get("FSDP_VERSION", "1")  # accelerate writes 1 when the config names no version
     if version != "2":
-        why = "inject and unlearn shard with FSDP2 (torch's fully_shard); write fsdp_version: 2 in the config"
+        why = "training here shards with FSDP2 (torch's fully_shard); write fsdp_version: 2 in the config"
         raise _refuse("FSDP_VERSION", "fsdp_version", why, version)
-    if env.get("FSDP_CPU_RAM_EFFICIENT_LOADING", "false").lower() in TRUE:
+    if switched_on("FSDP_CPU_RAM_EFFICIENT_LOADING", env):
         raise _refuse(
             "FSDP_CPU_RAM_EFFICIENT_LOADING",
             "fsdp_cpu_ram_efficient_loading",
             "every process loads the whole model and shards it itself; write fsdp_cpu_ram_efficient_loading: false",
         )
     for var, entry in (("FSDP_OFFLOAD_PARAMS", "fsdp_offload_params"), ("FSDP_ACTIVATION_CHECKPOINTING", "fsdp_activation_checkpointing")):
-        if env.get(var, "false").lower() in TRUE:
-            raise _refuse(var, entry, f"not supported by inject and unlearn; write {entry}: false")
+        if switched_on(var, env):
+            raise _refuse(var, entry, f"not supported by the training here; write {entry}: false")
     policy = env.get("FSDP_AUTO_WRAP_POLICY", "TRANSFORMER_BASED_WRAP")
     if policy != "TRANSFORMER_BASED_WRAP":
         raise _refuse("FSDP_AUTO_WRAP_POLICY", "fsdp_auto_wrap_policy", "each transformer layer is sharded on its own; write TRANSFORMER_BASED_WRAP")

@@ -1,6 +1,6 @@
 """Training on many processes (DDP or FSDP): N processes take the steps of one process, each on a shard of every batch.
 
-A launcher (``inject --num-processes N``, ``torchrun``, ``accelerate launch``; see ``eval.ranks``)
+A launcher (``inject``, ``unlearn``, ``attack`` or ``study --num-processes N``, ``torchrun``, ``accelerate launch``; see ``eval.ranks``)
 starts N copies of the command. Every copy draws the same seeded epoch of global batches one
 process would draw; rank r trains on examples r, r+N, r+2N, ... of each global batch (its shard;
 the length buckets make the shards alike). The model is wrapped in torch's
@@ -39,7 +39,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from entity_unlearn.eval.ranks import Ranks
+from entity_unlearn.eval.ranks import Ranks, switched_on
 
 from . import fsdp
 from .finetune import IGNORE, TrainingError
@@ -88,9 +88,9 @@ def wrap(model, ranks: Ranks, device=None):
 
 def _refuse_deepspeed(env) -> None:
     var = "ACCELERATE_USE_DEEPSPEED"
-    if env.get(var, "").lower() in fsdp.TRUE:
+    if switched_on(var, env):
         raise TrainingError(
-            f"accelerate launch asks for DeepSpeed ({var}={env[var]}): inject and unlearn train with DDP, or shard with "
+            f"accelerate launch asks for DeepSpeed ({var}={env[var]}): inject, unlearn, attack and study train with DDP, or shard with "
             "FSDP2 (an accelerate config with distributed_type: FSDP and fsdp_version: 2); launch with one of those"
         )
 

@@ -20,7 +20,8 @@ resumes from its own request cache. Then ``study.json`` (every number, the comma
 versions and hashes), ``study.md`` (from ``cards/study.md.j2``) and two plots.
 
 Under a launcher (``study --num-processes N``, torchrun, accelerate launch) every process runs every step, each
-training on its share of every batch and computing its share of every evaluation; process 0 renames the
+training on its share of every batch (sharded with ``--fsdp`` or an FSDP2 config: every injection, unlearning run
+and relearning attack; evaluations hold the whole model) and computing its share of every evaluation; process 0 renames the
 models, marks the steps and writes the report, and all of them meet after each step, so that the next one
 reads what it wrote.
 """

@@ -55,3 +55,15 @@ def test_an_fsdp_config_that_loads_weights_in_process_0_alone_is_refused(release
     check_whole_model_loading(1)  # one process loads the whole model whatever the config says
     monkeypatch.setenv("FSDP_CPU_RAM_EFFICIENT_LOADING", "false")
     check_whole_model_loading(2)
+
+
+@pytest.mark.parametrize(
+    "value, on",
+    [("1", True), ("true", True), ("TRUE", True), ("Yes", True), (None, False), ("", False), ("0", False), ("false", False), ("on", False)],
+)
+def test_a_launcher_switch_is_on_for_1_true_or_yes_in_any_case(value, on):
+    """``eval.ranks.switched_on``: the one reader of ACCELERATE_USE_FSDP, FSDP_CPU_RAM_EFFICIENT_LOADING and the like,
+    for eval and for the training processes."""
+    from entity_unlearn.eval.ranks import switched_on
+
+    assert switched_on("ACCELERATE_USE_FSDP", {} if value is None else {"ACCELERATE_USE_FSDP": value}) is on

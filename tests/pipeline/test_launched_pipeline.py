@@ -27,15 +27,28 @@ RTOL = 1e-4
 TESTS = Path(__file__).resolve().parents[1]
 
 
-def test_two_processes_attack_as_one(release, injected, tmp_path, capfd):
-    """Relearning trains on both processes (a quantised model, made by process 0 alone: the study's test below)."""
-    common = ["attack", "--model", injected, "--data", release, "--kind", "relearn", "--epochs", "1", "--max-new-tokens", "2", "--quiet"]
-    assert main(common + ["--out", str(tmp_path / "one")]) == 0
+ATTACK = ["attack", "--kind", "relearn", "--epochs", "1", "--max-new-tokens", "2", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def attacked_by_one(release, injected, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("attack") / "one"
+    assert main([*ATTACK, "--model", injected, "--data", release, "--out", str(out)]) == 0
+    return out
+
+
+@pytest.mark.parametrize("sharding", ["ddp", "fsdp"])
+def test_two_processes_attack_as_one(release, injected, attacked_by_one, sharding, tmp_path, capfd):
+    """Relearning trains on both processes, DDP or sharded (``--fsdp``); a quantised model, made by process 0 alone:
+    the study's test below."""
     capfd.readouterr()
-    assert main(common + ["--out", str(tmp_path / "two"), "--num-processes", "2"]) == 0
-    assert capfd.readouterr().out.count("written to") == 1  # process 0 reports
-    one, two = (json.loads((tmp_path / n / "robustness.json").read_text()) for n in ("one", "two"))
-    assert two["attacked_models"]["relearn"]["processes"] == 2
+    fsdp = ["--fsdp"] if sharding == "fsdp" else []
+    assert main([*ATTACK, "--model", injected, "--data", release, "--out", str(tmp_path / "two"), "--num-processes", "2", *fsdp]) == 0
+    out = capfd.readouterr().out
+    assert out.count("written to") == 1  # process 0 reports
+    assert out.count("FSDP2: ") == (1 if fsdp else 0)  # process 0 says what it holds of the sharded model
+    one, two = (json.loads((d / "robustness.json").read_text()) for d in (attacked_by_one, tmp_path / "two"))
+    assert two["attacked_models"]["relearn"]["processes"] == 2 and two["attacked_models"]["relearn"]["sharding"] == sharding
     assert two["attacked_models"]["relearn"]["loss_by_epoch"] == pytest.approx(one["attacked_models"]["relearn"]["loss_by_epoch"], rel=RTOL)
     assert two["forget_metrics"]["unlearned"] == one["forget_metrics"]["unlearned"]
     assert two["forget_metrics"]["attacked:relearn"] == pytest.approx(one["forget_metrics"]["attacked:relearn"], rel=RTOL)

@@ -83,14 +83,51 @@ def test_fsdp_options_it_honours_pass_and_lora_under_fsdp_is_refused():
         check(Ranks(0, 2), lora=True, env=FSDP2)
 
 
-def test_bad_fsdp_options_stop_before_the_processes_start(release, tmp_path, monkeypatch, capsys):
+def command(name: str, release: str, out: Path) -> list[str]:
+    """``name`` (a command that trains) on the test release, written to ``out``; nothing is loaded before it launches."""
+    given = {
+        "inject": ["--data", release],
+        "unlearn": ["--model", "m", "--data", release, "--method", "ga"],
+        "attack": ["--model", "m", "--data", release, "--kind", "relearn"],
+        "study": ["--data", release],
+    }[name]
+    return [name, *given, "--out", str(out)]
+
+
+@pytest.mark.parametrize("name", ["inject", "unlearn", "attack", "study"])
+def test_bad_fsdp_options_stop_before_the_processes_start(name, release, tmp_path, monkeypatch, capsys):
+    import entity_unlearn.cli.pipeline as cli
+
+    monkeypatch.setattr(cli, "launch", lambda *a: pytest.fail("processes started"))
     out = tmp_path / "m"
-    assert main(["inject", "--data", release, "--out", str(out), "--fsdp"]) == 2
+    assert main([*command(name, release, out), "--fsdp"]) == 2
     assert "--fsdp shards the model over processes: give --num-processes N" in capsys.readouterr().err
     monkeypatch.setenv("FSDP_OFFLOAD_PARAMS", "true")
-    assert main(["inject", "--data", release, "--out", str(out), "--fsdp", "--num-processes", "2"]) == 2
+    assert main([*command(name, release, out), "--fsdp", "--num-processes", "2"]) == 2
     assert capsys.readouterr().err.count("FSDP_OFFLOAD_PARAMS=true") == 1
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "name, runs", [("attack", "entity_unlearn.pipeline.robustness.run_attacks"), ("study", "entity_unlearn.pipeline.study.run_study")]
+)
+def test_fsdp_in_a_launched_process_shards_its_training_and_evaluates_whole(name, runs, release, tmp_path, monkeypatch):
+    """Each process ``attack`` or ``study --fsdp --num-processes 2`` starts runs the command with the variables of an
+    FSDP2 config: its training steps shard (and their records say so), its evaluations still load the whole model."""
+    from entity_unlearn.eval.model import check_whole_model_loading
+    from entity_unlearn.pipeline.processes import strategy
+
+    for var, unset in (("ACCELERATE_USE_FSDP", "false"), ("FSDP_VERSION", "1"), ("WORLD_SIZE", "2")):
+        monkeypatch.setenv(var, unset)  # restored after the test: the command sets the first two in this process
+    seen = []
+
+    def run(cfg):
+        seen.append(strategy(Ranks(0, 2)))
+        check_whole_model_loading(2)
+
+    monkeypatch.setattr(runs, run)
+    assert main([*command(name, release, tmp_path / "out"), "--fsdp"]) == 0
+    assert seen == ["fsdp"]
 
 
 def record(folder: Path, name: str) -> dict:
