@@ -147,12 +147,10 @@ def preallocated_cache(model, length: int):
             self.used = 0
 
         def update(self, key_states, value_states, *args, **kwargs):
-            import torch
-
             if self.buffers is None:
                 self.is_initialized = True
                 self.dtype, self.device = key_states.dtype, key_states.device
-                self.buffers = [torch.zeros((*t.shape[:2], length, t.shape[3]), dtype=t.dtype, device=t.device) for t in (key_states, value_states)]
+                self.buffers = [t.new_empty((*t.shape[:2], length, t.shape[3])) for t in (key_states, value_states)]  # read only where written
             n = key_states.shape[-2]
             for buf, t in zip(self.buffers, (key_states, value_states)):
                 buf[:, :, self.used : self.used + n] = t

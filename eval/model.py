@@ -226,8 +226,7 @@ class CausalLM:
             cont = torch.tensor([x + [pad] * (cwidth - len(x)) for _, _, x in chunk])
             cont_mask = (torch.arange(cwidth).unsqueeze(0) < lengths.unsqueeze(1)).long()
             self._count(cont_mask)
-            rows_cache = copy.deepcopy(cache) if start + CONT_ROWS < len(rows) else cache  # the last chunk may consume it
-            rows_cache.batch_select_indices(owner.to(self.device))
+            rows_cache = _rows_cache(self.model, cache, owner.to(self.device), width + cwidth, start + CONT_ROWS >= len(rows))
             positions = ctx_len[owner].unsqueeze(1) + torch.arange(cwidth).unsqueeze(0)
             second = self._forward(
                 input_ids=cont.to(self.device),
@@ -378,6 +377,23 @@ class CausalLM:
                 cut = next((k for k, t in enumerate(new) if t in stop_ids), len(new))
                 out[i] = answer_text(self.tokenizer, new[:cut], cut_at_newline)
         return out
+
+
+def _rows_cache(model, cache, owner, length: int, last: bool):
+    """The context cache's rows ``owner`` (one per continuation row), with room for ``length`` positions: written
+    into a preallocated cache (``decode.preallocated_cache``), so the continuation's keys are written in place rather
+    than concatenated, and the context cache is read, not copied whole first. Where transformers has no layered
+    cache, a copy of it indexed (the last chunk may consume the original)."""
+    from .decode import preallocated_cache
+
+    rows = preallocated_cache(model, length)
+    if rows is None:
+        rows = cache if last else copy.deepcopy(cache)
+        rows.batch_select_indices(owner)
+        return rows
+    for layer, source in zip(rows.layers, cache.layers, strict=True):
+        layer.update(source.keys.index_select(0, owner), source.values.index_select(0, owner))
+    return rows
 
 
 def _scored(logits, targets, needed):
