@@ -1,4 +1,5 @@
-"""Human-facing output of an evaluation: report.md (from cards/report.md.j2), plots, terminal table; all drawn from\nthe result's aggregates and spec (``entity_depth`` for the heatmap), never its per-item rows."""
+"""Human-facing output of an evaluation: report.md (from cards/report.md.j2), plots, terminal table; all drawn from
+the result's aggregates and spec (``entity_depth`` for the heatmap), never its per-item rows."""
 
 from __future__ import annotations
 
