@@ -28,6 +28,19 @@ class OutputError(EntityUnlearnError, ValueError):
     """An output folder cannot be written as asked; the message names it and what to do."""
 
 
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write ``data`` (text as UTF-8, or bytes) to ``path`` whole or not at all: into a temporary file beside it whose
+    name no other process or call uses, then renamed over it (creating the folder first). A reader never sees half a
+    file, and concurrent writers of one path leave one whole version."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+    try:
+        tmp.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)  # left only where writing or renaming failed
+
+
 def check_output(out: str | Path, command: str, is_ours: Callable[[Path], bool], force: bool = False) -> Path:
     """``out`` as a Path once it is safe to write: absent, empty, a previous output of ``command``, or ``force``."""
     out = Path(out)

@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from entity_unlearn.outputs import write_atomic
+
 from .model import ModelLoadError, looks_like_hub_id
 
 HASHED = (".safetensors", ".json", ".bin", ".model", ".jinja", ".txt", ".py", ".tiktoken")
@@ -81,10 +83,7 @@ def file_sha256(path: str | Path) -> str:
     _, disk = _disk_cache()  # another process may have written meanwhile
     disk[key[0]] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": _MEMO[key]}
     try:
-        cache_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_path.with_name(f"{cache_path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(disk, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, cache_path)
+        write_atomic(cache_path, json.dumps(disk, sort_keys=True))
     except OSError:
         pass  # a read-only home: the digest is still right, only not remembered
     return _MEMO[key]

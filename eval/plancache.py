@@ -17,10 +17,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import uuid
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+
+from entity_unlearn.outputs import write_atomic
 
 from .formatting import Formatter
 from .passes import Item, Plan, plan
@@ -87,9 +88,6 @@ def _write(path: Path, p: Plan) -> None:
         "prompts": p.prompts,
     }
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-        tmp.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(data, separators=(",", ":")))
     except OSError as exc:  # a read-only or full disk costs the next run its planning time, nothing else
         warnings.warn(f"plan cache {path.parent}: cannot write ({exc}); the next evaluation will tokenise again", stacklevel=2)

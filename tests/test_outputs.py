@@ -10,6 +10,7 @@ import pytest
 from entity_unlearn.builders import read_world
 from entity_unlearn.builders.release import build as build_module
 from entity_unlearn.cli import main
+from entity_unlearn.outputs import write_atomic
 
 BUILD = ["build", "--entities", "10", "--seed", "0", "--version", "1.0.0", "--quiet"]
 
@@ -107,3 +108,21 @@ def test_an_out_that_cannot_be_a_folder_is_refused_before_any_work(kind, tmp_pat
     assert main(["generate", "--entities", "20", "--quiet", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "f.txt" in err and "Traceback" not in err
+
+
+def test_a_file_written_atomically_is_whole_or_the_old_one(tmp_path, monkeypatch):
+    path = tmp_path / "sub" / "state.json"
+    write_atomic(path, '{"a": 1}')  # the folder is made
+    write_atomic(path, b'{"a": 2}')
+    assert path.read_text(encoding="utf-8") == '{"a": 2}'
+    real = Path.write_bytes
+
+    def half_then_full(self, data):  # the disk fills halfway through the temporary file
+        real(self, data[:3])
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Path, "write_bytes", half_then_full)
+    with pytest.raises(OSError, match="disk full"):
+        write_atomic(path, '{"a": 3}')
+    monkeypatch.undo()
+    assert path.read_text(encoding="utf-8") == '{"a": 2}' and [p.name for p in path.parent.iterdir()] == ["state.json"]

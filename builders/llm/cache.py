@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import uuid
 from pathlib import Path
 from typing import Any
+
+from entity_unlearn.outputs import write_atomic
 
 CACHE_FORMAT = "entity-unlearn-llm-cache/1"
 
@@ -58,12 +58,7 @@ class LLMCache:
         """Store ``entry`` for ``key`` atomically (temporary file, then ``os.replace``)."""
         if self.folder is None:
             return
-        path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = canonical_json({**entry, "format": CACHE_FORMAT, "key": key}) + "\n"
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-        tmp.write_text(data, encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomic(self.path(key), canonical_json({**entry, "format": CACHE_FORMAT, "key": key}) + "\n")
 
     def __len__(self) -> int:
         if self.folder is None or not self.folder.is_dir():

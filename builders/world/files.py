@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from entity_unlearn.errors import EntityUnlearnError
-from entity_unlearn.outputs import check_output, staged
+from entity_unlearn.outputs import check_output, staged, write_atomic
 from entity_unlearn.prompts import TEMPLATE_DIR
 
 from ..schema import Biography, Entity, Fact, Probe, World
@@ -33,12 +32,6 @@ class WorldFileError(EntityUnlearnError, ValueError):
 
 def _line(record: Any) -> str:
     return json.dumps(record.to_dict(), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def templates_hash(extra_dirs: Iterable[Path] = ()) -> str:
@@ -75,7 +68,7 @@ def _write_world(world: World, out: Path) -> dict[str, Any]:
     files = {}
     for name, records in (("entities", world.entities), ("facts", world.facts), ("biographies", world.biographies), ("probes", world.probes)):
         data = "".join(_line(r) + "\n" for r in records).encode("utf-8")
-        _write_atomic(out / f"{name}.jsonl", data)
+        write_atomic(out / f"{name}.jsonl", data)
         files[f"{name}.jsonl"] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data), "rows": len(records)}
     manifest = {
         "format": FORMAT,
@@ -95,7 +88,7 @@ def _write_world(world: World, out: Path) -> dict[str, Any]:
     }
     if world.generation:  # absent for template-only worlds, whose manifests stay byte-identical
         manifest["generation"] = world.generation
-    _write_atomic(out / "manifest.json", (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+    write_atomic(out / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest
 
 

@@ -13,10 +13,11 @@ evaluation and of each relearning run; process 0 makes the quantised models and 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from entity_unlearn.outputs import write_atomic
 
 from .attack import Attack, attacked_model, get_attack
 
@@ -150,9 +151,7 @@ def run_attacks(cfg: AttackRun) -> dict | None:
         "forget_metrics": {key: forget_table(res) for key, res in results.items() if res is not None},
         **summary,
     }
-    tmp = out / "robustness.json.tmp"
-    tmp.write_text(json.dumps(report, indent=1, sort_keys=True, allow_nan=False, default=str), encoding="utf-8")
-    os.replace(tmp, out / "robustness.json")
+    write_atomic(out / "robustness.json", json.dumps(report, indent=1, sort_keys=True, allow_nan=False, default=str))
     (out / "robustness.md").write_text(render(report), encoding="utf-8")
     plot_recovery({"model": report["aggregates"]}, cfg.kinds, out / "robustness.png")
     return report

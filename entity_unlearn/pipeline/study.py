@@ -39,6 +39,7 @@ from pathlib import Path
 
 from entity_unlearn import __version__
 from entity_unlearn.errors import EntityUnlearnError
+from entity_unlearn.outputs import write_atomic
 
 from .spread import findings, machine, pooled_row, seed_name
 
@@ -128,11 +129,8 @@ class Study:
             step.run(self.result(step.name))
         seconds = round(time.perf_counter() - start, 1)
         if main:
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            tmp = marker.with_suffix(".tmp")
             record = {"step": step.name, "kind": step.kind, "seconds": seconds, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
-            tmp.write_text(json.dumps(record), encoding="utf-8")
-            os.replace(tmp, marker)
+            write_atomic(marker, json.dumps(record))
         self.ranks.barrier()  # the next step reads this one's model or result
         self.ran.append(step.name)
         if main:
@@ -283,10 +281,7 @@ def claim(cfg: StudyConfig, main: bool = True) -> None:
             )
         return
     if main:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")  # whole or absent: another process may be reading it
-        tmp.write_text(json.dumps(identity, indent=1, sort_keys=True), encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(identity, indent=1, sort_keys=True))  # whole or absent: another process may be reading it
 
 
 def run_study(cfg: StudyConfig) -> dict | None:
@@ -401,9 +396,7 @@ def write_report(study: Study) -> dict:
         "steps": steps,
         "compute_seconds": round(sum(s["seconds"] for s in steps.values()), 1),
     }
-    tmp = study.out / "study.json.tmp"
-    tmp.write_text(json.dumps(report, indent=1, sort_keys=True, default=str), encoding="utf-8")
-    os.replace(tmp, study.out / "study.json")
+    write_atomic(study.out / "study.json", json.dumps(report, indent=1, sort_keys=True, default=str))
     plot_coverage(coverage, study.out / "efficacy_vs_coverage.png")
     plotted = dict.fromkeys(n for n in (*cfg.methods, *([cfg.deep_method] if cfg.deep_method else [])) if n in results)
     plot_depths(results, list(plotted), deep, study.out / "depth_profile.png")
