@@ -64,9 +64,9 @@ def test_the_heatmap_is_drawn_from_the_results_json_alone(results, tmp_path):
     cells = {(c["entity_id"], c["depth"]): c for c in result["entity_depth"]}
     rows = [r for r in results["target"]["rows"] if r["set"] == "forget"]
     assert len(cells) == len({(r["entity_id"], r["depth"]) for r in rows}) >= 5 and sum(c["n"] for c in cells.values()) == len(rows)
-    right = [r for r in rows if (r["entity_id"], r["depth"]) == next(iter(cells))]
-    first = cells[next(iter(cells))]
-    assert first["answered_right"] == sum(answered_right(r) for r in right) / len(right)
+    first = next(iter(cells))
+    right = [r for r in rows if (r["entity_id"], r["depth"]) == first]
+    assert cells[first]["answered_right"] == sum(answered_right(r) for r in right) / len(right)
     assert 0 < sum(c["answered_right"] * c["n"] for c in cells.values()) < len(rows)  # some probes answered right, not all
     plot_entity_heatmap(result, tmp_path / "heatmap.png")  # no rows in `result`
     assert (tmp_path / "heatmap.png").stat().st_size > 3000
