@@ -56,7 +56,7 @@ def publish_release(folder: str | Path, repo_id: str, token: str | None = None, 
     ``endpoint`` and ``token`` default to ``HF_ENDPOINT`` and ``HF_TOKEN``. Raises
     PublishError if the tag exists (a version is never overwritten) or the Hub refuses.
     """
-    from huggingface_hub import HfApi
+    from huggingface_hub import HfApi, constants
     from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError
 
     if repo_id.count("/") != 1 or not all(repo_id.split("/")):
@@ -64,6 +64,9 @@ def publish_release(folder: str | Path, repo_id: str, token: str | None = None, 
     folder = Path(folder)
     manifest = verify_release(folder)
     tag = f"v{manifest['version']}"
+    # read now, not only at huggingface_hub's import; and huggingface-hub 2.x's Xet upload sends requests unchecked
+    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}:
+        raise PublishError(f"{repo_id}: HF_HUB_OFFLINE is set, so nothing can be uploaded; unset it to publish")
     api = HfApi(endpoint=endpoint or os.environ.get("HF_ENDPOINT") or None, token=token or os.environ.get("HF_TOKEN") or None)
     try:
         try:
