@@ -28,7 +28,8 @@ from entity_unlearn.errors import EntityUnlearnError
 from .ranks import switched_on
 
 CONT_ROWS = 64  # continuation rows per forward, cut from one length-sorted list
-SCORE_VERSION = 2  # bumped when a cached score would change (2: Min-K%++ variance clamped at 1e-6); part of the cache key
+TREE_SLOTS = 1024  # slots (rows x longest row) per forward when each group is one row (``tree``): fastest on CPU of 512-8192
+SCORE_VERSION = 3  # bumped when a cached score would change (2: Min-K%++ variance clamped at 1e-6; 3: a group scored as one packed row, float32 rounding moves); part of the cache key
 MIN_VARIANCE = 1e-6  # OpenUnlearning's clamp of σ² in Min-K%++: a saturated distribution gives a finite z
 KV_BUDGET = 1 << 30  # bytes of KV cache a generation batch may hold when no batch size is given
 GENERATE_ROWS = (32, 256)  # the fewest and most rows per generation batch chosen by that budget
@@ -146,6 +147,8 @@ class CausalLM:
         self._cache_arg = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
         self._body, self._head = self.model.base_model, self.model.get_output_embeddings()
         self._split_head = self._head_is_last()
+        self._tree = self._tree_agrees()
+        self.counters = dict.fromkeys(self.counters, 0)  # the check's rows are not the evaluation's
 
     def _head_is_last(self) -> bool:
         """Whether the model's logits are its output embedding applied to its body's last hidden states (true of
@@ -163,6 +166,29 @@ class CausalLM:
                 return False
             split = self._head(hidden)
         return whole.shape == split.shape and bool(torch.allclose(whole, split, rtol=1e-4, atol=1e-5))
+
+    def _tree_agrees(self) -> bool:
+        """Whether this model scores a group packed as one row (``tree``: a custom 4D attention mask and position
+        ids) as it scores each continuation as its own sequence: checked at load on three short groups of different
+        lengths in one batch, whose continuations share beginnings. Models whose attention ignores or rejects such
+        a mask (flash attention, some remote code) keep the per-continuation cache path."""
+        vocab = self.model.get_input_embeddings().num_embeddings
+        if vocab < 16:
+            return False
+        groups = [((3, 4, 5, 6, 7), [(8, 9, 10), (8, 9, 11), (12,), (8, 13, 14, 15)]), ((5, 6), [(9, 3), (9, 3, 4)]), ((7, 8, 9), [(10,)])]
+        import torch
+
+        try:
+            with torch.inference_mode():
+                got = self._score_tree(groups, [[True] * len(cs) for _, cs in groups])
+        except Exception:  # noqa: BLE001 - any failure of the packed form means the other path
+            return False
+        for (ctx, conts), scores in zip(groups, got):
+            for x, s in zip(conts, scores):
+                ref = self.score_one(ctx, x)
+                if not all(abs(a - b) <= 1e-4 * max(1.0, abs(b)) for a, b in zip(s.logp + s.minkpp, ref.logp + ref.minkpp, strict=True)):
+                    return False
+        return True
 
     def fingerprint(self) -> str:
         """What determines scores: the files' SHA-256 (weights, configs, tokenizer), the Hub commit and the dtype.
@@ -188,15 +214,24 @@ class CausalLM:
         """
         import torch
 
+        from .tree import pack_group
+
         order = sorted(range(len(groups)), key=lambda i: (-len(groups[i][0]), -max(map(len, groups[i][1]))))
         out: list[list[TokenScores]] = [[] for _ in groups]
         own = bar is None  # a caller running several calls as one pass passes its own bar
         bar = tqdm(total=sum(len(g[1]) for g in groups), desc="score", unit="seq", disable=not progress) if own else bar
         with torch.inference_mode():
-            for start in range(0, len(order), batch_groups):
-                batch = order[start : start + batch_groups]
+            packed = [pack_group(c, cs) for c, cs in groups] if self._tree else []
+            batches = (
+                _by_slots([len(g.tokens) for g in packed])
+                if self._tree
+                else (order[i : i + batch_groups] for i in range(0, len(order), batch_groups))
+            )
+            for batch in batches:
                 wants = [minkpp[i] for i in batch] if minkpp is not None else [[True] * len(groups[i][1]) for i in batch]
-                for i, scores in zip(batch, self._score_batch([groups[i] for i in batch], wants)):
+                chosen = [groups[i] for i in batch]
+                got = self._score_tree(chosen, wants, [packed[i] for i in batch]) if self._tree else self._score_batch(chosen, wants)
+                for i, scores in zip(batch, got):
                     out[i] = scores
                 bar.update(sum(len(groups[i][1]) for i in batch))
         if own:
@@ -249,6 +284,41 @@ class CausalLM:
                 n = len(x)
                 result[g][k] = TokenScores(tuple(lps[:n]), tuple(zs_row[:n]) if w else ())
         return result  # type: ignore[return-value]
+
+    def _score_tree(self, groups, wants, packed=None) -> list[list[TokenScores]]:
+        """Scores of one batch of groups, each group one row (``tree.pack_group``, or ``packed``): one forward, no cache."""
+        import torch
+
+        from .tree import pack_group, tree_batch
+
+        packed = packed or [pack_group(c, cs) for c, cs in groups]
+        ids, positions, mask, lengths = tree_batch(packed, self.tokenizer.pad_token_id, self.dtype)
+        self.counters["forward_rows"] += len(packed)
+        self.counters["tokens"] += int(lengths.sum())
+        self.counters["padded_tokens"] += ids.numel() - int(lengths.sum())
+        out = self._forward(
+            input_ids=ids.to(self.device), attention_mask=mask.to(self.device), position_ids=positions.to(self.device), use_cache=False
+        )
+        width = ids.shape[1]
+        slots, targets, needed = [], [], []
+        for r, ((_, conts), g, want) in enumerate(zip(groups, packed, wants)):
+            for x, read, w in zip(conts, g.readers, want):
+                slots.extend(r * width + s for s in read)
+                targets.extend(x)
+                needed.extend([w] * len(x))
+        unique, inverse = torch.unique(torch.tensor(slots, dtype=torch.long), return_inverse=True)
+        logits = self._logits(out, (unique // width, unique % width))
+        lp, z = _scored_slots(logits, inverse, torch.tensor(targets, dtype=torch.long), torch.tensor(needed, dtype=torch.bool))
+        lp, z = lp.tolist(), z.tolist()
+        result, at = [], 0
+        for (_, conts), want in zip(groups, wants):
+            row = []
+            for x, w in zip(conts, want):
+                n = len(x)
+                row.append(TokenScores(tuple(lp[at : at + n]), tuple(z[at : at + n]) if w else ()))
+                at += n
+            result.append(row)
+        return result
 
     def _forward(self, **kwargs):
         """The model's forward pass, or its body's alone when ``_logits`` projects only the positions it is asked for."""
@@ -379,6 +449,18 @@ class CausalLM:
         return out
 
 
+def _by_slots(sizes: Sequence[int]):
+    """Indices of rows per forward: longest first, as many as fit ``TREE_SLOTS`` slots once padded to the first."""
+    batch: list[int] = []
+    for i in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
+        if batch and (len(batch) + 1) * sizes[batch[0]] > TREE_SLOTS:
+            yield batch
+            batch = []
+        batch.append(i)
+    if batch:
+        yield batch
+
+
 def _rows_cache(model, cache, owner, length: int, last: bool):
     """The context cache's rows ``owner`` (one per continuation row), with room for ``length`` positions: written
     into a preallocated cache (``decode.preallocated_cache``), so the continuation's keys are written in place rather
@@ -410,6 +492,23 @@ def _scored(logits, targets, needed):
     return lp.cpu(), z.cpu()
 
 
+def _scored_slots(logits, inverse, targets, needed):
+    """``_scored`` where several tokens read one row of ``logits``: token i reads row ``inverse[i]``. Each row's
+    log-softmax, and its Min-K%++ mean and variance where some token that needs a z-score reads it, are computed once."""
+    import torch
+
+    logprobs = torch.log_softmax(logits, dim=-1)
+    inverse, targets = inverse.to(logits.device), targets.to(logits.device)
+    lp = logprobs[inverse, targets]
+    z = torch.full_like(lp, float("nan"))
+    if bool(needed.any()):
+        needed = needed.to(logits.device)
+        rows, local = torch.unique(inverse[needed], return_inverse=True)
+        mu, sd = _minkpp_moments(logprobs[rows])
+        z[needed] = (lp[needed] - mu[local]) / sd[local]
+    return lp.cpu(), z.cpu()
+
+
 def _token_scores(logits, targets):
     """log p of each target token and its Min-K%++ z-score under the full next-token distribution (the reference paths)."""
     import torch
@@ -419,7 +518,13 @@ def _token_scores(logits, targets):
 
 def _minkpp(logprobs, lp):
     """Min-K%++ z-scores of tokens whose log-probability is ``lp``, from their rows' full log-distributions."""
+    mu, sd = _minkpp_moments(logprobs)
+    return (lp - mu) / sd
+
+
+def _minkpp_moments(logprobs):
+    """Mean μ and standard deviation σ of log p under each row's distribution (σ² clamped at ``MIN_VARIANCE``)."""
     probs = logprobs.exp()
     mu = (probs * logprobs).sum(-1)
     variance = (probs * (logprobs - mu.unsqueeze(-1)).pow(2)).sum(-1)  # centred: no cancellation when peaked
-    return (lp - mu) / variance.clamp_min(MIN_VARIANCE).sqrt()
+    return mu, variance.clamp_min(MIN_VARIANCE).sqrt()
