@@ -223,7 +223,8 @@ def run_passes(
     stats["score"].seconds = time.perf_counter() - start
     if generate:
         start = time.perf_counter()
-        keys = [k for k in p.contexts if k not in cache.generate]
+        # longest prompts first across the whole pass, so each chunk's batches pad little (a chunk is sorted anyway)
+        keys = sorted((k for k in p.contexts if k not in cache.generate), key=lambda k: -len(p.contexts[k]))
         stats["generate"].cached = len(p.contexts) - len(keys)
         stop = formatter.stop_ids()
         bar = tqdm(total=len(keys), desc="generate pass", unit="seq", disable=not progress)
