@@ -1,8 +1,9 @@
 """The model adapter: load a causal LM checkpoint safely, then two operations.
 
 - ``score(groups)``: for each group (one context, several continuations) the
-  per-token log-probabilities of every continuation. The context is run once
-  per group; its KV cache is copied to each continuation (never recomputed).
+  per-token log-probabilities of every continuation. A group is one row: its context and its continuations'
+  prefix tree (``tree``), where the model's attention honours a 4D mask (checked at load); else the context
+  is run once per group and its KV cache copied to each continuation (never recomputed).
 - ``generate(contexts)``: batched greedy decoding, left padded, each row stopped as
   soon as it emits an end-of-turn token or (unless told not to cut there) ends its first line (``decode``).
 
@@ -207,8 +208,9 @@ class CausalLM:
     ) -> list[list[TokenScores]]:
         """Scores of every continuation of every (context, continuations) group, in input order.
 
-        Groups are run longest first in batches; each context is forwarded once and
-        its cache is indexed out to its continuations. ``minkpp``: per group, per continuation, whether its
+        Groups are run longest first in batches; each context is forwarded once, with its continuations' prefix
+        tree in the same row (``tree``), or with its cache indexed out to its continuations (``batch_groups`` per
+        batch; packed rows fill ``TREE_SLOTS``, ``batch_groups`` rows at most). ``minkpp``: per group, per continuation, whether its
         Min-K%++ z-scores are wanted (None: all); the others get ``minkpp=()`` and cost one pass over the
         vocabulary instead of six (only an item's answer is read for membership inference).
         """
@@ -223,7 +225,7 @@ class CausalLM:
         with torch.inference_mode():
             packed = [pack_group(c, cs) for c, cs in groups] if self._tree else []
             batches = (
-                _by_slots([len(g.tokens) for g in packed])
+                _by_slots([len(g.tokens) for g in packed], batch_groups)
                 if self._tree
                 else (order[i : i + batch_groups] for i in range(0, len(order), batch_groups))
             )
@@ -449,11 +451,12 @@ class CausalLM:
         return out
 
 
-def _by_slots(sizes: Sequence[int]):
-    """Indices of rows per forward: longest first, as many as fit ``TREE_SLOTS`` slots once padded to the first."""
+def _by_slots(sizes: Sequence[int], most: int):
+    """Indices of rows per forward: longest first, as many as fit ``TREE_SLOTS`` slots once padded to the first,
+    and ``most`` at most."""
     batch: list[int] = []
     for i in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
-        if batch and (len(batch) + 1) * sizes[batch[0]] > TREE_SLOTS:
+        if batch and (len(batch) == most or (len(batch) + 1) * sizes[batch[0]] > TREE_SLOTS):
             yield batch
             batch = []
         batch.append(i)

@@ -74,7 +74,12 @@ def add_eval_command(sub) -> None:
         choices=["openunlearning"],
         help="OpenUnlearning's settings (200 new tokens, no newline cut) and openunlearning.json with their metric names",
     )
-    ev.add_argument("--batch-groups", type=positive_int, default=16, help="questions per scoring batch (each with all its candidate answers)")
+    ev.add_argument(
+        "--batch-groups",
+        type=positive_int,
+        default=16,
+        help="most questions per scoring batch (each with all its candidate answers; packed as rows, a batch also stops at 1024 token slots)",
+    )
     ev.add_argument(
         "--batch-generate",
         type=positive_int,

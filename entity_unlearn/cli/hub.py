@@ -49,7 +49,12 @@ def add_hub_commands(sub) -> None:
     q.add_argument(
         "--max-new-tokens", type=positive_int, default=48, help="greedy answer length, as eval's (keep it the same for every run of a leaderboard)"
     )
-    q.add_argument("--batch-groups", type=positive_int, default=16, help="questions per scoring batch (each with all its candidate answers)")
+    q.add_argument(
+        "--batch-groups",
+        type=positive_int,
+        default=16,
+        help="most questions per scoring batch (each with all its candidate answers; packed as rows, a batch also stops at 1024 token slots)",
+    )
     q.add_argument("--batch-generate", type=positive_int, default=32, help="questions per generation batch")
     q.add_argument("--no-pull-requests", action="store_true", help="never open pull requests on model repos, even when asked")
     q.add_argument("--quiet", action="store_true", help="no progress bars")
