@@ -170,26 +170,36 @@ class CausalLM:
 
     def _tree_agrees(self) -> bool:
         """Whether this model scores a group packed as one row (``tree``: a custom 4D attention mask and position
-        ids) as it scores each continuation as its own sequence: checked at load on three short groups of different
-        lengths in one batch, whose continuations share beginnings. Models whose attention ignores or rejects such
-        a mask (flash attention, some remote code) keep the per-continuation cache path."""
-        vocab = self.model.get_input_embeddings().num_embeddings
-        if vocab < 16:
-            return False
-        groups = [((3, 4, 5, 6, 7), [(8, 9, 10), (8, 9, 11), (12,), (8, 13, 14, 15)]), ((5, 6), [(9, 3), (9, 3, 4)]), ((7, 8, 9), [(10,)])]
+        ids) as it scores each continuation as its own sequence. Checked at load, on short groups of different
+        lengths in one batch whose continuations share beginnings: every score against ``score_one`` (to 1e-4
+        relative in 32-bit floats, 5e-2 in 16-bit ones), and one continuation scored after two different siblings,
+        which it must not see (to 1e-5 and 1e-3). Models whose attention ignores or rejects such a mask (flash
+        attention, some remote code) keep the per-continuation cache path."""
         import torch
 
+        if self.model.get_input_embeddings().num_embeddings < 16:
+            return False
+        x = (12, 8, 9)
+        groups = [
+            ((3, 4, 5, 6, 7), [(8, 9, 10), (8, 9, 11), (12,), (8, 13, 14, 15)]),
+            ((5, 6), [(9, 3), (9, 3, 4)]),
+            ((7, 8, 9), [(10,)]),
+            ((3, 4, 5), [(8, 9, 10, 11, 12, 13, 14, 15, 9, 10), x]),
+            ((3, 4, 5), [(8, 10, 3, 4, 5, 6, 7, 8, 9, 3), x]),
+        ]
+        wide = self.dtype.itemsize >= 4
         try:
             with torch.inference_mode():
                 got = self._score_tree(groups, [[True] * len(cs) for _, cs in groups])
         except Exception:  # noqa: BLE001 - any failure of the packed form means the other path
             return False
-        for (ctx, conts), scores in zip(groups, got):
-            for x, s in zip(conts, scores):
-                ref = self.score_one(ctx, x)
-                if not all(abs(a - b) <= 1e-4 * max(1.0, abs(b)) for a, b in zip(s.logp + s.minkpp, ref.logp + ref.minkpp, strict=True)):
-                    return False
-        return True
+
+        def close(s, t, tol):
+            return all(abs(a - b) <= tol * max(1.0, abs(b)) for a, b in zip(s.logp + s.minkpp, t.logp + t.minkpp, strict=True))
+
+        if not close(got[3][1], got[4][1], 1e-5 if wide else 1e-3):
+            return False
+        return all(close(s, self.score_one(ctx, c), 1e-4 if wide else 5e-2) for (ctx, conts), row in zip(groups, got) for c, s in zip(conts, row))
 
     def fingerprint(self) -> str:
         """What determines scores: the files' SHA-256 (weights, configs, tokenizer), the Hub commit and the dtype.

@@ -167,6 +167,18 @@ def test_a_model_that_ignores_a_custom_attention_mask_is_scored_one_continuation
             assert max(abs(a - b) for a, b in zip(s.logp, lm.score_one(ctx, cont).logp)) < 1e-5
 
 
+def test_a_16_bit_model_is_scored_in_packed_rows_and_one_that_ignores_the_mask_is_not(models):
+    """The load-time check allows 16-bit rounding (a bfloat16 model on a GPU is the common case) and still finds a
+    mask that is ignored: a continuation's scores change with a sibling it must not see."""
+    lm = CausalLM(models["target"], dtype="bfloat16")
+    assert lm._tree
+    lm._body.register_forward_pre_hook(
+        lambda module, args, kwargs: (args, {**kwargs, "attention_mask": None} if getattr(kwargs.get("attention_mask"), "ndim", 0) == 4 else kwargs),
+        with_kwargs=True,
+    )
+    assert not lm._tree_agrees()
+
+
 def test_projecting_only_the_scored_positions_gives_the_full_logits_scores(release, models):
     """Scoring projects only the positions it reads onto the vocabulary where the model's logits are its output
     embedding of the last hidden states (checked at load); a model that changes its logits after the head (here
