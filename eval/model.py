@@ -201,6 +201,15 @@ class CausalLM:
             return False
         return all(close(s, self.score_one(ctx, c), 1e-4 if wide else 5e-2) for (ctx, conts), row in zip(groups, got) for c, s in zip(conts, row))
 
+    def _window(self) -> int | None:
+        """The sliding attention window of a model with sliding-window layers (Mistral, Gemma), else None."""
+        cfg = self.model.config.get_text_config() if hasattr(self.model.config, "get_text_config") else self.model.config
+        window = getattr(cfg, "sliding_window", None)
+        if not window or getattr(cfg, "use_sliding_window", True) is False:
+            return None
+        kinds = getattr(cfg, "layer_types", None)
+        return None if kinds and not any("sliding" in k or "chunk" in k for k in kinds) else int(window)
+
     def fingerprint(self) -> str:
         """What determines scores: the files' SHA-256 (weights, configs, tokenizer), the Hub commit and the dtype.
         It keys the request cache, so a changed model under the same id or folder is never served old scores."""
@@ -232,17 +241,19 @@ class CausalLM:
         out: list[list[TokenScores]] = [[] for _ in groups]
         own = bar is None  # a caller running several calls as one pass passes its own bar
         bar = tqdm(total=sum(len(g[1]) for g in groups), desc="score", unit="seq", disable=not progress) if own else bar
+        # a sliding-window model's own mask limits how far back a position sees; a packed row's mask does not, so a
+        # group that reaches past the window keeps the cache path
+        window = self._window()
+        packs = [i for i in range(len(groups)) if self._tree and (window is None or len(groups[i][0]) + max(map(len, groups[i][1])) <= window)]
+        packed = {i: pack_group(*groups[i]) for i in packs}
+        rest = [i for i in order if i not in packed]
+        batches = [(True, [packs[j] for j in b]) for b in _by_slots([len(packed[i].tokens) for i in packs], batch_groups)]
+        batches += [(False, rest[i : i + batch_groups]) for i in range(0, len(rest), batch_groups)]
         with torch.inference_mode():
-            packed = [pack_group(c, cs) for c, cs in groups] if self._tree else []
-            batches = (
-                _by_slots([len(g.tokens) for g in packed], batch_groups)
-                if self._tree
-                else (order[i : i + batch_groups] for i in range(0, len(order), batch_groups))
-            )
-            for batch in batches:
+            for tree, batch in batches:
                 wants = [minkpp[i] for i in batch] if minkpp is not None else [[True] * len(groups[i][1]) for i in batch]
                 chosen = [groups[i] for i in batch]
-                got = self._score_tree(chosen, wants, [packed[i] for i in batch]) if self._tree else self._score_batch(chosen, wants)
+                got = self._score_tree(chosen, wants, [packed[i] for i in batch]) if tree else self._score_batch(chosen, wants)
                 for i, scores in zip(batch, got):
                     out[i] = scores
                 bar.update(sum(len(groups[i][1]) for i in batch))

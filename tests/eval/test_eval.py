@@ -167,6 +167,26 @@ def test_a_model_that_ignores_a_custom_attention_mask_is_scored_one_continuation
             assert max(abs(a - b) for a, b in zip(s.logp, lm.score_one(ctx, cont).logp)) < 1e-5
 
 
+def test_a_question_longer_than_a_sliding_window_keeps_the_cache_path(release, models):
+    """A packed row's mask lets every slot see the whole context, a sliding-window model's own mask does not: a group
+    whose context and longest answer reach past the window is scored through the context cache."""
+    lm = CausalLM(models["target"])
+    items, _ = load_items(open_release(release), "forget05")
+    p = plan(random.Random(4).sample(items, 20), Formatter(lm.tokenizer))
+    groups = [(p.contexts[k], list(c.values())) for k, c in p.continuations.items()]
+    reach = sorted(len(c) + max(map(len, cs)) for c, cs in groups)
+    lm.model.config.sliding_window = reach[len(reach) // 2]  # Llama has none: it scores as before, routed by this
+    assert lm._window() == reach[len(reach) // 2]
+    scores = lm.score(groups)
+    longer = [g for g in groups if len(g[0]) + max(map(len, g[1])) > lm._window()]
+    assert 0 < len(longer) < len(groups)
+    # a packed group is one forwarded row; a cached one is its context's row and one per answer
+    assert lm.counters["forward_rows"] == len(groups) + sum(len(cs) for _, cs in longer)
+    for (ctx, conts), row in zip(groups, scores):
+        for cont, s in zip(conts, row):
+            assert max(abs(a - b) / max(1.0, abs(b)) for a, b in zip(s.logp, lm.score_one(ctx, cont).logp)) < 1e-5
+
+
 def test_a_16_bit_model_is_scored_in_packed_rows_and_one_that_ignores_the_mask_is_not(models):
     """The load-time check allows 16-bit rounding (a bfloat16 model on a GPU is the common case) and still finds a
     mask that is ignored: a continuation's scores change with a sibling it must not see."""
