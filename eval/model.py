@@ -310,6 +310,9 @@ class CausalLM:
 
     def _score_tree(self, groups, wants, packed=None) -> list[list[TokenScores]]:
         """Scores of one batch of groups, each group one row (``tree.pack_group``, or ``packed``): one forward, no cache."""
+        from itertools import chain
+
+        import numpy as np
         import torch
 
         from .tree import pack_group, tree_batch
@@ -322,16 +325,14 @@ class CausalLM:
         out = self._forward(
             input_ids=ids.to(self.device), attention_mask=mask.to(self.device), position_ids=positions.to(self.device), use_cache=False
         )
-        width = ids.shape[1]
-        slots, targets, needed = [], [], []
-        for r, ((_, conts), g, want) in enumerate(zip(groups, packed, wants)):
-            for x, read, w in zip(conts, g.readers, want):
-                slots.extend(r * width + s for s in read)
-                targets.extend(x)
-                needed.extend([w] * len(x))
-        unique, inverse = torch.unique(torch.tensor(slots, dtype=torch.long), return_inverse=True)
+        width, flat = ids.shape[1], chain.from_iterable
+        # every continuation token, in order: the slot (row x width + slot) that predicts it, its id, whether its z is wanted
+        slots = np.concatenate([np.fromiter(flat(g.readers), np.int64) + r * width for r, g in enumerate(packed)])
+        targets = np.fromiter(flat(flat(cs) for _, cs in groups), np.int64, len(slots))
+        needed = np.repeat(np.fromiter(flat(wants), bool), [len(x) for _, cs in groups for x in cs])
+        unique, inverse = torch.unique(torch.from_numpy(slots), return_inverse=True)
         logits = self._logits(out, (unique // width, unique % width))
-        lp, z = _scored_slots(logits, inverse, torch.tensor(targets, dtype=torch.long), torch.tensor(needed, dtype=torch.bool))
+        lp, z = _scored_slots(logits, inverse, torch.from_numpy(targets), torch.from_numpy(needed))
         lp, z = lp.tolist(), z.tolist()
         result, at = [], 0
         for (_, conts), want in zip(groups, wants):

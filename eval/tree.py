@@ -39,19 +39,21 @@ def pack_group(context: Sequence[int], continuations: Sequence[Sequence[int]]) -
     child: dict[tuple[int, int], int] = {}  # (parent slot, token) -> slot
     readers = []
     for x in continuations:
-        at, read = m - 1, []
-        for t, token in enumerate(x):
-            read.append(at)
-            if t + 1 == len(x):
-                break
-            nxt = child.get((at, token))
-            if nxt is None:
-                nxt = child[(at, token)] = len(tokens)
-                tokens.append(token)
-                positions.append(positions[at] + 1)
-                parents.append(at)
+        at, read, t, last = m - 1, [m - 1], 0, len(x) - 1
+        while t < last and (nxt := child.get((at, x[t]))) is not None:  # down the slots made for earlier candidates
             at = nxt
-        readers.append(tuple(read))
+            read.append(at)
+            t += 1
+        if t < last:  # the rest of its proper prefixes are new: one chain of slots
+            start, new = len(tokens), x[t:last]
+            chain = range(start, start + len(new))
+            child.update(zip(zip((at, *chain[:-1]), new), chain))
+            tokens.extend(new)
+            positions.extend(range(positions[at] + 1, positions[at] + 1 + len(new)))
+            parents.append(at)
+            parents.extend(chain[:-1])
+            read.extend(chain)
+        readers.append(tuple(read) if x else ())
     return PackedGroup(tuple(tokens), tuple(positions), tuple(parents), m, tuple(readers))
 
 
