@@ -57,7 +57,7 @@ def publish_release(folder: str | Path, repo_id: str, token: str | None = None, 
     PublishError if the tag exists (a version is never overwritten) or the Hub refuses.
     """
     from huggingface_hub import HfApi, constants
-    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
     if repo_id.count("/") != 1 or not all(repo_id.split("/")):
         raise PublishError(f"--repo {repo_id!r}: write ORG/NAME, e.g. my-lab/entity-unlearn")
@@ -65,7 +65,7 @@ def publish_release(folder: str | Path, repo_id: str, token: str | None = None, 
     manifest = verify_release(folder)
     tag = f"v{manifest['version']}"
     # read now, not only at huggingface_hub's import; and huggingface-hub 2.x's Xet upload sends requests unchecked
-    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in {"1", "ON", "YES", "TRUE"}:
+    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").upper() in constants.ENV_VARS_TRUE_VALUES:
         raise PublishError(f"{repo_id}: HF_HUB_OFFLINE is set, so nothing can be uploaded; unset it to publish")
     api = HfApi(endpoint=endpoint or os.environ.get("HF_ENDPOINT") or None, token=token or os.environ.get("HF_TOKEN") or None)
     try:
@@ -99,8 +99,6 @@ def publish_release(folder: str | Path, repo_id: str, token: str | None = None, 
             commit_description=f"entity-unlearn release {tag}, seed {manifest['seed']}",
         )
         api.create_tag(repo_id, tag=tag, revision=commit.oid, repo_type="dataset", tag_message=f"entity-unlearn release {tag}")
-    except OfflineModeIsEnabled as exc:
-        raise PublishError(f"{repo_id}: HF_HUB_OFFLINE is set, so nothing can be uploaded; unset it to publish") from exc
     except HfHubHTTPError as exc:
         status = exc.response.status_code if exc.response is not None else "no answer"
         raise PublishError(f"{repo_id} at {api.endpoint}: the Hub refused ({status}): {exc}; check HF_TOKEN (write access) and HF_ENDPOINT") from exc
