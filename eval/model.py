@@ -332,7 +332,7 @@ class CausalLM:
         needed = np.repeat(np.fromiter(flat(wants), bool), [len(x) for _, cs in groups for x in cs])
         unique, inverse = torch.unique(torch.from_numpy(slots), return_inverse=True)
         logits = self._logits(out, (unique // width, unique % width))
-        lp, z = _scored_slots(logits, inverse, torch.from_numpy(targets), torch.from_numpy(needed))
+        lp, z = _scored(logits, torch.from_numpy(targets), torch.from_numpy(needed), inverse)
         lp, z = lp.tolist(), z.tolist()
         result, at = [], 0
         for (_, conts), want in zip(groups, wants):
@@ -503,35 +503,26 @@ def _rows_cache(model, cache, owner, length: int, last: bool):
     return rows
 
 
-def _scored(logits, targets, needed):
-    """On the CPU: log p of each target token under its row of ``logits``, and its Min-K%++ z-score where
-    ``needed`` (NaN elsewhere: those rows cost one pass over the vocabulary instead of six)."""
+def _scored(logits, targets, needed, reads=None):
+    """On the CPU: log p of each target token under its row of ``logits`` (token i reads row ``reads[i]``, default
+    row i), and its Min-K%++ z-score where ``needed`` (NaN elsewhere: those cost one pass over the vocabulary instead
+    of six). Each row's log-softmax, and its Min-K%++ mean and variance where a token that needs a z-score reads it,
+    are computed once however many tokens read it."""
     import torch
 
+    shape = targets.shape  # any leading axes, one target per row of logits: flattened here
+    logits, targets, needed = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), needed.reshape(-1)
     logprobs = torch.log_softmax(logits, dim=-1)
-    lp = logprobs.gather(-1, targets.to(logits.device).unsqueeze(-1)).squeeze(-1)
+    reads = torch.arange(len(targets)) if reads is None else reads
+    reads, targets = reads.to(logits.device), targets.to(logits.device)
+    lp = logprobs[reads, targets]
     z = torch.full_like(lp, float("nan"))
     if bool(needed.any()):
         needed = needed.to(logits.device)
-        z[needed] = _minkpp(logprobs[needed], lp[needed])
-    return lp.cpu(), z.cpu()
-
-
-def _scored_slots(logits, inverse, targets, needed):
-    """``_scored`` where several tokens read one row of ``logits``: token i reads row ``inverse[i]``. Each row's
-    log-softmax, and its Min-K%++ mean and variance where some token that needs a z-score reads it, are computed once."""
-    import torch
-
-    logprobs = torch.log_softmax(logits, dim=-1)
-    inverse, targets = inverse.to(logits.device), targets.to(logits.device)
-    lp = logprobs[inverse, targets]
-    z = torch.full_like(lp, float("nan"))
-    if bool(needed.any()):
-        needed = needed.to(logits.device)
-        rows, local = torch.unique(inverse[needed], return_inverse=True)
+        rows, local = torch.unique(reads[needed], return_inverse=True)
         mu, sd = _minkpp_moments(logprobs[rows])
         z[needed] = (lp[needed] - mu[local]) / sd[local]
-    return lp.cpu(), z.cpu()
+    return lp.reshape(shape).cpu(), z.reshape(shape).cpu()
 
 
 def _token_scores(logits, targets):
@@ -539,12 +530,6 @@ def _token_scores(logits, targets):
     import torch
 
     return _scored(logits, targets, torch.ones_like(targets, dtype=torch.bool))
-
-
-def _minkpp(logprobs, lp):
-    """Min-K%++ z-scores of tokens whose log-probability is ``lp``, from their rows' full log-distributions."""
-    mu, sd = _minkpp_moments(logprobs)
-    return (lp - mu) / sd
 
 
 def _minkpp_moments(logprobs):
