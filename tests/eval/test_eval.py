@@ -147,18 +147,23 @@ def test_shared_context_batches_match_one_sequence_at_a_time(release, models, tr
             assert max(abs(a - b) / max(1.0, abs(b)) for a, b in zip(s.minkpp, one.minkpp)) < 2e-5
 
 
+def drop_custom_mask(lm) -> None:
+    """Make ``lm``'s body drop a 4D attention mask, as an attention implementation that ignores one (flash) would."""
+
+    def hook(module, args, kwargs):
+        mask = kwargs.get("attention_mask")
+        return args, {**kwargs, "attention_mask": None} if mask is not None and mask.dim() == 4 else kwargs
+
+    lm._body.register_forward_pre_hook(hook, with_kwargs=True)
+
+
 def test_a_model_that_ignores_a_custom_attention_mask_is_scored_one_continuation_per_row(release, models):
     """Attention that drops a 4D mask (as flash attention does) would let a prefix-tree slot see its siblings: the
     load-time check finds the packed scores wrong, and scoring takes the context-cache path, which is right."""
     lm = CausalLM(models["target"])
-
-    def drop_custom_mask(module, args, kwargs):
-        mask = kwargs.get("attention_mask")
-        return args, {**kwargs, "attention_mask": None} if mask is not None and mask.dim() == 4 else kwargs
-
-    lm._body.register_forward_pre_hook(drop_custom_mask, with_kwargs=True)
-    assert not lm._tree_agrees()
+    drop_custom_mask(lm)
     lm._tree = lm._tree_agrees()
+    assert not lm._tree
     items, _ = load_items(open_release(release), "forget05")
     p = plan(random.Random(3).sample(items, 10), Formatter(lm.tokenizer))
     groups = [(p.contexts[k], list(c.values())) for k, c in p.continuations.items()]
@@ -192,10 +197,7 @@ def test_a_16_bit_model_is_scored_in_packed_rows_and_one_that_ignores_the_mask_i
     mask that is ignored: a continuation's scores change with a sibling it must not see."""
     lm = CausalLM(models["target"], dtype="bfloat16")
     assert lm._tree
-    lm._body.register_forward_pre_hook(
-        lambda module, args, kwargs: (args, {**kwargs, "attention_mask": None} if getattr(kwargs.get("attention_mask"), "ndim", 0) == 4 else kwargs),
-        with_kwargs=True,
-    )
+    drop_custom_mask(lm)
     assert not lm._tree_agrees()
 
 
