@@ -41,14 +41,15 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CLI = ["-c", "import sys; from entity_unlearn.cli import main; sys.exit(main())"]  # the command line, old code and new alike
+# the command line as the console script runs it, old code (before cli.run) and new alike
+CLI = ["-c", "import sys, entity_unlearn.cli as c; c.run() if hasattr(c, 'run') else sys.exit(c.main())"]
 # The old code: -P keeps the working directory off sys.path, and the editable install's finder (which maps
 # entity_unlearn.builders and .eval to this checkout) is removed, so PYTHONPATH's tree is imported whole.
 OLD_CLI = [
     "-P",
     "-c",
     "import sys; sys.meta_path[:] = [f for f in sys.meta_path if not (f.__module__ if isinstance(f, type) else type(f).__module__)"
-    ".startswith('__editable__')]; from entity_unlearn.cli import main; sys.exit(main())",
+    ".startswith('__editable__')]; import entity_unlearn.cli as c; c.run() if hasattr(c, 'run') else sys.exit(c.main())",
 ]
 PACKAGE_DIRS = {"entity_unlearn": "entity_unlearn", "entity_unlearn/builders": "builders", "entity_unlearn/eval": "eval"}
 

@@ -157,3 +157,39 @@ def test_eval_sets_restricts_the_evaluation_and_names_an_unknown_set(tmp_path, m
         main([*base, "--attacks", "jailbreak"]) == 2
         and "--attacks jailbreak: jailbreak is not an attack; choose among none,prefix_injection" in capsys.readouterr().err
     )
+
+
+RUN_SCRIPT = """
+import atexit, sys, threading, time
+import entity_unlearn.cli as cli
+atexit.register(lambda: print("exit handler ran", file=sys.stderr))  # stdout is left for run() to flush
+def fake_main():
+    sys.stdout.write("x" * 200_000 + "\\n")  # more than a pipe's buffer, then a line that stays in it
+    print("last line")
+    print("to stderr", file=sys.stderr)
+    if "thread" in sys.argv:
+        threading.Thread(target=lambda: (time.sleep(0.3), print("thread finished", flush=True))).start()
+    return int(sys.argv[1])
+cli.main = fake_main
+cli.run()
+"""
+
+
+@pytest.mark.parametrize("thread", [False, True])
+def test_console_script_exits_with_mains_status_and_loses_no_output(tmp_path, thread):
+    """``run`` (the console script) skips the interpreter's teardown: main's status, every byte of stdout and stderr
+    and the exit handlers survive, and a non-daemon thread still working is waited for."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "run.py"
+    script.write_text(RUN_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # stdout buffered, as in a pipe by default
+    done = subprocess.run([sys.executable, str(script), "3", *(["thread"] if thread else [])], capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 3, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "x" * 200_000 and "last line" in lines and done.stderr == "to stderr\nexit handler ran\n"
+    assert ("thread finished" in lines) == thread
+    ok = subprocess.run([sys.executable, str(script), "0"], capture_output=True, text=True, env=env, timeout=60)
+    assert ok.returncode == 0 and ok.stdout == "x" * 200_000 + "\nlast line\n" and ok.stderr.endswith("exit handler ran\n")
