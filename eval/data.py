@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,26 +44,35 @@ class Release:
     manifest: dict
     manifest_sha256: str
 
-    def load(self, config: str, columns: Sequence[str] | None = None) -> list[dict]:
-        """The rows of ``config`` as dicts, with only ``columns`` (those of them the config has) when given.
+    def load(self, config: str, columns: Sequence[str] | None = None, keep: Mapping[str, Collection] | None = None) -> list[dict]:
+        """The rows of ``config`` as dicts, with only ``columns`` (those of them the config has) when given, and
+        only the rows whose value in each column of ``keep`` is among its values.
 
-        A local folder's parquet file (named by the manifest) is read with pyarrow directly; a Hub
-        release goes through ``datasets``, which downloads and caches it."""
+        A local folder's parquet file (named by the manifest) is read and filtered with pyarrow directly, before
+        any row becomes a dict; a Hub release goes through ``datasets``, which downloads and caches it."""
         configs = self.manifest.get("configs", {})
         if config not in configs:
             raise DataError(f"{self.path}: the release has no config {config!r}; its configs are {sorted(configs)}")
         local = Path(self.path) / str(configs[config].get("path", ""))
+        keep = keep or {}
         if Path(self.path).is_dir() and local.is_file():
+            import pyarrow as pa
+            import pyarrow.compute as pc
             import pyarrow.parquet as pq
 
-            names = pq.read_schema(local).names
-            return pq.read_table(local, columns=[c for c in columns if c in names] if columns else None).to_pylist()
+            file = pq.ParquetFile(local)
+            names = file.schema_arrow.names
+            read = [c for c in columns if c in names] if columns else names
+            table = file.read(columns=read + [c for c in keep if c not in read])
+            for column, values in keep.items():
+                wanted = pa.array(sorted(values), type=table.schema.field(column).type)
+                table = table.filter(pc.is_in(table[column], value_set=wanted))
+            return table.select(read).to_pylist()
         from datasets import load_dataset
 
         rows = load_dataset(self.path, config, revision=self.revision, split="train")
-        if columns:
-            rows = rows.select_columns([c for c in columns if c in rows.column_names])
-        return list(rows)
+        read = [c for c in columns if c in rows.column_names] if columns else rows.column_names
+        return [{c: r[c] for c in read} for r in rows if all(r[column] in values for column, values in keep.items())]
 
 
 def open_release(data: str) -> Release:
@@ -159,7 +168,9 @@ def load_items(
     retain_ids = set(sampled[: len(forget_ids)])
     neighbor_ids = {r["entity_id"] for r in release.load("neighbor", ("entity_id", "linked_forget_ids")) if forget_ids & set(r["linked_forget_ids"])}
     items: list[Item] = []
-    for row in release.load("probes", ITEM_COLUMNS):
+    by_set = {"forget": forget_ids, "holdout": holdout_ids, "neighbor": neighbor_ids, "retain": retain_ids}
+    wanted = set().union(*(by_set[s] for s in sets if s in by_set))
+    for row in release.load("probes", ITEM_COLUMNS, keep={"entity_id": wanted}):  # 4k of 22k rows in the default release
         eid = row["entity_id"]
         headline = row["depth"] == "d1" and row["attack"] == "none"
         if "forget" in sets and eid in forget_ids:

@@ -277,10 +277,27 @@ def test_bad_inputs_get_one_clear_error(results, release, models, tmp_path, monk
     monkeypatch.setattr(
         type(release_obj),
         "load",
-        lambda self, c, columns=None: [{**r, "splits": []} for r in real_load(self, c, columns)] if c == "entities" else real_load(self, c, columns),
+        lambda self, c, columns=None, keep=None: (
+            [{**r, "splits": []} for r in real_load(self, c, columns)] if c == "entities" else real_load(self, c, columns, keep)
+        ),
     )
     with pytest.raises(DataError, match="forget set is empty"):
         load_items(release_obj, "forget05")
+
+
+def test_a_config_is_read_filtered_alike_from_a_folder_and_through_datasets(release):
+    """``Release.load(keep=...)``: the rows whose values are among those kept, in the file's order, with the columns
+    asked for; the same rows when the config is read by ``datasets`` (a Hub release) as when pyarrow reads the file."""
+    local = open_release(release)
+    every = local.load("probes", ("probe_id", "entity_id"))
+    kept = {every[0]["entity_id"], every[-1]["entity_id"]}
+    rows = local.load("probes", ("probe_id", "entity_id", "nothing"), keep={"entity_id": kept})
+    assert rows == [r for r in every if r["entity_id"] in kept] and 0 < len(rows) < len(every)
+    manifest = json.loads(json.dumps(local.manifest))
+    manifest["configs"]["probes"]["path"] = "not-here.parquet"  # no file to read: the datasets branch
+    through_datasets = replace(local, manifest=manifest)
+    assert through_datasets.load("probes", ("probe_id", "entity_id"), keep={"entity_id": kept}) == rows
+    assert local.load("probes", ("probe_id",), keep={"entity_id": set()}) == []
 
 
 def test_tokenizer_without_pad_token_or_chat_template_gets_documented_defaults(release, models, tmp_path):
