@@ -53,12 +53,10 @@ def summary_text(result: dict) -> str:
 
 
 def plot_depth_profile(result: dict, reference: dict | None, path: Path) -> None:
-    import matplotlib
+    from matplotlib.figure import Figure  # not pyplot: no backend chosen or switched, a third less to import
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    axes = fig.subplots(1, 2)
     for ax, metric in zip(axes, ("prob", "rouge_l_recall")):
         series = [("forget", result, "-o"), ("retain", result, "-s")]
         if reference is not None:
@@ -73,20 +71,17 @@ def plot_depth_profile(result: dict, reference: dict | None, path: Path) -> None
         ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def plot_entity_heatmap(result: dict, path: Path) -> None:
     """Forget entities x depth: share of probes answered right (the result's ``entity_depth`` records)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     share = {(c["entity_id"], c["depth"]): c["answered_right"] for c in result["entity_depth"] if c["set"] == "forget"}
     ids = sorted({e for e, _ in share})
     grid = [[share.get((e, d), float("nan")) for d in DEPTHS] for e in ids]
-    fig, ax = plt.subplots(figsize=(6, max(2.5, 0.3 * len(ids) + 1)))
+    fig = Figure(figsize=(6, max(2.5, 0.3 * len(ids) + 1)))
+    ax = fig.subplots()
     im = ax.imshow(grid, aspect="auto", vmin=0, vmax=1, cmap="viridis")
     ax.set_xticks(range(len(DEPTHS)), DEPTHS)
     ax.set_yticks(range(len(ids)), ids)
@@ -94,7 +89,6 @@ def plot_entity_heatmap(result: dict, path: Path) -> None:
     fig.colorbar(im, ax=ax)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def write_report(result: dict, out: Path, reference: dict | None) -> None:
