@@ -25,7 +25,9 @@ Prints, all measured in this run (timings vary with load: read the ratios):
    Their checkout is left as it is: its configs are copied aside with every TOFU dataset pointed at ``--data``
    and a model config for the checkpoint (its chat template, no system prompt: what ours uses).
 
-Without --model, a tiny model is injected on the release first (the default preset).
+Without --model, a tiny model is injected on the release first (the default preset). ``--widen 256,4`` times an
+untrained wider and deeper copy of it instead (3.5M parameters for the default preset's tokenizer), where the model's
+forward passes take most of the time, and generation runs every answer to ``max_new_tokens``.
 """
 
 from __future__ import annotations
@@ -222,6 +224,26 @@ def plain(args, model: str, max_news: list[int]) -> dict:
     return out
 
 
+def widened(model: str, hidden: int, layers: int, out: Path) -> str:
+    """An untrained Llama like ``model`` but ``hidden`` wide (4 heads, 2.7x as wide MLP) and ``layers`` deep, seed 0,
+    with ``model``'s tokenizer files copied as they are (so an older transformers, OpenUnlearning's, reads them too).
+    Untrained, it never emits its end token: every answer is generated to ``max_new_tokens``, by both evaluators."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = json.loads((Path(model) / "config.json").read_text())
+    config.update(hidden_size=hidden, intermediate_size=round(hidden * 2.6875), num_hidden_layers=layers, head_dim=hidden // 4)
+    config.update(num_attention_heads=4, num_key_value_heads=4)
+    torch.manual_seed(0)
+    wide = LlamaForCausalLM(LlamaConfig(**{k: v for k, v in config.items() if k not in ("architectures", "transformers_version")}))
+    wide.save_pretrained(out)
+    for f in Path(model).iterdir():
+        if f.is_file() and f.name not in ("config.json", "model.safetensors") and not f.name.startswith("injection"):
+            shutil.copy(f, out / f.name)
+    print(f"widened: {sum(p.numel() for p in wide.parameters()):,} parameters (hidden {hidden}, {layers} layers), untrained, in {out}")
+    return str(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", required=True)
@@ -234,6 +256,12 @@ def main() -> None:
     ap.add_argument("--openunlearning", metavar="DIR", help="a checkout of locuslab/open-unlearning to time on the same work")
     ap.add_argument("--openunlearning-python", metavar="PY", help="the interpreter its evaluation runs with (its requirements installed)")
     ap.add_argument("--repeats", type=int, default=2, help="alternate runs of theirs and ours")
+    ap.add_argument(
+        "--widen",
+        metavar="HIDDEN,LAYERS",
+        help="time an untrained copy of --model this wide and deep instead (its tokenizer files, random weights of seed 0):"
+        " a checkpoint whose forward passes, not start-up, take the time",
+    )
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="eval-profile-"))
     os.environ["ENTITY_UNLEARN_CACHE"] = str(work / "cache")  # a cold plan cache first
@@ -242,6 +270,9 @@ def main() -> None:
         from entity_unlearn.pipeline.inject import InjectConfig, inject
 
         model = str(inject(args.data, work / "tiny", InjectConfig(), checkpoint=False))
+    if args.widen:
+        hidden, layers = (int(x) for x in args.widen.split(","))
+        model = widened(model, hidden, layers, work / f"widened-{hidden}x{layers}")
     if args.openunlearning and not args.openunlearning_python:
         ap.error("--openunlearning needs --openunlearning-python, the interpreter with its requirements")
     args.old_pkg = old_tree(args.baseline_rev) if args.baseline_rev else None
