@@ -65,7 +65,7 @@ class Release:
             read = [c for c in columns if c in names] if columns else names
             table = file.read(columns=read + [c for c in keep if c not in read])
             for column, values in keep.items():
-                wanted = pa.array(sorted(values), type=table.schema.field(column).type)
+                wanted = pa.array(list(values), type=table.schema.field(column).type)
                 table = table.filter(pc.is_in(table[column], value_set=wanted))
             return table.select(read).to_pylist()
         from datasets import load_dataset

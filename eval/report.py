@@ -53,7 +53,7 @@ def summary_text(result: dict) -> str:
 
 
 def plot_depth_profile(result: dict, reference: dict | None, path: Path) -> None:
-    from matplotlib.figure import Figure  # not pyplot: no backend chosen or switched, a third less to import
+    from matplotlib.figure import Figure  # not pyplot: no backend chosen, or switched in the caller's process
 
     fig = Figure(figsize=(10, 4))
     axes = fig.subplots(1, 2)

@@ -196,14 +196,12 @@ METRIC_COLUMNS = ("recovery_prob", "recovery_beyond_reference_prob", "recovery_r
 
 def plot_recovery(aggregates_by_model: Mapping[str, list], kinds, path: Path, metric: str = "recovery_beyond_reference_prob") -> None:
     """Models x attacks heatmap of ``metric`` over all depths (one row for a single model)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     names = list(aggregates_by_model)
     grid = [[_nan(lookup(aggregates_by_model[n], metric, k)) for k in kinds] for n in names]
-    fig, ax = plt.subplots(figsize=(1.3 * len(kinds) + 2.5, 0.5 * len(names) + 2))
+    fig = Figure(figsize=(1.3 * len(kinds) + 2.5, 0.5 * len(names) + 2))
+    ax = fig.subplots()
     im = ax.imshow(grid, aspect="auto", vmin=-0.2, vmax=1, cmap="magma")
     ax.set_xticks(range(len(kinds)), kinds, rotation=30, ha="right")
     ax.set_yticks(range(len(names)), names)
@@ -214,7 +212,6 @@ def plot_recovery(aggregates_by_model: Mapping[str, list], kinds, path: Path, me
     fig.colorbar(im, ax=ax)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def _nan(v):

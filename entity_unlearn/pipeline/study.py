@@ -453,12 +453,10 @@ def render_markdown(report: dict) -> str:
 
 
 def plot_coverage(coverage: dict, path: Path) -> None:
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig = Figure(figsize=(5.5, 4))
+    ax = fig.subplots()
     for method, points in coverage.items():
         xs = sorted(points)
         ax.plot(xs, [float("nan") if points[x] is None else points[x] for x in xs], "-o", label=method)
@@ -470,16 +468,13 @@ def plot_coverage(coverage: dict, path: Path) -> None:
         ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 def plot_depths(results: dict, methods: list[str], deep: dict | None, path: Path) -> None:
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    fig = Figure(figsize=(11, 4))
+    axes = fig.subplots(1, 2)
     for m in methods:
         values = [_lookup(results[m], "efficacy_prob", "forget", d, "none") for d in DEPTHS]
         axes[0].plot(DEPTHS, [float("nan") if v is None else v for v in values], "-o", label=m)
@@ -505,4 +500,3 @@ def plot_depths(results: dict, methods: list[str], deep: dict | None, path: Path
     axes[1].set_ylim(0, 1.02)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)

@@ -143,12 +143,10 @@ def fetch_results(repo: str, token: str | None = None) -> Path:
 
 
 def plot_efficacy_vs_utility(rows: list[dict], path: Path) -> None:
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig = Figure(figsize=(7, 5))
+    ax = fig.subplots()
     for role, marker in (("submission", "o"), ("local", "o"), ("reference", "^")):
         pts = [
             (r["values"].get("model_utility") or r["values"].get("model_utility_entity"), 1 - r["values"]["forget_prob_all"], r["model"])
@@ -169,7 +167,6 @@ def plot_efficacy_vs_utility(rows: list[dict], path: Path) -> None:
         ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
 def _columns(rows: list[dict]) -> list[dict]:
