@@ -141,6 +141,17 @@ def add_num_processes(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--num-processes", type=positive_int, default=1, metavar="N", help=f"run N processes (torch.distributed.run), {what}")
 
 
+def add_batch_groups(p: argparse.ArgumentParser) -> None:
+    """``--batch-groups``, as ``eval`` and ``score-queue`` take it. Its slot bound is ``eval.model.TREE_SLOTS``, written
+    out rather than imported (``--help`` imports no evaluation code); a test holds the two equal."""
+    p.add_argument(
+        "--batch-groups",
+        type=positive_int,
+        default=16,
+        help="most questions per scoring batch (each with all its candidate answers; packed as rows, a batch also stops at 1024 token slots)",
+    )
+
+
 def relaunching(args: argparse.Namespace) -> bool:
     """Whether this command should start ``--num-processes`` copies of itself (not when a launcher started it)."""
     return args.num_processes > 1 and "WORLD_SIZE" not in os.environ

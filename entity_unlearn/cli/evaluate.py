@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import UsageError, add_command, add_num_processes, launch, positive_int, relaunching, split_revision
+from .common import UsageError, add_batch_groups, add_command, add_num_processes, launch, positive_int, relaunching, split_revision
 
 EVAL_EXAMPLE = """
 entity-unlearn eval --model models/reference --data entity-unlearn --out evals/reference
@@ -74,12 +74,7 @@ def add_eval_command(sub) -> None:
         choices=["openunlearning"],
         help="OpenUnlearning's settings (200 new tokens, no newline cut) and openunlearning.json with their metric names",
     )
-    ev.add_argument(
-        "--batch-groups",
-        type=positive_int,
-        default=16,
-        help="most questions per scoring batch (each with all its candidate answers; packed as rows, a batch also stops at 1024 token slots)",
-    )
+    add_batch_groups(ev)
     ev.add_argument(
         "--batch-generate",
         type=positive_int,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import add_command, positive_float, positive_int
+from .common import add_batch_groups, add_command, positive_float, positive_int
 
 SUBMIT_EXAMPLE = """
 entity-unlearn submit --model my-org/npo-model@main --queue my-org/eu-queue --release my-org/entity-unlearn@v1.0.0 \\
@@ -49,12 +49,7 @@ def add_hub_commands(sub) -> None:
     q.add_argument(
         "--max-new-tokens", type=positive_int, default=48, help="greedy answer length, as eval's (keep it the same for every run of a leaderboard)"
     )
-    q.add_argument(
-        "--batch-groups",
-        type=positive_int,
-        default=16,
-        help="most questions per scoring batch (each with all its candidate answers; packed as rows, a batch also stops at 1024 token slots)",
-    )
+    add_batch_groups(q)
     q.add_argument("--batch-generate", type=positive_int, default=32, help="questions per generation batch")
     q.add_argument("--no-pull-requests", action="store_true", help="never open pull requests on model repos, even when asked")
     q.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -54,6 +54,10 @@ def test_every_option_has_help_and_shows_its_default_and_every_command_an_exampl
     assert "(default: as many as 1 GiB of KV cache holds" in flat["eval"].split("--batch-generate BATCH_GENERATE ")[-1][:120]
     assert "(default: 0)" in flat["generate"].split("--seed SEED ")[-1][:120]
     assert "(default: forget05)" in flat["study"].split("--forget FORGET ")[-1][:120]
+    from entity_unlearn.eval.model import TREE_SLOTS
+
+    for name in ("eval", "score-queue"):  # the help writes the packed batch's bound out: it must be the one scoring uses
+        assert f"a batch also stops at {TREE_SLOTS} token slots" in flat[name], name
 
 
 def test_version(capsys):
