@@ -51,7 +51,7 @@ OLD_CLI = [
     "-P",
     "-c",
     "import sys; sys.meta_path[:] = [f for f in sys.meta_path if not (f.__module__ if isinstance(f, type) else type(f).__module__)"
-    ".startswith('__editable__')]; import entity_unlearn.cli as c; c.run() if hasattr(c, 'run') else sys.exit(c.main())",
+    ".startswith('__editable__')]; " + CLI[1],
 ]
 PACKAGE_DIRS = {"entity_unlearn": "entity_unlearn", "entity_unlearn/builders": "builders", "entity_unlearn/eval": "eval"}
 
