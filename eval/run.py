@@ -78,6 +78,10 @@ def _check_same_data(result: dict, spec: dict, what: str, path: str) -> None:
         )
 
 
+# Plans a long-lived ``memo`` keeps (the least recently used leaves first): a study or robustness run needs a few
+# (one per prompt format and item selection), a scorer one per tokenizer it meets; one of the default release is
+# about 13 MB pickled.
+MEMO_PLANS = 4
 OUTPUT_FILES = ("results.json", ROWS_FILE, "report.md", "depth_profile.png", "entity_heatmap.png", "openunlearning.json")
 
 
@@ -100,8 +104,9 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None, timings: dict[str, float
     Started by a launcher as many processes (``ranks``), each computes its share of the passes and
     rank 0 writes the result from everyone's answers; the other ranks return None once it is written.
 
-    ``memo``: a dict the caller keeps across calls (a study evaluating many models of one release)
-    to reuse the loaded items and the tokenised plan when the release and tokenizer are the same.
+    ``memo``: a dict the caller keeps across calls (a study evaluating many models of one release, a scorer)
+    to reuse the loaded items and the tokenised plan when the release and tokenizer are the same; it holds one
+    release's items and at most ``MEMO_PLANS`` plans.
     ``timings``: filled with the seconds each step took (``bench/eval_profile.py`` prints them).
     """
     clock = Stopwatch(timings)
@@ -186,11 +191,14 @@ def evaluate(cfg: EvalConfig, memo: dict | None = None, timings: dict[str, float
     clock("plan")
     plan_key = ("plan", items_key, formatter.fingerprint())
     if memo is not None and plan_key[2] is not None and plan_key in memo:
-        p = memo[plan_key]
+        p = memo[plan_key] = memo.pop(plan_key)  # the most recently used plan goes last
     else:
         p, _ = cached_plan(items, formatter, plan_folder(cfg.plan_cache))
         if memo is not None and plan_key[2] is not None:
             memo[plan_key] = p
+            plans = [k for k in memo if k[0] == "plan"]
+            for old in plans[: max(0, len(plans) - MEMO_PLANS)]:  # a scorer sees a new tokenizer per submission
+                del memo[old]
     clock("read request cache")
     namespaces = cache_namespaces(lm, formatter, spec["decoding"])
     cache = RequestCache(out / "cache", *namespaces, rank=ranks.rank)

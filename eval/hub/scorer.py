@@ -129,6 +129,7 @@ class Scorer:
         self.results = ResultsRepo(self.api, cfg.results)
         self.work = Path(cfg.work)
         self.holder = holder_id(self.work)
+        self.memo: dict = {}  # requests on one release share its items (and a tokenizer's plan): evaluate's memo
 
     # -- the loop ------------------------------------------------------------------------
     def run(self) -> list[Outcome]:
@@ -254,7 +255,8 @@ class Scorer:
                 batch_groups=self.cfg.batch_groups,
                 batch_generate=self.cfg.batch_generate,
                 progress=self.cfg.progress,
-            )
+            ),
+            self.memo,
         )
         final = req.evolve(status="finished", lease=None, finished_at=iso(utc_now()), results_path=prefix, error=None, warnings=tuple(warnings))
         source_url = f"{endpoint_of(self.api)}/datasets/{self.cfg.results}/tree/main/{prefix}"

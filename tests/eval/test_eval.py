@@ -364,6 +364,42 @@ def test_a_memo_shared_across_evaluations_reuses_items_and_plan_and_changes_no_n
     assert shared["ref"]["aggregates"] == results["ref"]["aggregates"]
 
 
+def test_a_long_lived_memo_keeps_one_release_and_the_most_recently_used_plans(release, models, results, tmp_path, monkeypatch):
+    """A scorer's memo meets a new tokenizer or template per submission: it keeps ``MEMO_PLANS`` plans, the least
+    recently used leaving first, and a plan planned again scores as before."""
+    from transformers import AutoTokenizer
+
+    from entity_unlearn.eval import run
+
+    monkeypatch.setattr(run, "MEMO_PLANS", 2)
+    formats = {"chat": models["ref"]}
+    for name, change in (("bare", None), ("other", "{{- '' }}")):  # no template; the same template written otherwise
+        folder = tmp_path / f"{name}-model"
+        shutil.copytree(models["ref"], folder)
+        template = folder / "chat_template.jinja"
+        config = json.loads((folder / "tokenizer_config.json").read_text())
+        config.pop("chat_template", None)  # saved inline too, for transformers 4.x
+        (folder / "tokenizer_config.json").write_text(json.dumps(config))
+        if change is None:
+            template.unlink()
+        else:
+            template.write_text(change + template.read_text())
+        formats[name] = str(folder)
+    fingerprint = {name: Formatter(AutoTokenizer.from_pretrained(path)).fingerprint() for name, path in formats.items()}
+    assert len(set(fingerprint.values())) == 3
+    memo: dict = {}
+    runs = []
+    for n, name in enumerate(("chat", "bare", "chat", "other", "bare")):
+        cfg = EvalConfig(formats[name], release, "forget05", str(tmp_path / f"run{n}"), sets=("forget", "retain"), depths=("d1",), progress=False)
+        runs.append(evaluate(cfg, memo)["rows"])
+        plans = [k[2] for k in memo if k[0] == "plan"]
+        if n == 3:  # chat was used after bare: bare left when other came
+            assert plans == [fingerprint["chat"], fingerprint["other"]]
+    assert plans == [fingerprint["other"], fingerprint["bare"]] and sum(k[0] == "items" for k in memo) == 1
+    assert runs[0] == runs[2] == runs[3]  # from the memo, and from a template that renders the same prompts
+    assert runs[1] == runs[4] and runs[1] != runs[0]  # bare planned again after it left: as the first time
+
+
 def test_lean_generation_gives_the_answers_of_plain_generate(release, models, tmp_path):
     """Rows stopped while decoding (end-of-turn token, first line), dropped from the batch, duplicates decoded once:
     the same greedy answers as model.generate run to the end and cut afterwards, on the trained model and on an

@@ -321,6 +321,18 @@ def test_results_repo_holds_every_file_of_each_run_and_hub_eval_results(hub, sco
     assert index[0]["name"] == "tiny-ga" and {m["type"] for m in index[0]["results"][0]["metrics"]} >= {"forget_quality", "model_utility"}
 
 
+def test_a_request_scored_after_others_in_one_scorer_equals_the_eval_command(hub, lab, scored, tmp_path):
+    """The scorer keeps the release's items and plan between requests (evaluate's memo): the unlearned model, scored
+    after its reference and base in the same process, gets the per-item rows a fresh ``eval`` of it gets."""
+    finished = {r["model"]: r for r in queue_records(hub).values() if r.get("status") == "finished"}
+    hub_rows = pq.read_table(pa.BufferReader(results_files(hub)[f"{finished['lab/tiny-ga']['results_path']}/rows.parquet"]))
+    out = tmp_path / "direct"
+    argv = ["eval", "--model", str(lab["dir"] / "ga"), "--data", str(lab["release"]), "--forget", "forget05", "--out", str(out)]
+    assert main([*argv, "--max-new-tokens", "12", "--quiet"]) == 0
+    direct = pq.read_table(out / "rows.parquet")
+    assert direct.num_rows == hub_rows.num_rows > 0 and direct.to_pylist() == hub_rows.to_pylist()
+
+
 def test_open_pr_puts_the_eval_results_and_model_index_on_the_model_repo(hub, scored):
     ga = next(r for r in queue_records(hub).values() if r.get("model") == "lab/tiny-ga")
     repo = hub.repos["models/lab/tiny-ga"]
