@@ -7,6 +7,7 @@ import json
 import random
 import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -300,18 +301,27 @@ def test_a_config_is_read_filtered_alike_from_a_folder_and_through_datasets(rele
     assert local.load("probes", ("probe_id",), keep={"entity_id": set()}) == []
 
 
+def with_template(model: str, folder, template: str | None, drop=()) -> str:
+    """A copy of ``model`` whose chat template is ``template`` (None: none), also dropped from tokenizer_config.json
+    (transformers 4.x saves it inline), with the config keys ``drop`` removed."""
+    shutil.copytree(model, folder)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    for key in ("chat_template", *drop):
+        config.pop(key, None)
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    if template is None:
+        (folder / "chat_template.jinja").unlink()
+    else:
+        (folder / "chat_template.jinja").write_text(template)
+    return str(folder)
+
+
 def test_tokenizer_without_pad_token_or_chat_template_gets_documented_defaults(release, models, tmp_path):
-    bare = tmp_path / "bare"
-    shutil.copytree(models["target"], bare)
-    (bare / "chat_template.jinja").unlink()
-    config = json.loads((bare / "tokenizer_config.json").read_text())
-    config.pop("pad_token")
-    config.pop("chat_template", None)
-    (bare / "tokenizer_config.json").write_text(json.dumps(config))
-    lm = CausalLM(str(bare))
+    bare = with_template(models["target"], tmp_path / "bare", None, drop=("pad_token",))
+    lm = CausalLM(bare)
     assert lm.tokenizer.pad_token == lm.tokenizer.eos_token and lm.pad_note.startswith("no pad token")
     assert Formatter(lm.tokenizer).kind == "plain"
-    res = evaluate(EvalConfig(str(bare), release, "forget05", str(tmp_path / "out"), progress=False))
+    res = evaluate(EvalConfig(bare, release, "forget05", str(tmp_path / "out"), progress=False))
     assert res["spec"]["prompt_format"]["kind"] == "plain" and res["spec"]["model"]["padding"].startswith("no pad token")
     assert value(res, "prob", "retain") is not None
 
@@ -345,17 +355,12 @@ def test_cli_eval_prints_a_summary(release, models, results, capsys, tmp_path):
 
 
 def test_a_memo_shared_across_evaluations_reuses_items_and_plan_and_changes_no_number(release, models, results, tmp_path):
-    bare = tmp_path / "bare-model"  # the same tokenizer without its chat template: another format, so another plan
-    shutil.copytree(models["target"], bare)
-    (bare / "chat_template.jinja").unlink()
-    config = json.loads((bare / "tokenizer_config.json").read_text())
-    config.pop("chat_template", None)  # saved inline too, for transformers 4.x
-    (bare / "tokenizer_config.json").write_text(json.dumps(config))
-    plain = evaluate(EvalConfig(str(bare), release, "forget05", str(tmp_path / "plain"), progress=False))
+    bare = with_template(models["target"], tmp_path / "bare-model", None)  # the same tokenizer, no chat template: another plan
+    plain = evaluate(EvalConfig(bare, release, "forget05", str(tmp_path / "plain"), progress=False))
     memo: dict = {}
     shared = {
         name: evaluate(EvalConfig(path, release, "forget05", str(tmp_path / name), progress=False), memo)
-        for name, path in (("ref", models["ref"]), ("ref2", models["ref2"]), ("bare", str(bare)))
+        for name, path in (("ref", models["ref"]), ("ref2", models["ref2"]), ("bare", bare))
     }
     assert sum(k[0] == "items" for k in memo) == 1 and sum(k[0] == "plan" for k in memo) == 2
     for name, alone in (("ref", results["ref"]), ("bare", plain)):
@@ -372,19 +377,12 @@ def test_a_long_lived_memo_keeps_one_release_and_the_most_recently_used_plans(re
     from entity_unlearn.eval import run
 
     monkeypatch.setattr(run, "MEMO_PLANS", 2)
-    formats = {"chat": models["ref"]}
-    for name, change in (("bare", None), ("other", "{{- '' }}")):  # no template; the same template written otherwise
-        folder = tmp_path / f"{name}-model"
-        shutil.copytree(models["ref"], folder)
-        template = folder / "chat_template.jinja"
-        config = json.loads((folder / "tokenizer_config.json").read_text())
-        config.pop("chat_template", None)  # saved inline too, for transformers 4.x
-        (folder / "tokenizer_config.json").write_text(json.dumps(config))
-        if change is None:
-            template.unlink()
-        else:
-            template.write_text(change + template.read_text())
-        formats[name] = str(folder)
+    chat = (Path(models["ref"]) / "chat_template.jinja").read_text()
+    formats = {
+        "chat": models["ref"],
+        "bare": with_template(models["ref"], tmp_path / "bare-model", None),
+        "other": with_template(models["ref"], tmp_path / "other-model", "{{- '' }}" + chat),  # the same template written otherwise
+    }
     fingerprint = {name: Formatter(AutoTokenizer.from_pretrained(path)).fingerprint() for name, path in formats.items()}
     assert len(set(fingerprint.values())) == 3
     memo: dict = {}
