@@ -22,8 +22,9 @@ Prints, all measured in this run (timings vary with load: read the ratios):
    on the same checkpoint and release, on this CPU in float32, and our ``eval --compat openunlearning`` restricted to
    the sets theirs reads (forget, retain, holdout, world, real_authors), run alternately ``--repeats`` times, each
    in a fresh process; then the ratio and the largest difference between their headline numbers and ours; and, in
-   each round, ours evaluating the checkpoint again in one process (``evaluate`` with a memo: the scorer's and the
-   study's way), the seconds of each evaluation after the first.
+   each round, ours evaluating copies of the checkpoint one after another in one process (``evaluate`` with a memo:
+   the scorer's and the study's way; each copy in a new folder, so it is hashed and loaded as a new submission), the
+   seconds of each evaluation after the first.
    Their checkout is left as it is: its configs are copied aside with every TOFU dataset pointed at ``--data``
    and a model config for the checkpoint (its chat template, no system prompt: what ours uses).
 
@@ -118,19 +119,22 @@ def profile(args, model: str, max_new: int, work: Path) -> dict:
 
 OU_SETS = "forget,retain,holdout,world,real_authors"  # what their TOFU evaluation reads (retain_perturbed, holdout, wf, ra)
 OU_PROBES = ("--depths", "d1", "--attacks", "none")  # TOFU's rows: the plain d1 questions
-# One process evaluating the checkpoint again and again (as a scorer, a study or a notebook does through evaluate's
-# memo), each time into an empty folder: prints the seconds of every evaluation after the first.
+# One process evaluating checkpoints one after another (as a scorer, a study or a notebook does through evaluate's
+# memo): each a fresh copy of the checkpoint in a new folder (hashed and loaded as a new submission is), written into
+# an empty folder; prints the seconds of every evaluation after the first (the copy not counted).
 RESIDENT = """
 import json, shutil, sys, time
 from entity_unlearn.eval import EvalConfig, evaluate
 model, data, forget, out, sets, n = sys.argv[1:]
 memo, times = {}, []
-for _ in range(int(n) + 1):
+for i in range(int(n) + 1):
     shutil.rmtree(out, ignore_errors=True)
+    copy = shutil.copytree(model, f"{out}-model-{i}", dirs_exist_ok=True)
     start = time.perf_counter()
-    cfg = EvalConfig(model, data, forget, out, sets=tuple(sets.split(",")), depths=("d1",), attacks=("none",), compat="openunlearning", progress=False)
+    cfg = EvalConfig(copy, data, forget, out, sets=tuple(sets.split(",")), depths=("d1",), attacks=("none",), compat="openunlearning", progress=False)
     evaluate(cfg, memo)
     times.append(time.perf_counter() - start)
+    shutil.rmtree(copy)
 print(json.dumps(times[1:]))
 """
 RESIDENT_AGAIN = 2  # evaluations timed per round after the first
@@ -205,8 +209,8 @@ def versus_openunlearning(args, model: str, work: Path) -> None:
         f"best {best['full']:.1f} s against their best {best['theirs']:.1f} s ({best['theirs'] / best['full']:.2f}x)"
     )
     print(
-        f"ours in one process evaluating the same checkpoint {RESIDENT_AGAIN} more times per round (evaluate() with a memo, as the"
-        f" scorer, a study and a notebook run; their evaluator starts a process per run): {fmt(times['resident'])} s each;"
+        f"ours in one process evaluating {RESIDENT_AGAIN} more copies of the checkpoint per round, each in a new folder (evaluate() with a"
+        f" memo, as the scorer, a study and a notebook run; their evaluator starts a process per run): {fmt(times['resident'])} s each;"
         f" best {best['resident']:.1f} s against their best {best['theirs']:.1f} s ({best['theirs'] / best['resident']:.2f}x)"
     )
     summary = json.loads((work / "ou-out" / "TOFU_SUMMARY.json").read_text())
