@@ -173,14 +173,9 @@ def load_items(
     for row in release.load("probes", ITEM_COLUMNS, keep={"entity_id": wanted}):  # 4k of 22k rows in the default release
         eid = row["entity_id"]
         headline = row["depth"] == "d1" and row["attack"] == "none"
-        if "forget" in sets and eid in forget_ids:
-            items.append(_item(row, "forget"))
-        if "holdout" in sets and eid in holdout_ids:
-            items.append(_item(row, "holdout"))
-        if "neighbor" in sets and eid in neighbor_ids:
-            items.append(_item(row, "neighbor"))
-        if "retain" in sets and eid in retain_ids and not headline:
-            items.append(_item(row, "retain"))
+        for name, ids in by_set.items():  # retain's headline questions are retain_perturbed's rows (below)
+            if name in sets and eid in ids and not (name == "retain" and headline):
+                items.append(_item(row, name))
     if "retain" in sets:
         items += [_item(r, "retain") for r in retain_rows if r["entity_id"] not in forget_ids]
     if "world" in sets:
