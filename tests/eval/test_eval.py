@@ -369,7 +369,7 @@ def test_a_memo_shared_across_evaluations_reuses_items_and_plan_and_changes_no_n
     assert shared["ref"]["aggregates"] == results["ref"]["aggregates"]
 
 
-def test_a_long_lived_memo_keeps_one_release_and_the_most_recently_used_plans(release, models, results, tmp_path, monkeypatch):
+def test_a_long_lived_memo_keeps_one_release_and_the_most_recently_used_plans(release, models, tmp_path, monkeypatch):
     """A scorer's memo meets a new tokenizer or template per submission: it keeps ``MEMO_PLANS`` plans, the least
     recently used leaving first, and a plan planned again scores as before."""
     from transformers import AutoTokenizer
