@@ -43,12 +43,30 @@ def summary_text(result: dict) -> str:
     agg = result["aggregates"]
     fmt = lambda v: "   -  " if v is None else f"{v:6.3f}"  # noqa: E731
     main = main_metrics()
-    lines = [f"{'set':<9}" + "".join(f"{m:>16}" for m in main)]
+    lines = [f"{'set':<12}" + "".join(f"{m:>16}" for m in main)]
     for row in main_table(agg):
-        lines.append(f"{row['set']:<9}" + "".join(f"{fmt(row[m]):>16}" for m in main))
+        lines.append(f"{row['set']:<12}" + "".join(f"{fmt(row[m]):>16}" for m in main))
     for a in headline_aggregates(agg):
         lines.append(f"{a['metric']:<24} {fmt(a['value'])}  ({a['set']}, n={a['n']})")
     lines.append("forget prob by depth: " + "  ".join(f"{d}={fmt(v).strip()}" for d, v in depth_table(agg, "forget").items()))
+    return "\n".join(lines)
+
+
+def sweep_text(results: list[tuple[str, dict]]) -> str:
+    """One line per evaluated model (``results``: (name, result) pairs): the forget and retain sets' prob and ROUGE-L
+    recall at d1 without attack, then each summary metric that is not per slice, at its headline slice."""
+    columns: dict[str, tuple[str, str, str, str]] = {}
+    for set_ in ("forget", "retain"):
+        for metric in ("prob", "rouge_l_recall"):
+            columns[f"{set_} {metric}"] = (metric, set_, *HEADLINE)
+    for _, result in results:
+        for a in headline_aggregates(result["aggregates"]):
+            columns.setdefault(a["metric"], (a["metric"], a["set"], a["depth"], a["attack"]))
+    width = max(len(name) for name, _ in results)
+    lines = [f"{'model':<{width}}" + "".join(f"  {c:>{max(len(c), 6)}}" for c in columns)]
+    for name, result in results:
+        values = [lookup(result["aggregates"], *key) for key in columns.values()]
+        lines.append(f"{name:<{width}}" + "".join(f"  {'-' if v is None else f'{v:.3f}':>{max(len(c), 6)}}" for c, v in zip(columns, values)))
     return "\n".join(lines)
 
 

@@ -111,6 +111,10 @@ PLAN = [
     ),
     (
         "readme",
+        "entity-unlearn eval --model models/target --model models/npo_gd --data entity-unlearn --reference evals/reference --before evals/target --out evals/sweep",
+    ),
+    (
+        "readme",
         "entity-unlearn eval --model MODEL --data entity-unlearn --forget forget05 --out eval-out [--reference REF/results.json] [--before BEFORE/results.json]",
     ),
     ("readme", "entity-unlearn export eval-out --format lm-eval --out eval-out-lmeval"),
@@ -213,3 +217,6 @@ def test_the_readme_commands_run(tiny_release, tmp_path, monkeypatch):
     assert (tmp_path / "eval-out" / "results.json").is_file() and (tmp_path / "eval-out" / "rows.parquet").is_file()
     assert any(a["metric"] == "efficacy_prob" for a in json.loads((tmp_path / "evals" / "npo_gd" / "results.json").read_text())["aggregates"])
     assert len(list((tmp_path / "eval-out-lmeval").glob("samples_entity_unlearn_*.jsonl"))) == 6
+    swept = json.loads((tmp_path / "evals" / "sweep" / "npo_gd" / "results.json").read_text())  # as its own eval above
+    assert swept["aggregates"] == json.loads((tmp_path / "evals" / "npo_gd" / "results.json").read_text())["aggregates"]
+    assert (tmp_path / "evals" / "sweep" / "target" / "results.json").is_file()

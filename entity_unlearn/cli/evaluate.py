@@ -11,6 +11,7 @@ EVAL_EXAMPLE = """
 entity-unlearn eval --model models/reference --data entity-unlearn --out evals/reference
 entity-unlearn eval --model models/npo_gd --data entity-unlearn --reference evals/reference --before evals/target --out evals/npo_gd
 entity-unlearn eval --model Qwen/Qwen2.5-0.5B-Instruct@main --data my-org/entity-unlearn@v1.0.0 --out evals/qwen
+entity-unlearn eval --model runs/npo/step-100 --model runs/npo/step-200 --data entity-unlearn --reference evals/reference --out evals/npo
 """
 
 
@@ -19,8 +20,11 @@ def add_eval_command(sub) -> None:
     ev.add_argument(
         "--model",
         required=True,
+        action="append",
         metavar="DIR_OR_REPO[@REVISION]",
-        help="local folder or Hub id of the checkpoint, optionally @branch, tag or commit (--backend openai: the served model's name)",
+        help="local folder or Hub id of the checkpoint, optionally @branch, tag or commit (--backend openai: the served model's name); "
+        "repeat it to evaluate several checkpoints one after another in this process, each into --out/NAME (NAME: its folder's "
+        "or repository's name), the release read and the tokenised questions prepared once",
     )
     ev.add_argument("--revision", help="revision of a Hub model (the same as MODEL@REVISION); the resolved commit is recorded")
     ev.add_argument(
@@ -55,7 +59,12 @@ def add_eval_command(sub) -> None:
         "--reference", metavar="RESULT.json", help="result of a model never trained on the forget entities (forget quality, privleak, survival)"
     )
     ev.add_argument("--before", metavar="RESULT.json", help="result of the model before unlearning (forget efficacy per depth)")
-    ev.add_argument("--out", required=True, help="output folder (results.json, rows.parquet, report.md, plots, cache); a rerun into it resumes")
+    ev.add_argument(
+        "--out",
+        required=True,
+        help="output folder (results.json, rows.parquet, report.md, plots, cache; several --model: one such folder per model in it); "
+        "a rerun into it resumes",
+    )
     ev.add_argument(
         "--force", action="store_true", help="write into an existing --out that is not an evaluation (only the evaluation's own files are replaced)"
     )
@@ -87,7 +96,12 @@ def add_eval_command(sub) -> None:
     )
     add_num_processes(ev, "each computing a share of the passes; the result equals one process's")
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
-    ev.set_defaults(func=cmd_eval, interrupted=lambda args: f"every finished batch is cached in {args.out}/cache: rerun the same command to resume")
+    ev.set_defaults(func=cmd_eval, interrupted=_interrupted)
+
+
+def _interrupted(args: argparse.Namespace) -> str:
+    where = f"{args.out}/cache" if len(args.model) == 1 else f"each model's {args.out}/NAME/cache"
+    return f"every finished batch is cached in {where}: rerun the same command to resume"
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -97,13 +111,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from entity_unlearn.eval.report import summary_text
     from entity_unlearn.eval.run import EvalConfig, evaluate
 
+    models = [split_revision("--model", m) for m in args.model]
+    outs = [args.out] if len(models) == 1 else sweep_folders(args, models)
+    (model, revision), *_ = models
+    if revision and args.revision and revision != args.revision:
+        raise UsageError(f"--model {args.model[0]} names revision {revision!r} but --revision is {args.revision!r}; give one")
     if relaunching(args):
         check_whole_model_loading(args.num_processes)
         return launch(args.num_processes, args.argv)
 
-    model, revision = split_revision("--model", args.model)
-    if revision and args.revision and revision != args.revision:
-        raise UsageError(f"--model {args.model} names revision {revision!r} but --revision is {args.revision!r}; give one")
     cfg = EvalConfig(
         model=model,
         sets=parse_sets(args.sets),
@@ -113,7 +129,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         force=args.force,
         data=args.data,
         forget=args.forget,
-        out=args.out,
+        out=outs[0],
         reference=args.reference,
         before=args.before,
         chat_template=args.chat_template,
@@ -134,6 +150,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         api_key_env=args.api_key_env,
         concurrency=args.concurrency,
     )
+    if len(models) > 1:
+        return sweep(cfg, models, outs)
     result = evaluate(cfg)
     if result is None:  # a process other than rank 0 of many: rank 0 reports
         return 0
@@ -144,6 +162,54 @@ def cmd_eval(args: argparse.Namespace) -> int:
         f"generate pass {passes['generate']['seconds']:.1f} s"
     )
     print(f"written: {Path(args.out).resolve() / 'results.json'}, rows.parquet, report.md, depth_profile.png, entity_heatmap.png")
+    return 0
+
+
+def sweep_folders(args: argparse.Namespace, models: list[tuple[str, str | None]]) -> list[str]:
+    """Each model's output folder, ``--out/NAME``, once every model is known to be loadable from here: several models
+    are evaluated by the local backend, each named by its folder or repository, no two alike, each folder complete."""
+    from entity_unlearn.eval.model import check_checkpoint, looks_like_hub_id
+
+    if args.backend != "local":
+        raise UsageError(f"--backend {args.backend} takes one --model; run one eval per served model")
+    if args.revision:
+        raise UsageError(f"--revision with {len(models)} models: write each Hub model's revision as ORG/NAME@REVISION")
+    names = []
+    for model, revision in models:
+        if not looks_like_hub_id(model):
+            check_checkpoint(model, args.allow_pickle)  # before the first evaluation, not after it
+        names.append(Path(model).resolve().name if not looks_like_hub_id(model) else model.split("/")[1] + (f"@{revision}" if revision else ""))
+    seen: dict[str, str] = {}
+    for name, given in zip(names, args.model):
+        if name in seen:
+            raise UsageError(
+                f"--model {seen[name]} and --model {given} would both be written to {Path(args.out) / name}; "
+                "evaluate them in separate commands, or copy one to a folder of another name"
+            )
+        seen[name] = given
+    return [str(Path(args.out) / name) for name in names]
+
+
+def sweep(cfg, models: list[tuple[str, str | None]], outs: list[str]) -> int:
+    """Evaluate each model in turn into its folder, sharing one memo (the release's items, the tokenised plans), and
+    print one line of headline numbers per model."""
+    from dataclasses import replace
+
+    from entity_unlearn.eval.ranks import ranks_from_env
+    from entity_unlearn.eval.report import sweep_text
+    from entity_unlearn.eval.run import evaluate
+
+    memo: dict = {}
+    done = []
+    for n, ((model, revision), out) in enumerate(zip(models, outs), 1):
+        if cfg.progress and ranks_from_env().main:
+            print(f"[{n}/{len(models)}] {model}{'@' + revision if revision else ''} -> {out}", flush=True)
+        result = evaluate(replace(cfg, model=model, revision=revision, out=out), memo)
+        if result is not None:  # None: a process other than rank 0 of many; rank 0 reports
+            done.append((Path(out).name, result))
+    if done:
+        print(sweep_text(done))
+        print(f"written: {Path(outs[0]).parent.resolve()}/{{{','.join(name for name, _ in done)}}}/results.json, rows.parquet, report.md, plots")
     return 0
 
 

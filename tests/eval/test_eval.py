@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -396,6 +397,32 @@ def test_a_long_lived_memo_keeps_one_release_and_the_most_recently_used_plans(re
     assert plans == [fingerprint["other"], fingerprint["bare"]] and sum(k[0] == "items" for k in memo) == 1
     assert runs[0] == runs[2] == runs[3]  # from the memo, and from a template that renders the same prompts
     assert runs[1] == runs[4] and runs[1] != runs[0]  # bare planned again after it left: as the first time
+
+
+def test_several_models_in_one_eval_command_each_get_the_result_of_their_own(release, models, results, capsys, tmp_path):
+    """``eval --model A --model B``: each into --out/NAME, equal to its evaluation alone, and a line of numbers each."""
+    reference = str(results["dir"] / "ref" / "results.json")
+    argv = ["eval", "--model", models["target"], "--model", models["ref2"], "--data", release, "--reference", reference, "--quiet"]
+    assert main([*argv, "--out", str(tmp_path / "sweep")]) == 0
+    table = capsys.readouterr().out.splitlines()
+    for name in ("target", "ref2"):
+        folder = tmp_path / "sweep" / Path(models[name]).name
+        swept = read_result(folder, name)
+        assert swept["rows"] == results[name]["rows"] and swept["aggregates"] == results[name]["aggregates"]
+        (line,) = [t for t in table if t.split()[0] == folder.name]
+        shown = [f"{value(swept, m, s_):.3f}" for s_ in ("forget", "retain") for m in ("prob", "rouge_l_recall")]
+        assert line.split()[1:5] == shown
+        header = re.split(r"\s{2,}", table[0])
+        assert header[:5] == ["model", "forget prob", "forget rouge_l_recall", "retain prob", "retain rouge_l_recall"]
+        assert line.split()[header.index("forget_quality")] == f"{value(swept, 'forget_quality'):.3f}"
+    # refused before anything is evaluated: two models that would share a folder, a missing one, a served backend
+    for extra, message in (
+        (["--model", models["target"] + "/"], "would both be written to"),
+        (["--model", str(tmp_path / "nope")], "no such folder"),
+        (["--backend", "openai", "--base-url", "http://127.0.0.1:9/v1"], "takes one --model"),
+    ):
+        assert main([*argv, *extra, "--out", str(tmp_path / "refused")]) == 2
+        assert message in capsys.readouterr().err and not (tmp_path / "refused").exists()
 
 
 def test_lean_generation_gives_the_answers_of_plain_generate(release, models, tmp_path):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 from entity_unlearn.cli import main
@@ -26,17 +29,25 @@ def without_timings(result: dict) -> dict:
 
 
 def test_two_processes_write_the_results_of_one(release_and_model, tmp_path):
+    """Also with two models in the command: the processes evaluate them in turn, each result as one process's."""
     release, model = release_and_model
+    copy = shutil.copytree(model, tmp_path / "copy")
     common = ["eval", "--model", model, "--data", release, "--max-new-tokens", "6", "--quiet"]
     assert main(common + ["--out", str(tmp_path / "one")]) == 0
-    assert main(common + ["--out", str(tmp_path / "two"), "--num-processes", "2"]) == 0
-    one, two = read_result(tmp_path / "one", "one"), read_result(tmp_path / "two", "two")
-    assert two["spec"]["processes"] == 2
-    assert two["spec"]["passes"]["score"]["computed"] == one["spec"]["passes"]["score"]["computed"] == one["spec"]["plan"]["continuations_unique"]
-    assert without_timings(two) == without_timings(one)
-    for name in ("score", "generate"):  # both processes did a share of each pass
-        assert (tmp_path / "two" / "cache" / f"{name}.jsonl").stat().st_size > 0
-        assert (tmp_path / "two" / "cache" / f"{name}.rank1.jsonl").stat().st_size > 0
+    assert main(common + ["--model", str(copy), "--out", str(tmp_path / "two"), "--num-processes", "2"]) == 0
+    one = without_timings(read_result(tmp_path / "one", "one"))
+    for name in (Path(model).name, "copy"):
+        two = read_result(tmp_path / "two" / name, "two")
+        assert two["spec"]["processes"] == 2
+        assert two["spec"]["passes"]["score"]["computed"] == one["spec"]["passes"]["score"]["computed"] == one["spec"]["plan"]["continuations_unique"]
+        two = without_timings(two)
+        if name == "copy":  # another folder of the same files: only its path differs
+            assert two["spec"]["model"]["path"] == str(copy)
+            two["spec"]["model"]["path"] = model
+        assert two == one
+        for cache in ("score", "generate"):  # both processes did a share of each pass
+            assert (tmp_path / "two" / name / "cache" / f"{cache}.jsonl").stat().st_size > 0
+            assert (tmp_path / "two" / name / "cache" / f"{cache}.rank1.jsonl").stat().st_size > 0
 
 
 def test_an_fsdp_config_that_loads_weights_in_process_0_alone_is_refused(release_and_model, tmp_path, monkeypatch, capsys):
