@@ -24,7 +24,8 @@ Prints, all measured in this run (timings vary with load: read the ratios):
    in a fresh process; then the ratio and the largest difference between their headline numbers and ours; and, in
    each round, ours evaluating copies of the checkpoint one after another in one process (``evaluate`` with a memo:
    the scorer's and the study's way; each copy in a new folder, so it is hashed and loaded as a new submission), the
-   seconds of each evaluation after the first.
+   seconds of each evaluation after the first; and our ``eval`` command given 3 copies of the checkpoint (``--model``
+   three times, each copy in a new folder), end to end, against 3 of their processes.
    Their checkout is left as it is: its configs are copied aside with every TOFU dataset pointed at ``--data``
    and a model config for the checkpoint (its chat template, no system prompt: what ours uses).
 
@@ -138,6 +139,7 @@ for i in range(int(n) + 1):
 print(json.dumps(times[1:]))
 """
 RESIDENT_AGAIN = 2  # evaluations timed per round after the first
+SWEEP = 3  # checkpoints in the one `eval` command timed per round (copies of the checkpoint, each in a new folder)
 
 
 def ou_configs(ou: Path, data: str, model: str, work: Path) -> Path:
@@ -182,13 +184,18 @@ def versus_openunlearning(args, model: str, work: Path) -> None:
     # and our full default evaluation (every set, depth and attack, 48 new tokens), which should take no longer than theirs
     full_cmd = [sys.executable, *CLI, "eval", "--model", model, "--data", args.data, "--forget", forget, "--quiet", "--out", str(work / "ours-full")]
     resident_cmd = [sys.executable, "-c", RESIDENT, model, args.data, forget, str(work / "ours-resident"), OU_SETS, str(RESIDENT_AGAIN)]
-    times: dict[str, list[float]] = {"ours": [], "theirs": [], "full": [], "resident": []}
+    times: dict[str, list[float]] = {"ours": [], "theirs": [], "full": [], "resident": [], "sweep": []}
     for n in range(args.repeats + 1):  # the first round fills our plan cache and their datasets cache: not counted
-        for folder in ("ours-vs-ou", "ours-full"):
+        for folder in ("ours-vs-ou", "ours-full", "ours-sweep"):
             shutil.rmtree(work / folder, ignore_errors=True)  # no request cache carried over: every run computes
         ours = wall(ours_cmd, env)
         full = wall(full_cmd, env)
         theirs = wall(theirs_cmd, env, cwd=ou)
+        # the eval command with several checkpoints, as a user evaluates the steps of a run: new copies each round
+        copies = [str(shutil.copytree(model, work / f"sweep-models-{n}" / f"checkpoint-{i}")) for i in range(SWEEP)]
+        sweep_cmd = [*ours_cmd[: ours_cmd.index("--model")], *(a for c in copies for a in ("--model", c)), *ours_cmd[ours_cmd.index("--data") :]]
+        sweep = wall([*sweep_cmd[:-1], str(work / "ours-sweep")], env)
+        shutil.rmtree(work / f"sweep-models-{n}")
         done = subprocess.run(resident_cmd, env={**os.environ, **env}, capture_output=True, text=True)
         if done.returncode:
             raise SystemExit(f"the resident evaluations failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
@@ -196,6 +203,7 @@ def versus_openunlearning(args, model: str, work: Path) -> None:
             times["ours"].append(ours)
             times["full"].append(full)
             times["theirs"].append(theirs)
+            times["sweep"].append(sweep)
             times["resident"] += json.loads(done.stdout.strip().splitlines()[-1])
     fmt = lambda xs: ", ".join(f"{x:.1f}" for x in xs)  # noqa: E731
     best = {k: min(v) for k, v in times.items()}
@@ -212,6 +220,13 @@ def versus_openunlearning(args, model: str, work: Path) -> None:
         f"ours in one process evaluating {RESIDENT_AGAIN} more copies of the checkpoint per round, each in a new folder (evaluate() with a"
         f" memo, as the scorer, a study and a notebook run; their evaluator starts a process per run): {fmt(times['resident'])} s each;"
         f" best {best['resident']:.1f} s against their best {best['theirs']:.1f} s ({best['theirs'] / best['resident']:.2f}x)"
+    )
+    extra = [(s - o) / (SWEEP - 1) for s, o in zip(times["sweep"], times["ours"])]
+    print(
+        f"ours, one eval command with {SWEEP} checkpoints (copies, each in a new folder) in the same rounds: {fmt(times['sweep'])} s;"
+        f" theirs, a process per checkpoint: {SWEEP} x {best['theirs']:.1f} = {SWEEP * best['theirs']:.1f} s at best"
+        f" ({SWEEP * best['theirs'] / best['sweep']:.2f}x); each checkpoint after the first (the command's time less ours for one,"
+        f" over {SWEEP - 1}): {fmt(extra)} s"
     )
     summary = json.loads((work / "ou-out" / "TOFU_SUMMARY.json").read_text())
     mine = json.loads((work / "ours-vs-ou" / "openunlearning.json").read_text())
