@@ -3,7 +3,7 @@
 ``resolve_model("ORG/NAME", revision)`` fetches a Hub model's files into the Hugging Face cache
 (``snapshot_download``; offline, from the cache alone) and returns the snapshot folder, whose name is
 the resolved commit; a local folder is used as it is, with no commit. Every file the model loads
-from (weights, configs, tokenizer, chat template) is hashed once: ``file_sha256`` keeps the digests
+from (weights, configs, tokenizer, chat template) is hashed once: ``files_sha256`` keeps the digests
 in ``<cache>/file-sha256.json`` keyed by absolute path, size and modification time, so a second
 evaluation of the same files reads them back instead of hashing gigabytes again. The cache folder is
 ``$ENTITY_UNLEARN_CACHE``, else ``~/.cache/entity-unlearn``.
@@ -63,30 +63,46 @@ def _disk_cache() -> tuple[Path, dict]:
         return path, {}
 
 
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of a file, computed once per (absolute path, size, mtime) and cached in memory and on disk."""
-    real = Path(path).resolve()
-    st = real.stat()
-    key = (str(real), st.st_size, st.st_mtime_ns)
-    if key in _MEMO:
-        return _MEMO[key]
+def files_sha256(paths: list[Path]) -> list[str]:
+    """SHA-256 of each file, computed once per (absolute path, size, mtime) and remembered in memory and on disk.
+
+    The disk cache is read once per call and written once when something was hashed; entries of files that no longer
+    exist are dropped then (evaluated copies, test folders), so it holds about what is on disk."""
+    keys = []
+    for path in paths:
+        real = Path(path).resolve()
+        st = real.stat()
+        keys.append((str(real), st.st_size, st.st_mtime_ns))
+    if all(k in _MEMO for k in keys):
+        return [_MEMO[k] for k in keys]
     cache_path, disk = _disk_cache()
-    entry = disk.get(key[0])
-    if entry and entry.get("size") == st.st_size and entry.get("mtime_ns") == st.st_mtime_ns:
-        _MEMO[key] = entry["sha256"]
-        return entry["sha256"]
-    digest = hashlib.sha256()
-    with real.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    _MEMO[key] = digest.hexdigest()
-    _, disk = _disk_cache()  # another process may have written meanwhile
-    disk[key[0]] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "sha256": _MEMO[key]}
-    try:
-        write_atomic(cache_path, json.dumps(disk, sort_keys=True))
-    except OSError:
-        pass  # a read-only home: the digest is still right, only not remembered
-    return _MEMO[key]
+    hashed = {}
+    for key in keys:
+        entry = disk.get(key[0])
+        if key in _MEMO:
+            continue
+        if entry and entry.get("size") == key[1] and entry.get("mtime_ns") == key[2]:
+            _MEMO[key] = entry["sha256"]
+            continue
+        digest = hashlib.sha256()
+        with open(key[0], "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        _MEMO[key] = hashed[key[0]] = digest.hexdigest()
+    if hashed:
+        _, disk = _disk_cache()  # another process may have written meanwhile
+        disk = {path: entry for path, entry in disk.items() if os.path.exists(path)}
+        disk.update({key[0]: {"size": key[1], "mtime_ns": key[2], "sha256": _MEMO[key]} for key in keys if key[0] in hashed})
+        try:
+            write_atomic(cache_path, json.dumps(disk, sort_keys=True))
+        except OSError:
+            pass  # a read-only home: the digests are still right, only not remembered
+    return [_MEMO[k] for k in keys]
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of one file (``files_sha256``)."""
+    return files_sha256([Path(path)])[0]
 
 
 def file_hashes(folder: str | Path) -> dict[str, str]:
@@ -94,7 +110,8 @@ def file_hashes(folder: str | Path) -> dict[str, str]:
     folder = Path(folder)
     if not folder.is_dir():
         return {}
-    return {p.name: file_sha256(p) for p in sorted(folder.iterdir()) if p.is_file() and p.suffix in HASHED}
+    files = [p for p in sorted(folder.iterdir()) if p.is_file() and p.suffix in HASHED]
+    return dict(zip((p.name for p in files), files_sha256(files)))
 
 
 def resolve_model(model: str, revision: str | None = None, allow_pickle: bool = False, trust_remote_code: bool = False) -> ModelIdentity:

@@ -49,6 +49,34 @@ def test_file_hashes_are_computed_once_and_cached_by_size_and_mtime(tmp_path, mo
     assert local.commit is None and local.files_sha256 == {"model.safetensors": hashlib.sha256(b"weights v2, longer").hexdigest()}
 
 
+def test_the_hash_cache_is_written_once_per_model_and_forgets_files_that_are_gone(tmp_path, monkeypatch):
+    """A scorer or a sweep meets a new folder per model: one read and one write of the cache each, not one per file, and
+    the cache keeps no entry for a file deleted since (it would otherwise grow with every copy ever evaluated)."""
+    gone = tmp_path / "copy" / "model.safetensors"
+    gone.parent.mkdir()
+    gone.write_bytes(b"an evaluated copy")
+    file_sha256(gone)
+    gone.unlink()
+    model = tmp_path / "model"
+    model.mkdir()
+    for name in ("config.json", "model.safetensors", "tokenizer.json"):
+        (model / name).write_text(name)
+    writes = []
+    monkeypatch.setattr(identity, "write_atomic", lambda path, text: writes.append(path) or Path(path).write_text(text))
+    assert resolve_model(str(model)).files_sha256 == {
+        n: hashlib.sha256(n.encode()).hexdigest() for n in ("config.json", "model.safetensors", "tokenizer.json")
+    }
+    cache = json.loads((identity.cache_dir() / "file-sha256.json").read_text())
+    assert (
+        len(writes) == 1
+        and str(gone.resolve()) not in cache
+        and {str((model / n).resolve()) for n in ("config.json", "tokenizer.json")} <= set(cache)
+    )
+    monkeypatch.setattr(identity, "_MEMO", {})
+    resolve_model(str(model))  # a new process: read back, nothing written
+    assert len(writes) == 1
+
+
 def _hub_env(hub: HubServer, tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
     return {
