@@ -9,7 +9,8 @@ cannot serialise itself has no fingerprint and is never cached.
 
 The folder: ``--plan-cache DIR``, else ``$ENTITY_UNLEARN_CACHE/plans``, else
 ``$XDG_CACHE_HOME/entity-unlearn/plans`` (``~/.cache/entity-unlearn/plans``);
-``--plan-cache none`` turns it off.
+``--plan-cache none`` turns it off. The folder keeps the most recently used plans up to ``PLAN_CACHE_BYTES``
+(1 GiB): a plan read is touched, and writing one removes the least recently used beyond the bound.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from .formatting import Formatter
 from .passes import Item, Plan, plan
 
 PLAN_FORMAT = "entity-unlearn-plan/1"
+# The plans kept: the most recently used, up to this many bytes in all (a plan of the default release is about
+# 16 MB; a scorer meets a new tokenizer with many submissions, and each would otherwise stay for good).
+PLAN_CACHE_BYTES = 1 << 30
 
 
 def plan_folder(option: str | None) -> Path | None:
@@ -54,13 +58,36 @@ def cached_plan(items: Sequence[Item], formatter: Formatter, folder: Path | None
     path = folder / f"{key}.json" if folder is not None and key is not None else None
     if path is not None and path.is_file():
         try:
-            return _read(path), True
+            read = _read(path)
         except (ValueError, KeyError, TypeError, OSError):
             pass  # unreadable: rebuilt and overwritten
+        else:
+            try:
+                os.utime(path)  # used now: the last to leave
+            except OSError:
+                pass  # a read-only cache: it is not written either
+            return read, True
     p = plan(items, formatter)
     if path is not None:
         _write(path, p)
+        _evict(path)
     return p, False
+
+
+def _evict(kept: Path) -> None:
+    """Remove the least recently used plans beside ``kept`` (just written) beyond ``PLAN_CACHE_BYTES`` in all."""
+    plans = []
+    for f in kept.parent.glob("*.json"):
+        try:
+            st = f.stat()
+        except OSError:
+            continue  # removed meanwhile by another process
+        plans.append((f != kept, -st.st_mtime_ns, st.st_size, f))
+    total = 0
+    for _, _, size, f in sorted(plans):  # the new plan first, then the most recently used
+        total += size
+        if total > PLAN_CACHE_BYTES and f != kept:
+            f.unlink(missing_ok=True)
 
 
 def _read(path: Path) -> Plan:
