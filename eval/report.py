@@ -52,22 +52,67 @@ def summary_text(result: dict) -> str:
     return "\n".join(lines)
 
 
-def sweep_text(results: list[tuple[str, dict]]) -> str:
-    """One line per evaluated model (``results``: (name, result) pairs): the forget and retain sets' prob and ROUGE-L
-    recall at d1 without attack, then each summary metric that is not per slice, at its headline slice."""
-    columns: dict[str, tuple[str, str, str, str]] = {}
-    for set_ in ("forget", "retain"):
-        for metric in ("prob", "rouge_l_recall"):
-            columns[f"{set_} {metric}"] = (metric, set_, *HEADLINE)
+def sweep_columns(results: list[tuple[str, dict]]) -> dict[str, tuple[str, str, str, str]]:
+    """Column name -> (metric, set, depth, attack) of the table comparing several models: the forget and retain sets'
+    prob and ROUGE-L recall at d1 without attack, then each summary metric that is not per slice, at its headline slice."""
+    columns = {f"{set_} {metric}": (metric, set_, *HEADLINE) for set_ in ("forget", "retain") for metric in ("prob", "rouge_l_recall")}
     for _, result in results:
         for a in headline_aggregates(result["aggregates"]):
             columns.setdefault(a["metric"], (a["metric"], a["set"], a["depth"], a["attack"]))
+    return columns
+
+
+def sweep_text(results: list[tuple[str, dict]]) -> str:
+    """One line per evaluated model (``results``: (name, result) pairs, in the order evaluated): ``sweep_columns``."""
+    columns = sweep_columns(results)
     width = max(len(name) for name, _ in results)
     lines = [f"{'model':<{width}}" + "".join(f"  {c:>{max(len(c), 6)}}" for c in columns)]
     for name, result in results:
         values = [lookup(result["aggregates"], *key) for key in columns.values()]
         lines.append(f"{name:<{width}}" + "".join(f"  {'-' if v is None else f'{v:.3f}':>{max(len(c), 6)}}" for c, v in zip(columns, values)))
     return "\n".join(lines)
+
+
+def write_sweep(results: list[tuple[str, dict]], out: Path) -> None:
+    """``sweep.md`` (cards/sweep.md.j2: the table of ``sweep_columns``, each model's path) and ``sweep.png`` (the
+    columns whose values lie in [0, 1], by model in the order evaluated) in ``out``, beside the models' folders."""
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    from entity_unlearn.cards import CARD_DIR
+
+    columns = sweep_columns(results)
+    rows = [
+        {
+            "name": name,
+            "path": result["spec"]["model"].get("path"),
+            "commit": result["spec"]["model"].get("commit"),
+            "values": [lookup(result["aggregates"], *key) for key in columns.values()],
+        }
+        for name, result in results
+    ]
+    plotted = [
+        i for i, c in enumerate(columns) if any(r["values"][i] is not None for r in rows) and all(0 <= (r["values"][i] or 0) <= 1 for r in rows)
+    ]
+    if plotted:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(max(6, 0.6 * len(rows) + 3), 4))
+        ax = fig.subplots()
+        for i in plotted:
+            name = list(columns)[i]
+            style = "-o" if name.startswith("forget ") else "--s" if name.startswith("retain ") else ":^"  # forget, retain, the rest
+            ax.plot(range(len(rows)), [float("nan") if r["values"][i] is None else r["values"][i] for r in rows], style, label=name)
+        ax.set_xticks(range(len(rows)), [r["name"] for r in rows], rotation=30 if len(rows) > 6 else 0, ha="right" if len(rows) > 6 else "center")
+        ax.set_ylim(0, 1.02)
+        ax.set_xlabel("model, in the order evaluated")
+        ax.set_title("forget (solid) and retain (dashed) by model")
+        ax.legend(fontsize="small")
+        fig.tight_layout()
+        fig.savefig(out / "sweep.png", dpi=110)
+    env = Environment(loader=FileSystemLoader(str(CARD_DIR)), undefined=StrictUndefined, keep_trailing_newline=True)
+    env.filters["num"] = lambda v: "-" if v is None else f"{v:.3f}"
+    text = env.get_template("sweep.md.j2").render(spec=results[0][1]["spec"], columns=list(columns), rows=rows, with_plot=bool(plotted))
+    (out / "sweep.md").write_text(text, encoding="utf-8")
 
 
 def plot_depth_profile(result: dict, reference: dict | None, path: Path) -> None:

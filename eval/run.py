@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from entity_unlearn import __version__
-from entity_unlearn.outputs import check_output, staged
+from entity_unlearn.outputs import PARTIAL, check_output, staged
 
 from .aggregate import aggregate, entity_depth
 from .compat import decoding, openunlearning_summary
@@ -88,6 +88,18 @@ OUTPUT_FILES = ("results.json", ROWS_FILE, "report.md", "depth_profile.png", "en
 def is_eval_output(folder: Path) -> bool:
     """Whether ``folder`` holds an evaluation: its ``results.json``, or the request cache of an interrupted one."""
     return is_result_file(folder / "results.json") or any((folder / "cache" / f"{name}.jsonl").is_file() for name in ("score", "generate"))
+
+
+SWEEP_FILES = ("sweep.md", "sweep.png")  # an eval of several models writes these beside the models' folders
+
+
+def is_sweep_output(folder: Path) -> bool:
+    """Whether ``folder`` holds only what an eval of several models writes: its ``SWEEP_FILES`` and folders that are
+    evaluations (or empty, or left staged by an interrupted one)."""
+    return all(
+        (e.name in SWEEP_FILES and e.is_file()) or (e.is_dir() and (is_eval_output(e) or PARTIAL in e.name or not any(e.iterdir())))
+        for e in folder.iterdir()
+    )
 
 
 def cache_namespaces(lm, formatter: Formatter, decoding: dict) -> tuple[str, str]:

@@ -169,6 +169,8 @@ def sweep_folders(args: argparse.Namespace, models: list[tuple[str, str | None]]
     """Each model's output folder, ``--out/NAME``, once every model is known to be loadable from here: several models
     are evaluated by the local backend, each named by its folder or repository, no two alike, each folder complete."""
     from entity_unlearn.eval.model import check_checkpoint, looks_like_hub_id
+    from entity_unlearn.eval.run import is_sweep_output
+    from entity_unlearn.outputs import check_output
 
     if args.backend != "local":
         raise UsageError(f"--backend {args.backend} takes one --model; run one eval per served model")
@@ -187,6 +189,7 @@ def sweep_folders(args: argparse.Namespace, models: list[tuple[str, str | None]]
                 "evaluate them in separate commands, or copy one to a folder of another name"
             )
         seen[name] = given
+    check_output(args.out, "eval", is_sweep_output, args.force)
     return [str(Path(args.out) / name) for name in names]
 
 
@@ -196,8 +199,9 @@ def sweep(cfg, models: list[tuple[str, str | None]], outs: list[str]) -> int:
     from dataclasses import replace
 
     from entity_unlearn.eval.ranks import ranks_from_env
-    from entity_unlearn.eval.report import sweep_text
-    from entity_unlearn.eval.run import evaluate
+    from entity_unlearn.eval.report import sweep_text, write_sweep
+    from entity_unlearn.eval.run import SWEEP_FILES, evaluate
+    from entity_unlearn.outputs import staged
 
     memo: dict = {}
     done = []
@@ -208,8 +212,11 @@ def sweep(cfg, models: list[tuple[str, str | None]], outs: list[str]) -> int:
         if result is not None:  # None: a process other than rank 0 of many; rank 0 reports
             done.append((Path(out).name, result))
     if done:
+        parent = Path(outs[0]).parent
+        with staged(parent, SWEEP_FILES) as tmp:
+            write_sweep(done, tmp)
         print(sweep_text(done))
-        print(f"written: {Path(outs[0]).parent.resolve()}/{{{','.join(name for name, _ in done)}}}/results.json, rows.parquet, report.md, plots")
+        print(f"written: {parent.resolve()}/sweep.md, sweep.png and {{{','.join(name for name, _ in done)}}}/results.json, report.md, plots")
     return 0
 
 

@@ -415,14 +415,26 @@ def test_several_models_in_one_eval_command_each_get_the_result_of_their_own(rel
         header = re.split(r"\s{2,}", table[0])
         assert header[:5] == ["model", "forget prob", "forget rouge_l_recall", "retain prob", "retain rouge_l_recall"]
         assert line.split()[header.index("forget_quality")] == f"{value(swept, 'forget_quality'):.3f}"
-    # refused before anything is evaluated: two models that would share a folder, a missing one, a served backend
-    for extra, message in (
-        (["--model", models["target"] + "/"], "would both be written to"),
-        (["--model", str(tmp_path / "nope")], "no such folder"),
-        (["--backend", "openai", "--base-url", "http://127.0.0.1:9/v1"], "takes one --model"),
+    report = (tmp_path / "sweep" / "sweep.md").read_text()
+    for name in ("target", "ref2"):
+        swept = read_result(tmp_path / "sweep" / Path(models[name]).name, name)
+        row = f"| [{Path(models[name]).name}]({Path(models[name]).name}/report.md) | {value(swept, 'prob'):.3f} | {value(swept, 'rouge_l_recall'):.3f} |"
+        assert row in report and f"`{swept['spec']['model']['path']}`" in report
+    assert (tmp_path / "sweep" / "sweep.png").read_bytes().startswith(b"\x89PNG") and "](sweep.png)" in report
+    assert main([*argv, "--out", str(tmp_path / "sweep")]) == 0  # a rerun into the sweep's folder: its own output
+    # refused before anything is evaluated: two models that would share a folder, a missing one, a served backend,
+    # an --out holding other files
+    (tmp_path / "theirs").mkdir()
+    (tmp_path / "theirs" / "notes.txt").write_text("mine")
+    for extra, out, message in (
+        (["--model", models["target"] + "/"], "refused", "would both be written to"),
+        (["--model", str(tmp_path / "nope")], "refused", "no such folder"),
+        (["--backend", "openai", "--base-url", "http://127.0.0.1:9/v1"], "refused", "takes one --model"),
+        ([], "theirs", "not a previous output of `entity-unlearn eval`"),
     ):
-        assert main([*argv, *extra, "--out", str(tmp_path / "refused")]) == 2
+        assert main([*argv, *extra, "--out", str(tmp_path / out)]) == 2
         assert message in capsys.readouterr().err and not (tmp_path / "refused").exists()
+    assert [p.name for p in (tmp_path / "theirs").iterdir()] == ["notes.txt"]
 
 
 def test_lean_generation_gives_the_answers_of_plain_generate(release, models, tmp_path):
