@@ -78,9 +78,9 @@ def files_sha256(paths: list[Path]) -> list[str]:
     cache_path, disk = _disk_cache()
     hashed = {}
     for key in keys:
-        entry = disk.get(key[0])
         if key in _MEMO:
             continue
+        entry = disk.get(key[0])
         if entry and entry.get("size") == key[1] and entry.get("mtime_ns") == key[2]:
             _MEMO[key] = entry["sha256"]
             continue

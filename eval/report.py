@@ -90,9 +90,8 @@ def write_sweep(results: list[tuple[str, dict]], out: Path) -> None:
         }
         for name, result in results
     ]
-    plotted = [
-        i for i, c in enumerate(columns) if any(r["values"][i] is not None for r in rows) and all(0 <= (r["values"][i] or 0) <= 1 for r in rows)
-    ]
+    values = [[r["values"][i] for r in rows] for i in range(len(columns))]  # per column
+    plotted = [i for i, vs in enumerate(values) if any(v is not None for v in vs) and all(0 <= v <= 1 for v in vs if v is not None)]
     if plotted:
         from matplotlib.figure import Figure
 
@@ -101,7 +100,7 @@ def write_sweep(results: list[tuple[str, dict]], out: Path) -> None:
         for i in plotted:
             name = list(columns)[i]
             style = "-o" if name.startswith("forget ") else "--s" if name.startswith("retain ") else ":^"  # forget, retain, the rest
-            ax.plot(range(len(rows)), [float("nan") if r["values"][i] is None else r["values"][i] for r in rows], style, label=name)
+            ax.plot(range(len(rows)), [float("nan") if v is None else v for v in values[i]], style, label=name)
         ax.set_xticks(range(len(rows)), [r["name"] for r in rows], rotation=30 if len(rows) > 6 else 0, ha="right" if len(rows) > 6 else "center")
         ax.set_ylim(0, 1.02)
         ax.set_xlabel("model, in the order evaluated")

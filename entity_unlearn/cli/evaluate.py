@@ -178,9 +178,11 @@ def sweep_folders(args: argparse.Namespace, models: list[tuple[str, str | None]]
         raise UsageError(f"--revision with {len(models)} models: write each Hub model's revision as ORG/NAME@REVISION")
     names = []
     for model, revision in models:
-        if not looks_like_hub_id(model):
+        if looks_like_hub_id(model):
+            names.append(model.split("/")[1] + (f"@{revision}" if revision else ""))
+        else:
             check_checkpoint(model, args.allow_pickle)  # before the first evaluation, not after it
-        names.append(Path(model).resolve().name if not looks_like_hub_id(model) else model.split("/")[1] + (f"@{revision}" if revision else ""))
+            names.append(Path(model).resolve().name)
     seen: dict[str, str] = {}
     for name, given in zip(names, args.model):
         if name in seen:

@@ -405,6 +405,9 @@ def test_several_models_in_one_eval_command_each_get_the_result_of_their_own(rel
     argv = ["eval", "--model", models["target"], "--model", models["ref2"], "--data", release, "--reference", reference, "--quiet"]
     assert main([*argv, "--out", str(tmp_path / "sweep")]) == 0
     table = capsys.readouterr().out.splitlines()
+    header = re.split(r"\s{2,}", table[0])
+    assert header[:5] == ["model", "forget prob", "forget rouge_l_recall", "retain prob", "retain rouge_l_recall"]
+    report = (tmp_path / "sweep" / "sweep.md").read_text()
     for name in ("target", "ref2"):
         folder = tmp_path / "sweep" / Path(models[name]).name
         swept = read_result(folder, name)
@@ -412,14 +415,8 @@ def test_several_models_in_one_eval_command_each_get_the_result_of_their_own(rel
         (line,) = [t for t in table if t.split()[0] == folder.name]
         shown = [f"{value(swept, m, s_):.3f}" for s_ in ("forget", "retain") for m in ("prob", "rouge_l_recall")]
         assert line.split()[1:5] == shown
-        header = re.split(r"\s{2,}", table[0])
-        assert header[:5] == ["model", "forget prob", "forget rouge_l_recall", "retain prob", "retain rouge_l_recall"]
         assert line.split()[header.index("forget_quality")] == f"{value(swept, 'forget_quality'):.3f}"
-    report = (tmp_path / "sweep" / "sweep.md").read_text()
-    for name in ("target", "ref2"):
-        swept = read_result(tmp_path / "sweep" / Path(models[name]).name, name)
-        row = f"| [{Path(models[name]).name}]({Path(models[name]).name}/report.md) | {value(swept, 'prob'):.3f} | {value(swept, 'rouge_l_recall'):.3f} |"
-        assert row in report and f"`{swept['spec']['model']['path']}`" in report
+        assert f"| [{folder.name}]({folder.name}/report.md) | {' | '.join(shown)} |" in report and f"`{swept['spec']['model']['path']}`" in report
     assert (tmp_path / "sweep" / "sweep.png").read_bytes().startswith(b"\x89PNG") and "](sweep.png)" in report
     assert main([*argv, "--out", str(tmp_path / "sweep")]) == 0  # a rerun into the sweep's folder: its own output
     # refused before anything is evaluated: two models that would share a folder, a missing one, a served backend,
