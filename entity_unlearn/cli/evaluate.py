@@ -11,7 +11,7 @@ EVAL_EXAMPLE = """
 entity-unlearn eval --model models/reference --data entity-unlearn --out evals/reference
 entity-unlearn eval --model models/npo_gd --data entity-unlearn --reference evals/reference --before evals/target --out evals/npo_gd
 entity-unlearn eval --model Qwen/Qwen2.5-0.5B-Instruct@main --data my-org/entity-unlearn@v1.0.0 --out evals/qwen
-entity-unlearn eval --model runs/npo/step-100 --model runs/npo/step-200 --data entity-unlearn --reference evals/reference --out evals/npo
+entity-unlearn eval --model runs/npo/step-* --data entity-unlearn --reference evals/reference --before evals/target --out evals/npo
 """
 
 
@@ -20,11 +20,13 @@ def add_eval_command(sub) -> None:
     ev.add_argument(
         "--model",
         required=True,
-        action="append",
+        action="extend",
+        nargs="+",
         metavar="DIR_OR_REPO[@REVISION]",
         help="local folder or Hub id of the checkpoint, optionally @branch, tag or commit (--backend openai: the served model's name); "
-        "repeat it to evaluate several checkpoints one after another in this process, each into --out/NAME (NAME: its folder's "
-        "or repository's name), the release read and the tokenised questions prepared once",
+        "several (--model A B, --model runs/step-*, or --model repeated) are evaluated one after another in this process, in the "
+        "order given, each into --out/NAME (NAME: its folder's or repository's name), the release read and the tokenised "
+        "questions prepared once",
     )
     ev.add_argument("--revision", help="revision of a Hub model (the same as MODEL@REVISION); the resolved commit is recorded")
     ev.add_argument(

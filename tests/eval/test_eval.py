@@ -402,7 +402,7 @@ def test_a_long_lived_memo_keeps_one_release_and_the_most_recently_used_plans(re
 def test_several_models_in_one_eval_command_each_get_the_result_of_their_own(release, models, results, capsys, tmp_path):
     """``eval --model A --model B``: each into --out/NAME, equal to its evaluation alone, and a line of numbers each."""
     reference = str(results["dir"] / "ref" / "results.json")
-    argv = ["eval", "--model", models["target"], "--model", models["ref2"], "--data", release, "--reference", reference, "--quiet"]
+    argv = ["eval", "--model", models["target"], models["ref2"], "--data", release, "--reference", reference, "--quiet"]  # or --model twice
     assert main([*argv, "--out", str(tmp_path / "sweep")]) == 0
     table = capsys.readouterr().out.splitlines()
     header = re.split(r"\s{2,}", table[0])
