@@ -176,8 +176,13 @@ def versus_openunlearning(args, model: str, work: Path) -> None:
         f"paths.output_dir={work / 'ou-out'}",
         "eval.tofu.overwrite=true",
     ]
-    ours_cmd = [sys.executable, *CLI, "eval", "--model", model, "--data", args.data, "--forget", forget, "--sets", OU_SETS, *OU_PROBES]
-    ours_cmd += ["--compat", "openunlearning", "--quiet", "--out", str(work / "ours-vs-ou")]
+
+    def on_their_rows(models: list[str], out: str) -> list[str]:
+        """Our eval command on the rows their evaluation reads, with their decoding."""
+        cmd = [sys.executable, *CLI, "eval", *(a for m in models for a in ("--model", m)), "--data", args.data, "--forget", forget]
+        return [*cmd, "--sets", OU_SETS, *OU_PROBES, "--compat", "openunlearning", "--quiet", "--out", str(work / out)]
+
+    ours_cmd = on_their_rows([model], "ours-vs-ou")
     # Both interpreters write their bytecode in the warm-up round (a pip install compiles it too), so neither
     # run is timed compiling its imports: where PYTHONDONTWRITEBYTECODE is set that costs 10-20 s a process.
     env = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONDONTWRITEBYTECODE": ""}
@@ -193,8 +198,7 @@ def versus_openunlearning(args, model: str, work: Path) -> None:
         theirs = wall(theirs_cmd, env, cwd=ou)
         # the eval command with several checkpoints, as a user evaluates the steps of a run: new copies each round
         copies = [str(shutil.copytree(model, work / f"sweep-models-{n}" / f"checkpoint-{i}")) for i in range(SWEEP)]
-        sweep_cmd = [*ours_cmd[: ours_cmd.index("--model")], *(a for c in copies for a in ("--model", c)), *ours_cmd[ours_cmd.index("--data") :]]
-        sweep = wall([*sweep_cmd[:-1], str(work / "ours-sweep")], env)
+        sweep = wall(on_their_rows(copies, "ours-sweep"), env)
         shutil.rmtree(work / f"sweep-models-{n}")
         done = subprocess.run(resident_cmd, env={**os.environ, **env}, capture_output=True, text=True)
         if done.returncode:

@@ -76,10 +76,6 @@ def sweep_text(results: list[tuple[str, dict]]) -> str:
 def write_sweep(results: list[tuple[str, dict]], out: Path) -> None:
     """``sweep.md`` (cards/sweep.md.j2: the table of ``sweep_columns``, each model's path) and ``sweep.png`` (the
     columns whose values lie in [0, 1], by model in the order evaluated) in ``out``, beside the models' folders."""
-    from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
-    from entity_unlearn.cards import CARD_DIR
-
     columns = sweep_columns(results)
     rows = [
         {
@@ -108,9 +104,7 @@ def write_sweep(results: list[tuple[str, dict]], out: Path) -> None:
         ax.legend(fontsize="small")
         fig.tight_layout()
         fig.savefig(out / "sweep.png", dpi=110)
-    env = Environment(loader=FileSystemLoader(str(CARD_DIR)), undefined=StrictUndefined, keep_trailing_newline=True)
-    env.filters["num"] = lambda v: "-" if v is None else f"{v:.3f}"
-    text = env.get_template("sweep.md.j2").render(spec=results[0][1]["spec"], columns=list(columns), rows=rows, with_plot=bool(plotted))
+    text = _cards().get_template("sweep.md.j2").render(spec=results[0][1]["spec"], columns=list(columns), rows=rows, with_plot=bool(plotted))
     (out / "sweep.md").write_text(text, encoding="utf-8")
 
 
@@ -153,14 +147,21 @@ def plot_entity_heatmap(result: dict, path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def write_report(result: dict, out: Path, reference: dict | None) -> None:
+def _cards():
+    """The Jinja environment of the cards folder (report.md.j2, sweep.md.j2), with a ``num`` filter (3 decimals, "-")."""
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
     from entity_unlearn.cards import CARD_DIR
 
+    env = Environment(loader=FileSystemLoader(str(CARD_DIR)), undefined=StrictUndefined, keep_trailing_newline=True)
+    env.filters["num"] = lambda v: "-" if v is None else f"{v:.3f}"
+    return env
+
+
+def write_report(result: dict, out: Path, reference: dict | None) -> None:
     plot_depth_profile(result, reference, out / "depth_profile.png")
     plot_entity_heatmap(result, out / "entity_heatmap.png")
-    env = Environment(loader=FileSystemLoader(str(CARD_DIR)), undefined=StrictUndefined, keep_trailing_newline=True)
+    env = _cards()
     agg = result["aggregates"]
     main = main_metrics()
     text = env.get_template("report.md.j2").render(

@@ -178,15 +178,13 @@ def sweep_folders(args: argparse.Namespace, models: list[tuple[str, str | None]]
         raise UsageError(f"--backend {args.backend} takes one --model; run one eval per served model")
     if args.revision:
         raise UsageError(f"--revision with {len(models)} models: write each Hub model's revision as ORG/NAME@REVISION")
-    names = []
-    for model, revision in models:
+    seen: dict[str, str] = {}  # folder name -> the --model value it came from
+    for (model, revision), given in zip(models, args.model):
         if looks_like_hub_id(model):
-            names.append(model.split("/")[1] + (f"@{revision}" if revision else ""))
+            name = model.split("/")[1] + (f"@{revision}" if revision else "")
         else:
             check_checkpoint(model, args.allow_pickle)  # before the first evaluation, not after it
-            names.append(Path(model).resolve().name)
-    seen: dict[str, str] = {}
-    for name, given in zip(names, args.model):
+            name = Path(model).resolve().name
         if name in seen:
             raise UsageError(
                 f"--model {seen[name]} and --model {given} would both be written to {Path(args.out) / name}; "
@@ -194,7 +192,7 @@ def sweep_folders(args: argparse.Namespace, models: list[tuple[str, str | None]]
             )
         seen[name] = given
     check_output(args.out, "eval", is_sweep_output, args.force)
-    return [str(Path(args.out) / name) for name in names]
+    return [str(Path(args.out) / name) for name in seen]
 
 
 def sweep(cfg, models: list[tuple[str, str | None]], outs: list[str]) -> int:
