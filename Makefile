@@ -10,6 +10,11 @@ STAMP := $(VENV)/.installed-stamp
 DS3 := .venv-ds3
 DS3_STAMP := $(DS3)/.installed-stamp
 
+# OpenUnlearning's transformers (4.45.1) with the Hub client and tokenizers it needs, as a folder of packages put
+# before .venv's on PYTHONPATH: the eval runs on transformers 4.x too (tests/eval/test_transformers4.py). About 60 MB.
+T4 := .transformers4
+T4_STAMP := $(T4)/.installed-stamp
+
 # Python writes the bytecode of what it imports into .venv on first use (pip runs with --no-compile to keep the
 # install short). Where PYTHONDONTWRITEBYTECODE is set, every process compiles torch and transformers again:
 # a test that starts processes took 92 s with it set and 46 s without (tests/pipeline/test_launched_pipeline.py).
@@ -26,6 +31,10 @@ $(DS3_STAMP):
 	test -x $(DS3)/bin/python || $(PYTHON) -m venv $(DS3)
 	$(DS3)/bin/python -m pip install --quiet --no-compile "datasets==3.0.1"
 	touch $(DS3_STAMP)
+
+$(T4_STAMP): $(STAMP)
+	rm -rf $(T4) && $(BIN)/python -m pip install --quiet --no-compile --no-deps --target $(T4) "transformers==4.45.1" "huggingface-hub==0.29.1" "tokenizers==0.20.3" "requests==2.34.2"
+	touch $(T4_STAMP)
 
 # The demo's study is a subset sized for 20 minutes on 2 CPU cores: two methods, the robustness matrix on one.
 # The README's full table resumes the same folder: entity-unlearn study --data entity-unlearn --base tiny --out study --seeds 3
@@ -47,9 +56,9 @@ browser:
 	  || echo "chromium could not be installed: the leaderboard's browser test will be skipped"; \
 	else echo "chromium is not installed (apt-get install chromium chromium-driver): the leaderboard's browser test will be skipped"; fi
 
-test: $(STAMP) $(DS3_STAMP) browser
+test: $(STAMP) $(DS3_STAMP) $(T4_STAMP) browser
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
-	HF_HUB_OFFLINE=1 DATASETS3_PYTHON=$(CURDIR)/$(DS3)/bin/python $(BIN)/python -m pytest -n auto --dist loadgroup --durations=15
+	HF_HUB_OFFLINE=1 DATASETS3_PYTHON=$(CURDIR)/$(DS3)/bin/python TRANSFORMERS4_PATH=$(CURDIR)/$(T4) $(BIN)/python -m pytest -n auto --dist loadgroup --durations=15
 
 clean:
-	rm -rf $(VENV) $(DS3) world entity-unlearn study
+	rm -rf $(VENV) $(DS3) $(T4) world entity-unlearn study

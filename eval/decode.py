@@ -95,6 +95,10 @@ def greedy_batch(
         given = {cache_arg: cache} if cache is not None else {}  # else the model starts a growing one
         step = model(input_ids=ids, attention_mask=mask[:, :width], position_ids=position, use_cache=True, **keep, **given)
         cache = getattr(step, cache_arg)  # the name this version uses: the old one logs a deprecation on 5.x
+        if isinstance(cache, tuple):  # transformers 4.x hands back a tuple of layers where it was given no cache
+            from transformers.cache_utils import DynamicCache
+
+            cache = DynamicCache.from_legacy_cache(cache)
         position = position[:, -1:]
         for n in range(max_new_tokens):
             tokens = step.logits[:, -1].float().argmax(-1)

@@ -63,6 +63,15 @@ def pick_dtype(dtype: str | None, device: str):
     return getattr(torch, name)
 
 
+def dtype_argument(dtype) -> dict:
+    """``from_pretrained``'s dtype: ``dtype`` from transformers 4.56, ``torch_dtype`` before (4.x would pass ``dtype``
+    on into the model's config, where it breaks serialising the config)."""
+    import transformers
+    from packaging.version import Version
+
+    return {"dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype": dtype}
+
+
 def check_checkpoint(path: str, allow_pickle: bool) -> None:
     """A model folder (local, or a Hub snapshot) must hold a config, safetensors weights (or pickle ones if allowed) and a tokenizer."""
     folder = Path(path)
@@ -138,7 +147,7 @@ class CausalLM:
             self.pad_note = "no pad token: EOS used for padding (masked out everywhere)"
         try:
             self.model = AutoModelForCausalLM.from_pretrained(
-                path, dtype=self.dtype, use_safetensors=not allow_pickle, trust_remote_code=trust_remote_code
+                path, **dtype_argument(self.dtype), use_safetensors=not allow_pickle, trust_remote_code=trust_remote_code
             ).to(self.device)
         except (OSError, ValueError, SafetensorError) as exc:  # a truncated or corrupt weights file, a config that does not fit
             raise ModelLoadError(f"{path}: cannot load the model ({str(exc)[:300]}); check that its files are complete, or save it again") from exc
