@@ -38,7 +38,9 @@ def test_eval_on_transformers_4_gives_the_results_of_the_installed_transformers(
     model = lab_models("target")["target"]
     common = ["eval", "--model", model, "--data", lab_release, "--forget", "forget05", "--quiet"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([path, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
-    old = subprocess.run([sys.executable, "-m", "entity_unlearn", *common, "--out", str(tmp_path / "old")], env=env, capture_output=True, text=True, timeout=600)
+    old = subprocess.run(
+        [sys.executable, "-m", "entity_unlearn", *common, "--out", str(tmp_path / "old")], env=env, capture_output=True, text=True, timeout=600
+    )
     assert old.returncode == 0, old.stderr[-3000:]
     assert main([*common, "--out", str(tmp_path / "new")]) == 0
     results = {name: read_result(tmp_path / name, name) for name in ("old", "new")}
