@@ -2,7 +2,8 @@
 
     python bench/eval_profile.py --data entity-unlearn [--model DIR] [--forget forget05] [--max-new-tokens 48,200]
                                  [--baseline-rev REV] [--skip-plain] [--skip-profile]
-                                 [--openunlearning DIR --openunlearning-python PY] [--repeats 2]
+                                 [--openunlearning DIR --openunlearning-python PY] [--repeats 2] [--sweep 3]
+                                 [--ours-path .transformers4]
 
 Prints, all measured in this run (timings vary with load: read the ratios):
 
@@ -24,8 +25,10 @@ Prints, all measured in this run (timings vary with load: read the ratios):
    in a fresh process; then the ratio and the largest difference between their headline numbers and ours; and, in
    each round, ours evaluating copies of the checkpoint one after another in one process (``evaluate`` with a memo:
    the scorer's and the study's way; each copy in a new folder, so it is hashed and loaded as a new submission), the
-   seconds of each evaluation after the first; and our ``eval`` command given 3 copies of the checkpoint (``--model``
-   three times, each copy in a new folder), end to end, against 3 of their processes.
+   seconds of each evaluation after the first; and our ``eval`` command given ``--sweep`` copies of the checkpoint (3;
+   ``--model`` for each, each copy in a new folder), end to end, against as many of their processes. With
+   ``--ours-path DIR``, ours is also timed in each round with DIR first on PYTHONPATH: ``.transformers4``, which
+   ``make test`` fills with their transformers (4.45.1), so that both import the same library.
    Their checkout is left as it is: its configs are copied aside with every TOFU dataset pointed at ``--data``
    and a model config for the checkpoint (its chat template, no system prompt: what ours uses).
 
@@ -189,15 +192,18 @@ def versus_openunlearning(args, model: str, work: Path) -> None:
     # and our full default evaluation (every set, depth and attack, 48 new tokens), which should take no longer than theirs
     full_cmd = [sys.executable, *CLI, "eval", "--model", model, "--data", args.data, "--forget", forget, "--quiet", "--out", str(work / "ours-full")]
     resident_cmd = [sys.executable, "-c", RESIDENT, model, args.data, forget, str(work / "ours-resident"), OU_SETS, str(RESIDENT_AGAIN)]
-    times: dict[str, list[float]] = {"ours": [], "theirs": [], "full": [], "resident": [], "sweep": []}
+    times: dict[str, list[float]] = {"ours": [], "theirs": [], "full": [], "resident": [], "sweep": [], "ours_on_path": []}
+    sweep_size = args.sweep
     for n in range(args.repeats + 1):  # the first round fills our plan cache and their datasets cache: not counted
         for folder in ("ours-vs-ou", "ours-full", "ours-sweep"):
             shutil.rmtree(work / folder, ignore_errors=True)  # no request cache carried over: every run computes
         ours = wall(ours_cmd, env)
+        # ours importing the libraries of --ours-path first (e.g. .transformers4: the transformers their evaluation runs on)
+        on_path = wall(ours_cmd, {**env, "PYTHONPATH": str(Path(args.ours_path).resolve())}) if args.ours_path else None
         full = wall(full_cmd, env)
         theirs = wall(theirs_cmd, env, cwd=ou)
         # the eval command with several checkpoints, as a user evaluates the steps of a run: new copies each round
-        copies = [str(shutil.copytree(model, work / f"sweep-models-{n}" / f"checkpoint-{i}")) for i in range(SWEEP)]
+        copies = [str(shutil.copytree(model, work / f"sweep-models-{n}" / f"checkpoint-{i}")) for i in range(sweep_size)]
         sweep = wall(on_their_rows(copies, "ours-sweep"), env)
         shutil.rmtree(work / f"sweep-models-{n}")
         done = subprocess.run(resident_cmd, env={**os.environ, **env}, capture_output=True, text=True)
@@ -208,9 +214,11 @@ def versus_openunlearning(args, model: str, work: Path) -> None:
             times["full"].append(full)
             times["theirs"].append(theirs)
             times["sweep"].append(sweep)
+            if on_path is not None:
+                times["ours_on_path"].append(on_path)
             times["resident"] += json.loads(done.stdout.strip().splitlines()[-1])
     fmt = lambda xs: ", ".join(f"{x:.1f}" for x in xs)  # noqa: E731
-    best = {k: min(v) for k, v in times.items()}
+    best = {k: min(v) for k, v in times.items() if v}
     print(
         f"\nOpenUnlearning ({ou}) against ours on {forget} and the sets {OU_SETS}, {args.repeats} alternate runs, fresh processes, "
         f"float32 on CPU, 200 new tokens, after one warm-up round each: theirs {fmt(times['theirs'])} s, ours {fmt(times['ours'])} s; "
@@ -225,13 +233,24 @@ def versus_openunlearning(args, model: str, work: Path) -> None:
         f" memo, as the scorer, a study and a notebook run; their evaluator starts a process per run): {fmt(times['resident'])} s each;"
         f" best {best['resident']:.1f} s against their best {best['theirs']:.1f} s ({best['theirs'] / best['resident']:.2f}x)"
     )
-    extra = [(s - o) / (SWEEP - 1) for s, o in zip(times["sweep"], times["ours"])]
+    extra = [(s - o) / (sweep_size - 1) for s, o in zip(times["sweep"], times["ours"])]
     print(
-        f"ours, one eval command with {SWEEP} checkpoints (copies, each in a new folder) in the same rounds: {fmt(times['sweep'])} s;"
-        f" theirs, a process per checkpoint: {SWEEP} x {best['theirs']:.1f} = {SWEEP * best['theirs']:.1f} s at best"
-        f" ({SWEEP * best['theirs'] / best['sweep']:.2f}x); each checkpoint after the first (the command's time less ours for one,"
-        f" over {SWEEP - 1}): {fmt(extra)} s"
+        f"ours, one eval command with {sweep_size} checkpoints (copies, each in a new folder) in the same rounds: {fmt(times['sweep'])} s;"
+        f" theirs, a process per checkpoint: {sweep_size} x {best['theirs']:.1f} = {sweep_size * best['theirs']:.1f} s at best"
+        f" ({sweep_size * best['theirs'] / best['sweep']:.2f}x); each checkpoint after the first (the command's time less ours for one,"
+        f" over {sweep_size - 1}): {fmt(extra)} s"
     )
+    if args.ours_path:
+        found = subprocess.run(
+            [sys.executable, "-c", "import transformers; print(transformers.__version__)"],
+            env={**os.environ, "PYTHONPATH": str(Path(args.ours_path).resolve())},
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        print(
+            f"ours with {args.ours_path} first on PYTHONPATH (transformers {found}), same command, same rounds: {fmt(times['ours_on_path'])} s;"
+            f" best {best['ours_on_path']:.1f} s against their best {best['theirs']:.1f} s ({best['theirs'] / best['ours_on_path']:.2f}x)"
+        )
     summary = json.loads((work / "ou-out" / "TOFU_SUMMARY.json").read_text())
     mine = json.loads((work / "ours-vs-ou" / "openunlearning.json").read_text())
     shared = [k for k in summary if isinstance(summary[k], (int, float)) and isinstance(mine.get(k), (int, float))]
@@ -307,6 +326,13 @@ def main() -> None:
     ap.add_argument("--openunlearning", metavar="DIR", help="a checkout of locuslab/open-unlearning to time on the same work")
     ap.add_argument("--openunlearning-python", metavar="PY", help="the interpreter its evaluation runs with (its requirements installed)")
     ap.add_argument("--repeats", type=int, default=2, help="alternate runs of theirs and ours")
+    ap.add_argument("--sweep", type=int, default=SWEEP, help=f"checkpoints in the one eval command timed each round (default {SWEEP}, at least 2)")
+    ap.add_argument(
+        "--ours-path",
+        metavar="DIR",
+        help="also time ours with DIR first on PYTHONPATH, e.g. .transformers4 (make test installs OpenUnlearning's transformers 4.45.1"
+        " there): both evaluators then import the same transformers",
+    )
     ap.add_argument(
         "--widen",
         metavar="HIDDEN,LAYERS",
@@ -324,6 +350,8 @@ def main() -> None:
     if args.widen:
         hidden, layers = (int(x) for x in args.widen.split(","))
         model = widened(model, hidden, layers, work / f"widened-{hidden}x{layers}")
+    if args.sweep < 2:
+        ap.error("--sweep: give 2 or more checkpoints (what each one after the first adds is the point)")
     if args.openunlearning and not args.openunlearning_python:
         ap.error("--openunlearning needs --openunlearning-python, the interpreter with its requirements")
     args.old_pkg = old_tree(args.baseline_rev) if args.baseline_rev else None
