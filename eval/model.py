@@ -67,9 +67,9 @@ def dtype_argument(dtype) -> dict:
     """``from_pretrained``'s dtype: ``dtype`` from transformers 4.56, ``torch_dtype`` before (4.x would pass ``dtype``
     on into the model's config, where it breaks serialising the config)."""
     import transformers
-    from packaging.version import Version
 
-    return {"dtype" if Version(transformers.__version__) >= Version("4.56") else "torch_dtype": dtype}
+    major, minor = (int("".join(c for c in part if c.isdigit()) or 0) for part in transformers.__version__.split(".")[:2])
+    return {"dtype" if (major, minor) >= (4, 56) else "torch_dtype": dtype}
 
 
 def check_checkpoint(path: str, allow_pickle: bool) -> None:
