@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 $(DS3_STAMP):
-	test -x $(DS3)/bin/python || $(PYTHON) -m venv $(DS3)
+	test -x $(DS3)/bin/python || { rm -rf $(DS3) && $(PYTHON) -m venv $(DS3); }  # a stale link or a half-made venv is replaced
 	$(DS3)/bin/python -m pip install --quiet --no-compile "datasets==3.0.1"
 	touch $(DS3_STAMP)
 
