@@ -190,21 +190,21 @@ def versus_openunlearning(args, model: str, work: Path) -> None:
     # Both interpreters write their bytecode in the warm-up round (a pip install compiles it too), so neither
     # run is timed compiling its imports: where PYTHONDONTWRITEBYTECODE is set that costs 10-20 s a process.
     env = {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONDONTWRITEBYTECODE": ""}
+    on_path_env = {**env, "PYTHONPATH": str(Path(args.ours_path).resolve())} if args.ours_path else None
     # and our full default evaluation (every set, depth and attack, 48 new tokens), which should take no longer than theirs
     full_cmd = [sys.executable, *CLI, "eval", "--model", model, "--data", args.data, "--forget", forget, "--quiet", "--out", str(work / "ours-full")]
     resident_cmd = [sys.executable, "-c", RESIDENT, model, args.data, forget, str(work / "ours-resident"), OU_SETS, str(RESIDENT_AGAIN)]
     times: dict[str, list[float]] = {"ours": [], "theirs": [], "full": [], "resident": [], "sweep": [], "ours_on_path": []}
-    sweep_size = args.sweep
     for n in range(args.repeats + 1):  # the first round fills our plan cache and their datasets cache: not counted
         for folder in ("ours-vs-ou", "ours-on-path", "ours-full", "ours-sweep"):
             shutil.rmtree(work / folder, ignore_errors=True)  # no request cache carried over: every run computes
         ours = wall(ours_cmd, env)
         # ours importing the libraries of --ours-path first (e.g. .transformers4: the transformers their evaluation runs on)
-        on_path = wall(on_path_cmd, {**env, "PYTHONPATH": str(Path(args.ours_path).resolve())}) if args.ours_path else None
+        on_path = wall(on_path_cmd, on_path_env) if on_path_env else None
         full = wall(full_cmd, env)
         theirs = wall(theirs_cmd, env, cwd=ou)
         # the eval command with several checkpoints, as a user evaluates the steps of a run: new copies each round
-        copies = [str(shutil.copytree(model, work / f"sweep-models-{n}" / f"checkpoint-{i}")) for i in range(sweep_size)]
+        copies = [str(shutil.copytree(model, work / f"sweep-models-{n}" / f"checkpoint-{i}")) for i in range(args.sweep)]
         sweep = wall(on_their_rows(copies, "ours-sweep"), env)
         shutil.rmtree(work / f"sweep-models-{n}")
         done = subprocess.run(resident_cmd, env={**os.environ, **env}, capture_output=True, text=True)
@@ -234,23 +234,20 @@ def versus_openunlearning(args, model: str, work: Path) -> None:
         f" memo, as the scorer, a study and a notebook run; their evaluator starts a process per run): {fmt(times['resident'])} s each;"
         f" best {best['resident']:.1f} s against their best {best['theirs']:.1f} s ({best['theirs'] / best['resident']:.2f}x)"
     )
-    extra = [(s - o) / (sweep_size - 1) for s, o in zip(times["sweep"], times["ours"])]
+    extra = [(s - o) / (args.sweep - 1) for s, o in zip(times["sweep"], times["ours"])]
     print(
-        f"ours, one eval command with {sweep_size} checkpoints (copies, each in a new folder) in the same rounds: {fmt(times['sweep'])} s;"
-        f" theirs, a process per checkpoint: {sweep_size} x {best['theirs']:.1f} = {sweep_size * best['theirs']:.1f} s at best"
-        f" ({sweep_size * best['theirs'] / best['sweep']:.2f}x); each checkpoint after the first (the command's time less ours for one,"
-        f" over {sweep_size - 1}): {fmt(extra)} s"
+        f"ours, one eval command with {args.sweep} checkpoints (copies, each in a new folder) in the same rounds: {fmt(times['sweep'])} s;"
+        f" theirs, a process per checkpoint: {args.sweep} x {best['theirs']:.1f} = {args.sweep * best['theirs']:.1f} s at best"
+        f" ({args.sweep * best['theirs'] / best['sweep']:.2f}x); each checkpoint after the first (the command's time less ours for one,"
+        f" over {args.sweep - 1}): {fmt(extra)} s"
     )
     if args.ours_path:
-        found = subprocess.run(
-            [sys.executable, "-c", "import transformers; print(transformers.__version__)"],
-            env={**os.environ, "PYTHONPATH": str(Path(args.ours_path).resolve())},
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
+        found = json.loads((work / "ours-on-path" / "results.json").read_text())
+        differ = aggregate_diff(found["aggregates"], json.loads((work / "ours-vs-ou" / "results.json").read_text())["aggregates"])
         print(
-            f"ours with {args.ours_path} first on PYTHONPATH (transformers {found}), same command, same rounds: {fmt(times['ours_on_path'])} s;"
-            f" best {best['ours_on_path']:.1f} s against their best {best['theirs']:.1f} s ({best['theirs'] / best['ours_on_path']:.2f}x)"
+            f"ours with {args.ours_path} first on PYTHONPATH (transformers {found['spec']['package']['transformers']}), same command, same"
+            f" rounds: {fmt(times['ours_on_path'])} s; best {best['ours_on_path']:.1f} s against their best {best['theirs']:.1f} s"
+            f" ({best['theirs'] / best['ours_on_path']:.2f}x); its aggregates' largest difference from ours: {differ:.1e}"
         )
     summary = json.loads((work / "ou-out" / "TOFU_SUMMARY.json").read_text())
     mine = json.loads((work / "ours-vs-ou" / "openunlearning.json").read_text())
