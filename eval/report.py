@@ -52,51 +52,47 @@ def summary_text(result: dict) -> str:
     return "\n".join(lines)
 
 
-def sweep_columns(results: list[tuple[str, dict]]) -> dict[str, tuple[str, str, str, str]]:
-    """Column name -> (metric, set, depth, attack) of the table comparing several models: the forget and retain sets'
-    prob and ROUGE-L recall at d1 without attack, then each summary metric that is not per slice, at its headline slice."""
+def sweep_table(results: list[tuple[str, dict]]) -> tuple[list[str], list[list[float | None]]]:
+    """The table comparing several models (``results``: (name, result) pairs, in the order evaluated): its column names
+    and each model's values. Columns: the forget and retain sets' prob and ROUGE-L recall at d1 without attack, then
+    each summary metric that is not per slice, at its headline slice."""
     columns = {f"{set_} {metric}": (metric, set_, *HEADLINE) for set_ in ("forget", "retain") for metric in ("prob", "rouge_l_recall")}
     for _, result in results:
         for a in headline_aggregates(result["aggregates"]):
             columns.setdefault(a["metric"], (a["metric"], a["set"], a["depth"], a["attack"]))
-    return columns
+    return list(columns), [[lookup(result["aggregates"], *key) for key in columns.values()] for _, result in results]
 
 
-def sweep_text(results: list[tuple[str, dict]]) -> str:
-    """One line per evaluated model (``results``: (name, result) pairs, in the order evaluated): ``sweep_columns``."""
-    columns = sweep_columns(results)
+def sweep_text(results: list[tuple[str, dict]], table: tuple[list[str], list[list[float | None]]]) -> str:
+    """One line per evaluated model: ``table`` (``sweep_table(results)``)."""
+    columns, values = table
     width = max(len(name) for name, _ in results)
     lines = [f"{'model':<{width}}" + "".join(f"  {c:>{max(len(c), 6)}}" for c in columns)]
-    for name, result in results:
-        values = [lookup(result["aggregates"], *key) for key in columns.values()]
-        lines.append(f"{name:<{width}}" + "".join(f"  {'-' if v is None else f'{v:.3f}':>{max(len(c), 6)}}" for c, v in zip(columns, values)))
+    for (name, _), row in zip(results, values):
+        lines.append(f"{name:<{width}}" + "".join(f"  {'-' if v is None else f'{v:.3f}':>{max(len(c), 6)}}" for c, v in zip(columns, row)))
     return "\n".join(lines)
 
 
-def write_sweep(results: list[tuple[str, dict]], out: Path) -> None:
-    """``sweep.md`` (cards/sweep.md.j2: the table of ``sweep_columns``, each model's path) and ``sweep.png`` (the
-    columns whose values lie in [0, 1], by model in the order evaluated) in ``out``, beside the models' folders."""
-    columns = sweep_columns(results)
+def write_sweep(results: list[tuple[str, dict]], table: tuple[list[str], list[list[float | None]]], out: Path) -> None:
+    """``sweep.md`` (cards/sweep.md.j2: ``table``, which is ``sweep_table(results)``, and each model's path) and
+    ``sweep.png`` (the columns whose values lie in [0, 1], by model in the order evaluated) in ``out``, beside the
+    models' folders."""
+    columns, values = table
     rows = [
-        {
-            "name": name,
-            "path": result["spec"]["model"].get("path"),
-            "commit": result["spec"]["model"].get("commit"),
-            "values": [lookup(result["aggregates"], *key) for key in columns.values()],
-        }
-        for name, result in results
+        {"name": name, "path": result["spec"]["model"].get("path"), "commit": result["spec"]["model"].get("commit"), "values": row}
+        for (name, result), row in zip(results, values)
     ]
-    values = [[r["values"][i] for r in rows] for i in range(len(columns))]  # per column
-    plotted = [i for i, vs in enumerate(values) if any(v is not None for v in vs) and all(0 <= v <= 1 for v in vs if v is not None)]
+    by_column = list(zip(*values))
+    plotted = [i for i, vs in enumerate(by_column) if any(v is not None for v in vs) and all(0 <= v <= 1 for v in vs if v is not None)]
     if plotted:
         from matplotlib.figure import Figure
 
         fig = Figure(figsize=(max(6, 0.6 * len(rows) + 3), 4))
         ax = fig.subplots()
         for i in plotted:
-            name = list(columns)[i]
+            name = columns[i]
             style = "-o" if name.startswith("forget ") else "--s" if name.startswith("retain ") else ":^"  # forget, retain, the rest
-            ax.plot(range(len(rows)), [float("nan") if v is None else v for v in values[i]], style, label=name)
+            ax.plot(range(len(rows)), [float("nan") if v is None else v for v in by_column[i]], style, label=name)
         ax.set_xticks(range(len(rows)), [r["name"] for r in rows], rotation=30 if len(rows) > 6 else 0, ha="right" if len(rows) > 6 else "center")
         ax.set_ylim(0, 1.02)
         ax.set_xlabel("model, in the order evaluated")
@@ -104,7 +100,7 @@ def write_sweep(results: list[tuple[str, dict]], out: Path) -> None:
         ax.legend(fontsize="small")
         fig.tight_layout()
         fig.savefig(out / "sweep.png", dpi=110)
-    text = _cards().get_template("sweep.md.j2").render(spec=results[0][1]["spec"], columns=list(columns), rows=rows, with_plot=bool(plotted))
+    text = _cards().get_template("sweep.md.j2").render(spec=results[0][1]["spec"], columns=columns, rows=rows, with_plot=bool(plotted))
     (out / "sweep.md").write_text(text, encoding="utf-8")
 
 

@@ -201,7 +201,7 @@ def sweep(cfg, models: list[tuple[str, str | None]], outs: list[str]) -> int:
     from dataclasses import replace
 
     from entity_unlearn.eval.ranks import ranks_from_env
-    from entity_unlearn.eval.report import sweep_text, write_sweep
+    from entity_unlearn.eval.report import sweep_table, sweep_text, write_sweep
     from entity_unlearn.eval.run import SWEEP_FILES, evaluate
     from entity_unlearn.outputs import staged
 
@@ -215,9 +215,10 @@ def sweep(cfg, models: list[tuple[str, str | None]], outs: list[str]) -> int:
             done.append((Path(out).name, result))
     if done:
         parent = Path(outs[0]).parent
+        table = sweep_table(done)
         with staged(parent, SWEEP_FILES) as tmp:
-            write_sweep(done, tmp)
-        print(sweep_text(done))
+            write_sweep(done, table, tmp)
+        print(sweep_text(done, table))
         print(f"written: {parent.resolve()}/sweep.md, sweep.png and {{{','.join(name for name, _ in done)}}}/results.json, report.md, plots")
     return 0
 
