@@ -100,11 +100,6 @@ def files_sha256(paths: list[Path]) -> list[str]:
     return [_MEMO[k] for k in keys]
 
 
-def file_sha256(path: str | Path) -> str:
-    """SHA-256 of one file (``files_sha256``)."""
-    return files_sha256([Path(path)])[0]
-
-
 def file_hashes(folder: str | Path) -> dict[str, str]:
     """File name -> SHA-256 of every file a model loads from in ``folder`` (weights, configs, tokenizer, template)."""
     folder = Path(folder)

@@ -13,7 +13,7 @@ import pytest
 from hub_server import HubServer
 
 from entity_unlearn.eval import identity
-from entity_unlearn.eval.identity import ModelIdentityError, file_sha256, resolve_model, split_model_arg
+from entity_unlearn.eval.identity import ModelIdentityError, files_sha256, resolve_model, split_model_arg
 
 REPO = "lab/tiny-target"
 
@@ -35,16 +35,16 @@ def test_model_argument_splits_at_the_revision_unless_it_is_a_folder(tmp_path):
 def test_file_hashes_are_computed_once_and_cached_by_size_and_mtime(tmp_path, monkeypatch):
     f = tmp_path / "model.safetensors"
     f.write_bytes(b"weights v1")
-    assert file_sha256(f) == hashlib.sha256(b"weights v1").hexdigest()
+    assert files_sha256([f])[0] == hashlib.sha256(b"weights v1").hexdigest()
     cache = json.loads((identity.cache_dir() / "file-sha256.json").read_text())
     assert cache[str(f.resolve())]["size"] == len(b"weights v1")
     # a new process (empty memo) reads the digest back instead of hashing: a planted digest proves it
     cache[str(f.resolve())]["sha256"] = "planted"
     (identity.cache_dir() / "file-sha256.json").write_text(json.dumps(cache))
     monkeypatch.setattr(identity, "_MEMO", {})
-    assert file_sha256(f) == "planted"
+    assert files_sha256([f])[0] == "planted"
     f.write_bytes(b"weights v2, longer")  # size and mtime change: hashed again
-    assert file_sha256(f) == hashlib.sha256(b"weights v2, longer").hexdigest()
+    assert files_sha256([f])[0] == hashlib.sha256(b"weights v2, longer").hexdigest()
     local = resolve_model(str(tmp_path))
     assert local.commit is None and local.files_sha256 == {"model.safetensors": hashlib.sha256(b"weights v2, longer").hexdigest()}
 
@@ -55,7 +55,7 @@ def test_the_hash_cache_is_written_once_per_model_and_forgets_files_that_are_gon
     gone = tmp_path / "copy" / "model.safetensors"
     gone.parent.mkdir()
     gone.write_bytes(b"an evaluated copy")
-    file_sha256(gone)
+    files_sha256([gone])
     gone.unlink()
     model = tmp_path / "model"
     model.mkdir()
